@@ -1,0 +1,56 @@
+package failure
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestClassification(t *testing.T) {
+	base := errors.New("boom")
+	tests := []struct {
+		name      string
+		err       error
+		permanent bool
+		delay     time.Duration
+		hasDelay  bool
+	}{
+		{name: "plain error is retryable", err: base},
+		{name: "permanent", err: Permanent(base), permanent: true},
+		{name: "wrapped permanent", err: fmt.Errorf("calling llm: %w", Permanent(base)), permanent: true},
+		{name: "invalid", err: Invalidf("field %s is empty", "query"), permanent: true},
+		{name: "expired", err: fmt.Errorf("handling: %w", ErrExpired), permanent: true},
+		{name: "retry after", err: RetryAfter(base, 3*time.Second), delay: 3 * time.Second, hasDelay: true},
+		{name: "wrapped retry after", err: fmt.Errorf("x: %w", RetryAfter(base, time.Second)), delay: time.Second, hasDelay: true},
+		{name: "context deadline is retryable", err: context.DeadlineExceeded},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := IsPermanent(tt.err); got != tt.permanent {
+				t.Errorf("IsPermanent = %v, want %v", got, tt.permanent)
+			}
+			d, ok := RetryDelay(tt.err)
+			if ok != tt.hasDelay || d != tt.delay {
+				t.Errorf("RetryDelay = %v, %v; want %v, %v", d, ok, tt.delay, tt.hasDelay)
+			}
+		})
+	}
+}
+
+func TestNilStaysNil(t *testing.T) {
+	if Permanent(nil) != nil || RetryAfter(nil, time.Second) != nil {
+		t.Fatal("marking nil must give nil")
+	}
+}
+
+func TestInvalidMatchesSentinel(t *testing.T) {
+	err := Invalidf("sequence %d is negative", -1)
+	if !errors.Is(err, ErrInvalid) {
+		t.Fatal("Invalidf must match ErrInvalid")
+	}
+	if err.Error() != "invalid message: sequence -1 is negative" {
+		t.Fatalf("message = %q", err.Error())
+	}
+}
