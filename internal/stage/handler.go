@@ -1,0 +1,115 @@
+package stage
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/jetflow-dev/jetflow/internal/failure"
+)
+
+// Input is one delivered message as a handler sees it.
+type Input struct {
+	Subject string
+	Header  nats.Header
+	Data    []byte
+	// Stream, Sequence and Delivered come from the JetStream metadata of the delivery.
+	Stream    string
+	Sequence  uint64
+	Delivered uint64
+	// JSON is true when the input was protojson; outputs are then protojson too.
+	JSON bool
+
+	emit func(ctx context.Context, out Output) error
+}
+
+// Emit publishes an output at once and waits for its publish ack, for progress that must be
+// visible before the handler returns (pipeline status updates, audio chunks). Outputs emitted
+// this way are deduplicated like returned ones, so a redelivered input does not repeat them.
+func (in *Input) Emit(ctx context.Context, out Output) error { return in.emit(ctx, out) }
+
+// Output is one message a handler asks the runtime to publish. The runtime publishes every
+// output and waits for the publish acks before it acks the input.
+type Output struct {
+	Subject string
+	Msg     proto.Message
+	// Key tells apart the outputs of one input in their Nats-Msg-Id. It must be stable across
+	// redeliveries (a chunk number, a status phase). Empty means the output's position.
+	Key string
+	// Header holds extra headers; the runtime adds Nats-Msg-Id, content type and trace context.
+	Header nats.Header
+}
+
+// Handler handles one input. Returning an error hands the decision to the runtime: an error
+// marked failure.Permanent dead-letters the message, any other error retries it after a delay.
+type Handler interface {
+	Handle(ctx context.Context, in *Input) ([]Output, error)
+}
+
+// HandlerFunc adapts a function to Handler. It sees the raw payload; most stages use Typed.
+type HandlerFunc func(ctx context.Context, in *Input) ([]Output, error)
+
+// Handle calls f.
+func (f HandlerFunc) Handle(ctx context.Context, in *Input) ([]Output, error) { return f(ctx, in) }
+
+type requestIdentified interface{ GetRequestId() string }
+
+type deadlined interface {
+	GetDeadline() *timestamppb.Timestamp
+}
+
+type validated interface{ Validate() error }
+
+// Typed decodes each input into a new T (protobuf, or protojson when the input says so),
+// validates it (when T has a Validate() error method), refuses it when its deadline has passed,
+// and calls fn with a context bounded by that deadline.
+func Typed[T proto.Message](fn func(ctx context.Context, msg T, in *Input) ([]Output, error)) Handler {
+	var zero T
+	mt := zero.ProtoReflect().Type()
+	name := string(mt.Descriptor().FullName())
+	return HandlerFunc(func(ctx context.Context, in *Input) ([]Output, error) {
+		msg := mt.New().Interface().(T)
+		if err := decode(in, name, msg); err != nil {
+			return nil, err
+		}
+		if v, ok := any(msg).(validated); ok {
+			if err := v.Validate(); err != nil {
+				return nil, fmt.Errorf("validating %s: %w", name, err)
+			}
+		}
+		if d, ok := any(msg).(deadlined); ok && d.GetDeadline() != nil {
+			deadline := d.GetDeadline().AsTime()
+			if !time.Now().Before(deadline) {
+				return nil, fmt.Errorf("request deadline %s: %w", deadline.Format(time.RFC3339Nano), failure.ErrExpired)
+			}
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, deadline)
+			defer cancel()
+			outs, err := fn(ctx, msg, in)
+			if err != nil && !time.Now().Before(deadline) {
+				return nil, fmt.Errorf("request deadline %s passed while handling (%v): %w", deadline.Format(time.RFC3339Nano), err, failure.ErrExpired)
+			}
+			return outs, err
+		}
+		return fn(ctx, msg, in)
+	})
+}
+
+// inputFromMsg builds the handler's view of a delivery.
+func inputFromMsg(msg jetstream.Msg, meta *jetstream.MsgMetadata) *Input {
+	h := msg.Headers()
+	return &Input{
+		Subject:   msg.Subject(),
+		Header:    h,
+		Data:      msg.Data(),
+		Stream:    meta.Stream,
+		Sequence:  meta.Sequence.Stream,
+		Delivered: meta.NumDelivered,
+		JSON:      isJSON(h),
+	}
+}

@@ -1,0 +1,566 @@
+// Package stage is the durable stage runtime: one loop that serves every stage of every worker.
+// It pulls from a durable JetStream consumer with bounded concurrency and no read-ahead, runs the
+// handler, publishes the outputs with deterministic Nats-Msg-Ids, and acks only after their
+// publish acks. Retryable failures are naked with a computed delay; permanent failures and the
+// last delivery are copied to the dead-letter stream before the original is terminated.
+package stage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/jetflow-dev/jetflow/internal/failure"
+	"github.com/jetflow-dev/jetflow/internal/telemetry"
+)
+
+// Gate is consulted before every pull. While OpenFor returns a positive duration the stage pulls
+// nothing: an open circuit breaker makes a stage stop taking work instead of burning the
+// delivery budget of messages against a dead upstream. breaker.Set implements it.
+type Gate interface {
+	OpenFor() time.Duration
+}
+
+// Option tunes a Stage.
+type Option func(*Stage)
+
+// WithLogger sets the logger. The default discards logs.
+func WithLogger(l *slog.Logger) Option { return func(s *Stage) { s.log = l } }
+
+// WithTracerProvider sets where spans go. The default is the global provider.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(s *Stage) { s.tracer = tp.Tracer("github.com/jetflow-dev/jetflow/internal/stage") }
+}
+
+// WithMeterProvider sets where metrics go. The default is the global provider.
+func WithMeterProvider(mp metric.MeterProvider) Option { return func(s *Stage) { s.meterProvider = mp } }
+
+// WithGate makes the stage stop pulling while the gate is open.
+func WithGate(g Gate) Option { return func(s *Stage) { s.gate = g } }
+
+// Stage runs one handler on one durable consumer.
+type Stage struct {
+	cfg           Config
+	js            jetstream.JetStream
+	handler       Handler
+	log           *slog.Logger
+	tracer        trace.Tracer
+	meterProvider metric.MeterProvider
+	gate          Gate
+	ins           *instruments
+
+	consumer    jetstream.Consumer
+	ackWait     time.Duration
+	maxDeliver  int
+	maxPayload  int // server max payload, for dead letters
+	ready       atomic.Bool
+	hardStopped atomic.Bool // the grace period ran out: handler contexts are cancelled
+
+	afterPublish func(*Input) // test hook: runs between the outputs' publish acks and the ack
+}
+
+// New prepares a stage. It does no I/O; Run binds to the consumer.
+func New(js jetstream.JetStream, cfg Config, h Handler, opts ...Option) (*Stage, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("configuring stage: %w", err)
+	}
+	if h == nil {
+		return nil, errors.New("configuring stage: handler is nil")
+	}
+	s := &Stage{
+		cfg:     cfg.withDefaults(),
+		js:      js,
+		handler: h,
+		log:     slog.New(slog.DiscardHandler),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.tracer == nil {
+		s.tracer = otel.GetTracerProvider().Tracer("github.com/jetflow-dev/jetflow/internal/stage")
+	}
+	if s.meterProvider == nil {
+		s.meterProvider = otel.GetMeterProvider()
+	}
+	ins, err := newInstruments(s.meterProvider.Meter("github.com/jetflow-dev/jetflow/internal/stage"), s.cfg.Name)
+	if err != nil {
+		return nil, fmt.Errorf("configuring stage %s: %w", s.cfg.Name, err)
+	}
+	s.ins = ins
+	s.log = s.log.With("stage", s.cfg.Name, "stream", s.cfg.Stream, "consumer", s.cfg.Consumer)
+	return s, nil
+}
+
+// Name is the stage's name.
+func (s *Stage) Name() string { return s.cfg.Name }
+
+// Ready reports whether the stage is bound to its consumer and pulling. Health servers combine
+// it with the connection state.
+func (s *Stage) Ready() bool { return s.ready.Load() }
+
+// Check asks the server whether the stage's consumer exists, for readiness probes.
+func (s *Stage) Check(ctx context.Context) error {
+	if _, err := s.js.Consumer(ctx, s.cfg.Stream, s.cfg.Consumer); err != nil {
+		return fmt.Errorf("looking up consumer %s on %s: %w", s.cfg.Consumer, s.cfg.Stream, err)
+	}
+	return nil
+}
+
+// Run pulls and handles messages until ctx is cancelled, then stops pulling, lets in-flight
+// handlers finish within the grace period, cancels and naks the rest, and returns. Every
+// goroutine it starts has ended when it returns. It returns nil after a clean shutdown.
+func (s *Stage) Run(ctx context.Context) error {
+	if err := s.bind(ctx); err != nil {
+		return err
+	}
+	defer s.ready.Store(false)
+
+	// Handlers run under their own context, so that shutdown stops pulling at once but gives
+	// in-flight work the grace period before cancelling it.
+	handlerCtx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelHandlers()
+
+	slots := make(chan struct{}, s.cfg.Concurrency)
+	for range s.cfg.Concurrency {
+		slots <- struct{}{}
+	}
+	var inflight sync.WaitGroup
+	pullDone := make(chan struct{})
+	go func() {
+		defer close(pullDone)
+		s.pull(ctx, handlerCtx, slots, &inflight)
+	}()
+
+	<-ctx.Done()
+	<-pullDone
+	finished := make(chan struct{})
+	go func() {
+		inflight.Wait()
+		close(finished)
+	}()
+	select {
+	case <-finished:
+	case <-time.After(s.cfg.GracePeriod):
+		s.log.Warn("grace period over, cancelling in-flight handlers", "grace", s.cfg.GracePeriod)
+		s.hardStopped.Store(true)
+		cancelHandlers()
+		<-finished
+	}
+	// Acks and naks are fire-and-forget; make sure they reached the server before saying done.
+	if nc := s.js.Conn(); nc != nil && nc.IsConnected() {
+		if err := nc.FlushTimeout(5 * time.Second); err != nil {
+			s.log.Warn("flushing acks at shutdown", "error", err)
+		}
+	}
+	return nil
+}
+
+// bind looks up the consumer and reads the settings the runtime depends on. It retries until
+// the consumer exists or ctx ends, so a worker can start before the streams are applied.
+func (s *Stage) bind(ctx context.Context) error {
+	wait := 100 * time.Millisecond
+	for {
+		cons, err := s.js.Consumer(ctx, s.cfg.Stream, s.cfg.Consumer)
+		if err == nil {
+			info := cons.CachedInfo()
+			s.consumer = cons
+			s.ackWait = info.Config.AckWait
+			if s.ackWait <= 0 {
+				s.ackWait = 30 * time.Second
+			}
+			s.maxDeliver = info.Config.MaxDeliver
+			if len(info.Config.BackOff) > 0 {
+				s.log.Warn("consumer has a server-side backoff list: it replaces ack_wait with its first value; the runtime computes retry delays itself, so remove it", "backoff", info.Config.BackOff)
+				s.ackWait = min(s.ackWait, info.Config.BackOff[0])
+			}
+			s.maxPayload = s.serverMaxPayload()
+			return nil
+		}
+		if ctx.Err() != nil {
+			return nil //nolint:nilerr // shutdown before the consumer appeared is a clean stop
+		}
+		s.log.Warn("waiting for consumer", "error", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 5*time.Second)
+	}
+}
+
+func (s *Stage) serverMaxPayload() int {
+	if c := s.js.Conn(); c != nil {
+		return int(c.MaxPayload())
+	}
+	return 0
+}
+
+// pull fetches as many messages as there are free slots, never more, so nothing waits in a
+// client buffer while its ack wait runs out.
+func (s *Stage) pull(ctx, handlerCtx context.Context, slots chan struct{}, inflight *sync.WaitGroup) {
+	errWait := 100 * time.Millisecond
+	for {
+		if !s.waitGate(ctx) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-slots:
+		}
+		n := 1
+	more:
+		for n < s.cfg.Concurrency {
+			select {
+			case <-slots:
+				n++
+			default:
+				break more
+			}
+		}
+		fetchCtx, cancel := context.WithTimeout(ctx, s.cfg.FetchWait)
+		batch, err := s.consumer.Fetch(n, jetstream.FetchContext(fetchCtx))
+		if err != nil {
+			cancel()
+			for range n {
+				slots <- struct{}{}
+			}
+			if !s.pause(ctx, "pulling", err, &errWait) {
+				return
+			}
+			continue
+		}
+		s.ready.Store(true)
+		got := 0
+		for msg := range batch.Messages() {
+			got++
+			inflight.Add(1)
+			go func() {
+				defer inflight.Done()
+				defer func() { slots <- struct{}{} }()
+				if ctx.Err() != nil {
+					// Pulled while shutting down: give it straight back.
+					s.nak(msg, "shutting down before it started")
+					return
+				}
+				s.process(handlerCtx, msg)
+			}()
+		}
+		cancel()
+		for range n - got {
+			slots <- struct{}{}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+			if !s.pause(ctx, "fetching", err, &errWait) {
+				return
+			}
+			continue
+		}
+		errWait = 100 * time.Millisecond
+	}
+}
+
+// pause logs a pull error and waits with exponential backoff. A deleted consumer or a lost
+// connection must not spin: the stage keeps trying, and reports not-ready meanwhile.
+func (s *Stage) pause(ctx context.Context, what string, err error, wait *time.Duration) bool {
+	s.ready.Store(false)
+	s.log.Warn("pull failed, retrying", "doing", what, "error", err, "retry_in", *wait)
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(*wait):
+	}
+	*wait = min(*wait*2, 5*time.Second)
+	return true
+}
+
+// waitGate blocks while the gate is open. It returns false when ctx ends.
+func (s *Stage) waitGate(ctx context.Context) bool {
+	if s.gate == nil {
+		return ctx.Err() == nil
+	}
+	for {
+		d := s.gate.OpenFor()
+		if d <= 0 {
+			return ctx.Err() == nil
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(min(d, time.Second)):
+		}
+	}
+}
+
+// process handles one message from decode to ack, nak or dead letter.
+func (s *Stage) process(ctx context.Context, msg jetstream.Msg) {
+	meta, err := msg.Metadata()
+	if err != nil {
+		// Not a JetStream delivery: nothing to ack. Cannot happen on a pull consumer.
+		s.log.Error("message without JetStream metadata", "subject", msg.Subject(), "error", err)
+		return
+	}
+	in := inputFromMsg(msg, meta)
+	ctx = telemetry.Extract(ctx, in.Header)
+	ctx, span := s.tracer.Start(ctx, s.cfg.Name,
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.destination.name", in.Subject),
+			attribute.String("messaging.consumer.group.name", s.cfg.Consumer),
+			attribute.Int64("messaging.nats.stream_sequence", int64(in.Sequence)),
+			attribute.Int64("messaging.nats.delivered", int64(in.Delivered)),
+		))
+	defer span.End()
+
+	s.ins.inFlight.Add(ctx, 1, s.ins.attrs)
+	defer s.ins.inFlight.Add(ctx, -1, s.ins.attrs)
+
+	pub := &publisher{stage: s, in: in}
+	in.emit = pub.emit
+
+	var outs []Output
+	if len(in.Data) > s.cfg.MaxPayload {
+		err = failure.Invalidf("payload of %d bytes exceeds the stage limit of %d bytes", len(in.Data), s.cfg.MaxPayload)
+	} else {
+		start := time.Now()
+		outs, err = s.invoke(ctx, msg, in)
+		s.ins.duration.Record(ctx, time.Since(start).Seconds(), s.ins.attrs)
+	}
+	if err == nil {
+		err = pub.publishAll(ctx, outs)
+		if err == nil {
+			if s.afterPublish != nil {
+				s.afterPublish(in)
+			}
+			if ackErr := msg.Ack(); ackErr != nil {
+				// The outputs are out; a redelivery will find them deduplicated.
+				s.log.Warn("ack failed after publishing outputs", "seq", in.Sequence, "error", ackErr)
+			}
+			s.ins.processed.Add(ctx, 1, s.ins.attrs, metric.WithAttributes(attribute.String("outcome", outcomeAcked)))
+			return
+		}
+	}
+	span.RecordError(err)
+	span.SetStatus(codes.Error, err.Error())
+	s.fail(ctx, msg, in, err)
+}
+
+// invoke runs the handler with InProgress heartbeats and turns a panic into a permanent error.
+func (s *Stage) invoke(ctx context.Context, msg jetstream.Msg, in *Input) (outs []Output, err error) {
+	if s.cfg.HandlerTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.cfg.HandlerTimeout)
+		defer cancel()
+	}
+	stop := make(chan struct{})
+	var beat sync.WaitGroup
+	beat.Add(1)
+	go func() {
+		defer beat.Done()
+		s.heartbeat(msg, stop)
+	}()
+	defer func() {
+		close(stop)
+		beat.Wait()
+	}()
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("handler panicked", "seq", in.Sequence, "panic", r, "stack", string(debug.Stack()))
+			outs, err = nil, failure.Permanentf("handler panicked: %v", r)
+		}
+	}()
+	return s.handler.Handle(ctx, in)
+}
+
+// heartbeat tells the server the message is still being worked on, at a third of the ack wait,
+// so a long handler (an LLM call) is not redelivered to another replica meanwhile.
+func (s *Stage) heartbeat(msg jetstream.Msg, stop <-chan struct{}) {
+	t := time.NewTicker(max(s.ackWait/3, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			if err := msg.InProgress(); err != nil {
+				s.log.Warn("sending in-progress", "error", err)
+			}
+		}
+	}
+}
+
+// fail decides what a failure means for the message: nak at shutdown, dead letter when
+// permanent or out of deliveries, delayed nak otherwise.
+func (s *Stage) fail(ctx context.Context, msg jetstream.Msg, in *Input, err error) {
+	switch {
+	case s.hardStopped.Load() && ctx.Err() != nil:
+		s.nak(msg, "grace period over")
+		s.ins.processed.Add(ctx, 1, s.ins.attrs, metric.WithAttributes(attribute.String("outcome", outcomeNaked)))
+	case failure.IsPermanent(err):
+		s.deadLetter(ctx, msg, in, KindPermanent, err)
+	case s.maxDeliver > 0 && in.Delivered >= uint64(s.maxDeliver):
+		s.deadLetter(ctx, msg, in, KindExhausted, fmt.Errorf("giving up after %d deliveries: %w", in.Delivered, err))
+	default:
+		hint, _ := failure.RetryDelay(err)
+		delay := retryDelay(s.cfg.Backoff, in.Delivered, hint)
+		if !errors.Is(err, context.Canceled) {
+			s.log.Info("retrying later", "seq", in.Sequence, "delivered", in.Delivered, "delay", delay, "error", err)
+		}
+		if nakErr := msg.NakWithDelay(delay); nakErr != nil {
+			s.log.Warn("nak failed; the server redelivers after the ack wait", "seq", in.Sequence, "error", nakErr)
+		}
+		s.ins.retried.Add(ctx, 1, s.ins.attrs)
+		s.ins.processed.Add(ctx, 1, s.ins.attrs, metric.WithAttributes(attribute.String("outcome", outcomeRetried)))
+	}
+}
+
+func (s *Stage) nak(msg jetstream.Msg, why string) {
+	if err := msg.Nak(); err != nil {
+		s.log.Warn("nak failed; the server redelivers after the ack wait", "why", why, "error", err)
+	}
+}
+
+// deadLetter copies the message to the dead-letter stream, waits for the publish ack, and only
+// then terminates the original: in a work-queue stream Term deletes it.
+func (s *Stage) deadLetter(ctx context.Context, msg jetstream.Msg, in *Input, kind string, cause error) {
+	d := DeadLetter{
+		Stage:           s.cfg.Name,
+		Kind:            kind,
+		Reason:          cause.Error(),
+		OriginalSubject: in.Subject,
+		Stream:          in.Stream,
+		Sequence:        in.Sequence,
+		Deliveries:      in.Delivered,
+		Header:          in.Header,
+		Data:            in.Data,
+		FailedAt:        time.Now(),
+	}
+	pubCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := publishDeadLetter(pubCtx, s.js, s.cfg.DeadLetterPrefix, s.maxPayload, d); err != nil {
+		// Keep the original: it comes back after a delay and we try again.
+		s.log.Error("dead-lettering failed, retrying the message later", "seq", in.Sequence, "error", err)
+		_ = msg.NakWithDelay(retryDelay(s.cfg.Backoff, 1, 0))
+		return
+	}
+	s.log.Warn("dead-lettered", "seq", in.Sequence, "kind", kind, "delivered", in.Delivered, "error", cause)
+	if err := msg.TermWithReason(kind + ": " + truncate(cause.Error(), 200)); err != nil {
+		s.log.Warn("terminating dead-lettered message", "seq", in.Sequence, "error", err)
+	}
+	s.ins.deadLettered.Add(ctx, 1, s.ins.attrs)
+	s.ins.processed.Add(ctx, 1, s.ins.attrs, metric.WithAttributes(attribute.String("outcome", outcomeDeadLettered)))
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// publisher publishes one input's outputs with ids that survive redelivery.
+type publisher struct {
+	stage *Stage
+	in    *Input
+	mu    sync.Mutex
+	n     int // outputs published so far, for positional keys
+}
+
+// msgID is <stage>:<stream>:<sequence>:<key>. The input's stream sequence (not its request
+// id, which clients choose and may repeat, as STT chunks of one session do) makes the id
+// unique per input and identical on every redelivery of it.
+func (p *publisher) msgID(key string) string {
+	return p.stage.cfg.Name + ":" + p.in.Stream + ":" + strconv.FormatUint(p.in.Sequence, 10) + ":" + key
+}
+
+func (p *publisher) build(ctx context.Context, out Output, key string) (*nats.Msg, error) {
+	if out.Subject == "" {
+		return nil, errors.New("output has no subject")
+	}
+	data, ct, err := encode(out.Msg, p.in.JSON)
+	if err != nil {
+		return nil, failure.Permanent(err)
+	}
+	h := nats.Header{}
+	for k, v := range out.Header {
+		h[k] = v
+	}
+	h.Set(jetstream.MsgIDHeader, p.msgID(key))
+	h.Set(HeaderContentType, ct)
+	h.Set(HeaderType, string(proto.MessageName(out.Msg)))
+	if rid, ok := out.Msg.(requestIdentified); ok && rid.GetRequestId() != "" {
+		h.Set(HeaderRequestID, rid.GetRequestId())
+	}
+	telemetry.Inject(ctx, h)
+	return &nats.Msg{Subject: out.Subject, Header: h, Data: data}, nil
+}
+
+func (p *publisher) nextKey(key string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.n++
+	if key != "" {
+		return key
+	}
+	return "#" + strconv.Itoa(p.n)
+}
+
+func (p *publisher) emit(ctx context.Context, out Output) error {
+	msg, err := p.build(ctx, out, p.nextKey(out.Key))
+	if err != nil {
+		return fmt.Errorf("building output for %s: %w", out.Subject, err)
+	}
+	if _, err := p.stage.js.PublishMsg(ctx, msg); err != nil {
+		return fmt.Errorf("publishing output to %s: %w", out.Subject, err)
+	}
+	return nil
+}
+
+// publishAll publishes the outputs asynchronously and waits for every publish ack.
+func (p *publisher) publishAll(ctx context.Context, outs []Output) error {
+	if len(outs) == 0 {
+		return nil
+	}
+	if len(outs) == 1 {
+		return p.emit(ctx, outs[0])
+	}
+	futures := make([]jetstream.PubAckFuture, 0, len(outs))
+	for _, out := range outs {
+		msg, err := p.build(ctx, out, p.nextKey(out.Key))
+		if err != nil {
+			return fmt.Errorf("building output for %s: %w", out.Subject, err)
+		}
+		f, err := p.stage.js.PublishMsgAsync(msg)
+		if err != nil {
+			return fmt.Errorf("publishing output to %s: %w", out.Subject, err)
+		}
+		futures = append(futures, f)
+	}
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("publishing output to %s: %w", f.Msg().Subject, err)
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for publish acks: %w", ctx.Err())
+		}
+	}
+	return nil
+}
