@@ -1,0 +1,62 @@
+package breaker
+
+import (
+	"sync"
+	"time"
+)
+
+// Upstream names, one breaker each per stage.
+const (
+	LLM        = "llm"
+	Embeddings = "embeddings"
+	Reranker   = "reranker"
+	Milvus     = "milvus"
+	STT        = "stt"
+	TTS        = "tts"
+)
+
+// Set holds the breakers of one stage, one per upstream, so the stage runtime asks one object
+// whether it may pull work. It is safe for concurrent use.
+type Set struct {
+	stage    string
+	settings Settings
+	opts     []Option
+
+	mu       sync.Mutex
+	breakers map[string]*Breaker
+}
+
+// NewSet returns an empty set for stage; its breakers are made by Get with s and opts.
+func NewSet(stage string, s Settings, opts ...Option) *Set {
+	return &Set{stage: stage, settings: s, opts: opts, breakers: make(map[string]*Breaker)}
+}
+
+// Get returns the breaker for upstream, making it on first use, so a stage only exports the
+// upstreams it calls.
+func (s *Set) Get(upstream string) *Breaker {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.breakers[upstream]
+	if !ok {
+		b = New(s.stage, upstream, s.settings, s.opts...)
+		s.breakers[upstream] = b
+	}
+	return b
+}
+
+// OpenFor is the longest Breaker.OpenFor of the set: a stage's messages may need any of its
+// upstreams, so it waits for the last one to let calls through.
+func (s *Set) OpenFor() time.Duration {
+	s.mu.Lock()
+	breakers := make([]*Breaker, 0, len(s.breakers))
+	for _, b := range s.breakers {
+		breakers = append(breakers, b)
+	}
+	s.mu.Unlock()
+
+	var longest time.Duration
+	for _, b := range breakers {
+		longest = max(longest, b.OpenFor())
+	}
+	return longest
+}
