@@ -1,0 +1,85 @@
+# jetflow: durable workflow workers on NATS JetStream. `make help` lists the targets.
+SHELL := /usr/bin/env bash
+.DEFAULT_GOAL := help
+
+GO        ?= go
+TOOL      := $(GO) tool -modfile=tools/go.mod
+LINT      := $(GO) tool -modfile=tools/lint/go.mod golangci-lint
+BIN       := bin
+WORKERS   := chat-handler tts-module pipeline-bridge stt-module voice-assistant
+BINARIES  := $(WORKERS) jetflow standin-models
+TEST_FLAGS ?= -race -shuffle=on -timeout 20m
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: run
+run: ## the whole platform in one process: embedded JetStream, streams, workers, stand-in models
+	$(GO) run ./cmd/jetflow dev
+
+.PHONY: test
+test: check ## every test, with -race and -shuffle=on, after the static checks
+	$(GO) test $(TEST_FLAGS) ./...
+
+.PHONY: test-short
+test-short: ## the unit tests only, skipping tool-driven checks (buf, nats CLI)
+	$(GO) test -short -shuffle=on ./...
+
+.PHONY: check
+check: fmt-check vet lint ## gofmt, go vet, golangci-lint
+
+.PHONY: fmt-check
+fmt-check:
+	@files=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$' | grep -v '\.connect\.go$$')); \
+	if [ -n "$$files" ]; then echo "gofmt would change: $$files"; exit 1; fi
+
+.PHONY: fmt
+fmt: ## format the Go code
+	gofmt -w $$(git ls-files '*.go' | grep -v '\.pb\.go$$' | grep -v '\.connect\.go$$')
+
+.PHONY: vet
+vet: ## go vet
+	$(GO) vet ./...
+
+.PHONY: lint
+lint: ## golangci-lint (pinned)
+	$(LINT) run ./...
+
+.PHONY: tools
+tools: ## build the pinned tools once (buf, protoc plugins, nats CLI, golangci-lint)
+	$(GO) build -modfile=tools/go.mod -o /dev/null github.com/bufbuild/buf/cmd/buf google.golang.org/protobuf/cmd/protoc-gen-go connectrpc.com/connect/cmd/protoc-gen-connect-go github.com/nats-io/natscli/nats
+	$(GO) build -modfile=tools/lint/go.mod -o /dev/null github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+
+.PHONY: proto
+proto: ## regenerate the Go code from proto/ (the tests fail when it is stale)
+	$(TOOL) buf format -w
+	$(TOOL) buf lint
+	$(TOOL) buf generate
+
+.PHONY: streams-apply
+streams-apply: ## apply streams/ to the server at NATS_URL (idempotent; prints what changed)
+	$(GO) run ./cmd/jetflow streams apply
+
+.PHONY: streams-diff
+streams-diff: ## show how the server at NATS_URL differs from streams/
+	$(GO) run ./cmd/jetflow streams diff
+
+.PHONY: nats
+nats: ## build the pinned nats CLI into bin/nats
+	$(GO) build -modfile=tools/go.mod -o $(BIN)/nats github.com/nats-io/natscli/nats
+
+.PHONY: binaries
+binaries: ## static, stripped binaries of every command into bin/
+	@mkdir -p $(BIN)
+	@for b in $(BINARIES); do \
+	  if [ -d cmd/$$b ]; then CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/$$b ./cmd/$$b || exit 1; fi; \
+	done
+
+.PHONY: fuzz
+fuzz: ## run every fuzz target for FUZZTIME each (default 10s)
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-10s} $$pkg || exit 1; \
+	  done; \
+	done

@@ -1,0 +1,19 @@
+// Command jetflow is the operator CLI: apply and diff stream definitions, and `jetflow dev`, the
+// whole platform in one process on an embedded JetStream server.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/jetflow-dev/jetflow/internal/cli"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	code := cli.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
