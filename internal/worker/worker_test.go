@@ -1,0 +1,145 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/jetflow-dev/jetflow/internal/envconfig"
+	"github.com/jetflow-dev/jetflow/internal/jstest"
+	"github.com/jetflow-dev/jetflow/internal/stage"
+	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
+	"github.com/jetflow-dev/jetflow/streams"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func httpGet(url string) (int, string, error) {
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// A worker process end to end, in-process: it connects, reports ready once its consumers exist,
+// handles a message, exports the stage metrics, and stops cleanly when its context ends.
+func TestRunServesReadinessMetricsAndStops(t *testing.T) {
+	srv := jstest.Server(t)
+	_, js := jstest.Connect(t, srv)
+	ctx := jstest.Context(t)
+	set, err := streams.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := streams.Apply(ctx, js, set); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	env := envconfig.Map(map[string]string{"NATS_URL": srv.ClientURL(), "HEALTH_ADDR": addr})
+	build := func(ctx context.Context, e *Env) ([]Runner, error) {
+		s, err := stage.New(e.JS, stage.Config{Name: streams.ConsumerTTS, Stream: streams.StreamTTS, Consumer: streams.ConsumerTTS},
+			stage.Typed(func(ctx context.Context, req *jetflowv1.TtsRequest, in *stage.Input) ([]stage.Output, error) {
+				return []stage.Output{{Subject: streams.ResultSubject(streams.ResultKindTTS, req.GetRequestId()), Msg: &jetflowv1.TtsAudioChunk{RequestId: req.GetRequestId(), Last: true}}}, nil
+			}), e.StageOptions()...)
+		if err != nil {
+			return nil, err
+		}
+		return []Runner{s}, nil
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- Run(runCtx, "test-worker", env, slog.New(slog.DiscardHandler), build) }()
+
+	jstest.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
+		code, body, err := httpGet("http://" + addr + "/readyz")
+		if err != nil {
+			return err
+		}
+		if code != http.StatusOK {
+			return fmt.Errorf("readyz %d: %s", code, body)
+		}
+		if !strings.Contains(body, "consumer tts") || !strings.Contains(body, "consumer dead-letter-advisories") {
+			return fmt.Errorf("readyz does not list the consumers: %s", body)
+		}
+		return nil
+	})
+	// JSON without its Content-Type header does not decode as protobuf: a dead letter, which the
+	// metrics must count as well as the good message.
+	if _, err := js.Publish(ctx, streams.SubjectTTSRequest, []byte(`{"request_id":"r1","text":"hi"}`)); err != nil {
+		t.Fatal(err)
+	}
+	data, err := proto.Marshal(&jetflowv1.TtsRequest{RequestId: "r2", Text: "hello"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, streams.SubjectTTSRequest, data); err != nil {
+		t.Fatal(err)
+	}
+	jstest.Eventually(t, 10*time.Second, 50*time.Millisecond, func() error {
+		_, body, err := httpGet("http://" + addr + "/metrics")
+		if err != nil {
+			return err
+		}
+		for _, want := range []string{
+			`jetflow_stage_processed_total{outcome="acked",stage="tts"} 1`,
+			`jetflow_stage_processed_total{outcome="dead_lettered",stage="tts"} 1`,
+			`jetflow_stage_dead_lettered_total{stage="tts"} 1`,
+			`jetflow_stage_handler_duration_seconds_bucket`,
+			`jetflow_stage_in_flight{stage="tts"} 0`,
+		} {
+			if !strings.Contains(body, want) {
+				return fmt.Errorf("metrics lack %s", want)
+			}
+		}
+		return nil
+	})
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	if _, _, err := httpGet("http://" + addr + "/healthz"); err == nil {
+		t.Fatal("health server still up after Run returned")
+	}
+}
+
+func TestRunReportsEveryBadVariable(t *testing.T) {
+	env := envconfig.Map(map[string]string{"LOG_LEVEL": "loud", "NATS_DRAIN_TIMEOUT": "soon", "NATS_USER": "u"})
+	err := Run(context.Background(), "w", env, slog.New(slog.DiscardHandler), func(context.Context, *Env) ([]Runner, error) {
+		return nil, errors.New("must not be called")
+	})
+	for _, name := range []string{"LOG_LEVEL", "NATS_DRAIN_TIMEOUT", "NATS_USER needs NATS_PASSWORD"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("error %v does not name %s", err, name)
+		}
+	}
+}
