@@ -60,3 +60,21 @@ func (s *Set) OpenFor() time.Duration {
 	}
 	return longest
 }
+
+// Probing reports whether any breaker of the stage is half-open: the stage should then take one
+// message at a time, so that the probe decides before more messages spend a delivery on an
+// upstream that may still be down.
+func (s *Set) Probing() bool {
+	s.mu.Lock()
+	breakers := make([]*Breaker, 0, len(s.breakers))
+	for _, b := range s.breakers {
+		breakers = append(breakers, b)
+	}
+	s.mu.Unlock()
+	for _, b := range breakers {
+		if b.State() == HalfOpen {
+			return true
+		}
+	}
+	return false
+}

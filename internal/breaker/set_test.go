@@ -58,3 +58,26 @@ func TestSetGetReturnsOneBreakerPerUpstream(t *testing.T) {
 		t.Fatalf("breaker is for %s/%s, want voice/stt", b.Stage(), b.Upstream())
 	}
 }
+
+func TestSetProbingWhileHalfOpen(t *testing.T) {
+	s := NewSet("chat-generate", Settings{ConsecutiveFailures: 1, Timeout: 30 * time.Millisecond})
+	b := s.Get(LLM)
+	if s.Probing() {
+		t.Fatal("probing while closed")
+	}
+	var u upstream
+	trip(t, b, &u)
+	if s.Probing() {
+		t.Fatal("probing while open")
+	}
+	waitHalfOpen(t, b)
+	if !s.Probing() {
+		t.Fatal("not probing while half-open")
+	}
+	if _, err := Do(t.Context(), b, u.answer(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if s.Probing() {
+		t.Fatal("still probing after a successful probe closed the breaker")
+	}
+}

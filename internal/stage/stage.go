@@ -36,6 +36,10 @@ type Gate interface {
 	OpenFor() time.Duration
 }
 
+// prober is the optional part of a Gate: while Probing is true (a half-open breaker), the stage
+// takes one message at a time.
+type prober interface{ Probing() bool }
+
 // Option tunes a Stage.
 type Option func(*Stage)
 
@@ -48,7 +52,9 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 }
 
 // WithMeterProvider sets where metrics go. The default is the global provider.
-func WithMeterProvider(mp metric.MeterProvider) Option { return func(s *Stage) { s.meterProvider = mp } }
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(s *Stage) { s.meterProvider = mp }
+}
 
 // WithGate makes the stage stop pulling while the gate is open.
 func WithGate(g Gate) Option { return func(s *Stage) { s.gate = g } }
@@ -226,7 +232,7 @@ func (s *Stage) pull(ctx, handlerCtx context.Context, slots chan struct{}, infli
 		}
 		n := 1
 	more:
-		for n < s.cfg.Concurrency {
+		for n < s.cfg.Concurrency && !s.probing() {
 			select {
 			case <-slots:
 				n++
@@ -288,6 +294,11 @@ func (s *Stage) pause(ctx context.Context, what string, err error, wait *time.Du
 	}
 	*wait = min(*wait*2, 5*time.Second)
 	return true
+}
+
+func (s *Stage) probing() bool {
+	p, ok := s.gate.(prober)
+	return ok && p.Probing()
 }
 
 // waitGate blocks while the gate is open. It returns false when ctx ends.

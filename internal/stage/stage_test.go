@@ -176,8 +176,8 @@ func TestPanicDeadLettersThatMessageAndServingGoesOn(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	e.run(e.cfg(), Typed(func(ctx context.Context, msg *wrapperspb.StringValue, in *Input) ([]Output, error) {
 		if msg.GetValue() == "boom" {
-			var m map[string]int
-			m["nil map"]++ // a real runtime panic
+			var values []int
+			_ = values[len(msg.GetValue())] // a real runtime panic: index out of range
 		}
 		return []Output{{Subject: "out." + msg.GetValue(), Msg: msg}}, nil
 	}))
