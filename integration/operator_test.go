@@ -41,7 +41,12 @@ func TestDeadLetterShownByNatsStreamView(t *testing.T) {
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- s.Run(runCtx) }()
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("stage: %v", err)
+		}
+	}()
 
 	cli := natscli.New(t, srv.ClientURL())
 	// Published exactly as the README shows, as JSON with the nats CLI.

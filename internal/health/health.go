@@ -92,7 +92,7 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 // Serve listens on addr until ctx ends, then shuts down within 5 s. It returns the listener's
 // error, or nil after a clean shutdown.
 func (s *Server) Serve(ctx context.Context, addr string) error {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listening for health checks on %s: %w", addr, err)
 	}

@@ -52,7 +52,7 @@ func Build(tb testing.TB) string {
 			return
 		}
 		bin := filepath.Join(dir, "nats")
-		cmd := exec.Command("go", "build", "-modfile="+filepath.Join(root, "tools", "go.mod"), "-o", bin, "github.com/nats-io/natscli/nats")
+		cmd := exec.CommandContext(context.Background(), "go", "build", "-modfile="+filepath.Join(root, "tools", "go.mod"), "-o", bin, "github.com/nats-io/natscli/nats")
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = errors.New("building the nats CLI: " + err.Error() + "\n" + string(out))
