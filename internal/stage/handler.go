@@ -41,6 +41,11 @@ type Output struct {
 	// Key tells apart the outputs of one input in their Nats-Msg-Id. It must be stable across
 	// redeliveries (a chunk number, a status phase). Empty means the output's position.
 	Key string
+	// ID, when set, replaces the input-derived id: the Nats-Msg-Id is <stage>:<ID>. Use it for
+	// an output that more than one input may produce (an STT segment closed while handling one
+	// chunk and published, after a crash, while handling another): it must land once whichever
+	// input publishes it.
+	ID string
 	// Header holds extra headers; the runtime adds Nats-Msg-Id, content type and trace context.
 	Header nats.Header
 }

@@ -502,6 +502,10 @@ func (p *publisher) msgID(key string) string {
 }
 
 func (p *publisher) build(ctx context.Context, out Output, key string) (*nats.Msg, error) {
+	id := p.msgID(key)
+	if out.ID != "" {
+		id = p.stage.cfg.Name + ":" + out.ID
+	}
 	if out.Subject == "" {
 		return nil, errors.New("output has no subject")
 	}
@@ -513,7 +517,7 @@ func (p *publisher) build(ctx context.Context, out Output, key string) (*nats.Ms
 	for k, v := range out.Header {
 		h[k] = v
 	}
-	h.Set(jetstream.MsgIDHeader, p.msgID(key))
+	h.Set(jetstream.MsgIDHeader, id)
 	h.Set(HeaderContentType, ct)
 	h.Set(HeaderType, string(proto.MessageName(out.Msg)))
 	if rid, ok := out.Msg.(requestIdentified); ok && rid.GetRequestId() != "" {

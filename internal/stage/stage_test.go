@@ -89,6 +89,21 @@ func TestRedeliveryAfterLostAckDoesNotDuplicateOutput(t *testing.T) {
 	}
 }
 
+// Two inputs that produce the same output (by ID) publish it once.
+func TestOutputWithIDLandsOnceWhicheverInputPublishesIt(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	e.run(e.cfg(), Typed(func(ctx context.Context, msg *wrapperspb.StringValue, in *Input) ([]Output, error) {
+		return []Output{{Subject: "out.segment", Msg: wrapperspb.String("segment 1"), ID: "session-a.segment-1"}}, nil
+	}))
+	e.publish("work.1", wrapperspb.String("chunk 1"))
+	e.publish("work.2", wrapperspb.String("chunk 2"))
+	e.waitCount("WORK", 0)
+	out := e.messages("OUT")
+	if len(out) != 1 || out[0].Header.Get(jetstream.MsgIDHeader) != "work:session-a.segment-1" {
+		t.Fatalf("OUT holds %d messages (want 1 with id work:session-a.segment-1)", len(out))
+	}
+}
+
 func TestRetryableFailureIsRedeliveredAfterScheduledDelay(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	const delay = 700 * time.Millisecond
