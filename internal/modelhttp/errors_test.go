@@ -1,0 +1,59 @@
+package modelhttp
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name   string
+		value  string
+		want   time.Duration
+		wantOK bool
+	}{
+		{name: "seconds", value: "7", want: 7 * time.Second, wantOK: true},
+		{name: "zero", value: "0", want: 0, wantOK: true},
+		{name: "padded", value: " 3 ", want: 3 * time.Second, wantOK: true},
+		{name: "http date", value: "Sat, 28 Nov 2026 12:00:30 GMT", want: 30 * time.Second, wantOK: true},
+		{name: "date in the past", value: "Sat, 28 Nov 2026 11:00:00 GMT", want: 0, wantOK: true},
+		{name: "capped seconds", value: "999999999999", want: MaxRetryAfter, wantOK: true},
+		{name: "capped date", value: "Sun, 29 Nov 2026 12:00:00 GMT", want: MaxRetryAfter, wantOK: true},
+		{name: "empty", value: ""},
+		{name: "negative", value: "-5"},
+		{name: "fraction", value: "1.5"},
+		{name: "garbage", value: "later"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := parseRetryAfter(tt.value, now)
+			if got != tt.want || ok != tt.wantOK {
+				t.Fatalf("parseRetryAfter(%q) = %v, %v; want %v, %v", tt.value, got, ok, tt.want, tt.wantOK)
+			}
+		})
+	}
+}
+
+func TestRedactBody(t *testing.T) {
+	key := "sk-0123456789"
+	tests := []struct {
+		name string
+		body string
+	}{
+		{name: "echoed key", body: `{"error":"bad key sk-0123456789"}`},
+		{name: "key across the cut", body: strings.Repeat("x", maxErrorBody-5) + key + "tail"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := redactBody([]byte(tt.body), key)
+			if strings.Contains(got, key[:6]) {
+				t.Fatalf("body keeps (part of) the key: %q", got)
+			}
+			if len(got) > maxErrorBody {
+				t.Fatalf("body has %d bytes, want at most %d", len(got), maxErrorBody)
+			}
+		})
+	}
+}
