@@ -17,6 +17,9 @@ const (
 	SubjectVoiceSynthesize = "ai.voice.synthesize"
 	SubjectTTSRequest      = "ai.tts.request"
 	SubjectPipelineTrigger = "ai.pipeline.trigger"
+	// SubjectTTSVoices answers requests for the voices list (a NATS micro service of tts-module;
+	// core NATS request-reply, no stream).
+	SubjectTTSVoices = "ai.tts.voices"
 )
 
 // Wildcard subjects: what the streams capture, and the filters of consumers that take a whole

@@ -1,0 +1,77 @@
+// Package audiochunk splits audio that arrives as a stream into sequenced chunks that each fit a
+// NATS message. tts-module and voice-assistant publish audio this way: a 2 MB answer cannot be
+// one message (the default max payload is 1 MiB), and the first chunk can be played before the
+// last one is synthesized.
+package audiochunk
+
+import (
+	"context"
+	"errors"
+)
+
+// headroom is kept free in every message for headers (Nats-Msg-Id, trace context, Jetflow-*)
+// and the protobuf fields around the audio.
+const headroom = 16 << 10
+
+// MaxChunkBytes is the largest audio chunk that fits a message of maxPayload bytes.
+func MaxChunkBytes(maxPayload int64) int {
+	n := int(maxPayload) - headroom
+	if n < 1024 {
+		n = 1024
+	}
+	return n
+}
+
+// Emit publishes one chunk. data is only valid during the call.
+type Emit func(ctx context.Context, sequence int, data []byte, last bool) error
+
+// Splitter buffers streamed audio and emits it in chunks of exactly Size bytes, except the last.
+// A chunk is emitted only once more audio follows it, so that the one marked last is known to be
+// last. The zero value is not usable; use New.
+type Splitter struct {
+	size  int
+	emit  Emit
+	buf   []byte
+	seq   int
+	total int64
+	done  bool
+}
+
+// New returns a Splitter emitting chunks of size bytes through emit.
+func New(size int, emit Emit) *Splitter {
+	return &Splitter{size: size, emit: emit, buf: make([]byte, 0, 2*size)}
+}
+
+// ErrClosed is returned by Write after Close.
+var ErrClosed = errors.New("audio splitter already closed")
+
+// Write adds audio, emitting every chunk that is known not to be the last.
+func (s *Splitter) Write(ctx context.Context, p []byte) error {
+	if s.done {
+		return ErrClosed
+	}
+	s.buf = append(s.buf, p...)
+	s.total += int64(len(p))
+	for len(s.buf) > s.size {
+		if err := s.emit(ctx, s.seq, s.buf[:s.size], false); err != nil {
+			return err
+		}
+		s.seq++
+		s.buf = append(s.buf[:0], s.buf[s.size:]...)
+	}
+	return nil
+}
+
+// Close emits the rest as the last chunk (possibly empty when no audio came at all) and returns
+// the number of chunks and bytes in all.
+func (s *Splitter) Close(ctx context.Context) (chunks int, total int64, err error) {
+	if s.done {
+		return s.seq, s.total, ErrClosed
+	}
+	s.done = true
+	if err := s.emit(ctx, s.seq, s.buf, true); err != nil {
+		return s.seq, s.total, err
+	}
+	s.seq++
+	return s.seq, s.total, nil
+}

@@ -1,0 +1,148 @@
+// Package tts is tts-module: a TtsRequest on ai.tts.request becomes audio on
+// ai.result.tts.<request_id>, as sequenced chunks that each fit a NATS message, the last one
+// marked. The first chunks are published while synthesis still runs. A voices list answers on
+// ai.tts.voices (a NATS micro service).
+package tts
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetflow-dev/jetflow/internal/audiochunk"
+	"github.com/jetflow-dev/jetflow/internal/breaker"
+	"github.com/jetflow-dev/jetflow/internal/failure"
+	"github.com/jetflow-dev/jetflow/internal/speech"
+	"github.com/jetflow-dev/jetflow/internal/stage"
+	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
+	"github.com/jetflow-dev/jetflow/streams"
+)
+
+// Synthesizer streams speech audio; *speech.Client implements it.
+type Synthesizer interface {
+	Stream(ctx context.Context, req speech.Request, fn func(speech.Chunk) error) (string, int64, error)
+}
+
+// Config tunes the worker. Zero values are replaced by the defaults stated per field.
+type Config struct {
+	// Concurrency of the tts stage. 0 means 8.
+	Concurrency int
+	// ChunkBytes is the audio per result message. 0 means as much as the connection's max
+	// payload allows (audiochunk.MaxChunkBytes).
+	ChunkBytes int
+	// SampleRate reported for PCM audio, which carries no header. 0 means 24000, the rate of
+	// OpenAI-compatible servers' pcm format.
+	SampleRate int
+	// Timeout bounds one synthesis. 0 means 2 minutes.
+	Timeout time.Duration
+}
+
+func (c Config) withDefaults(maxPayload int64) Config {
+	if c.Concurrency == 0 {
+		c.Concurrency = 8
+	}
+	if c.ChunkBytes == 0 {
+		c.ChunkBytes = audiochunk.MaxChunkBytes(maxPayload)
+	}
+	if c.SampleRate == 0 {
+		c.SampleRate = 24000
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 2 * time.Minute
+	}
+	return c
+}
+
+// Synthesis is the tts stage's handler.
+type Synthesis struct {
+	synth    Synthesizer
+	breakers *breaker.Set
+	cfg      Config
+}
+
+// NewSynthesis returns the handler; breakers guard the TTS upstream.
+func NewSynthesis(synth Synthesizer, breakers *breaker.Set, cfg Config, maxPayload int64) *Synthesis {
+	return &Synthesis{synth: synth, breakers: breakers, cfg: cfg.withDefaults(maxPayload)}
+}
+
+// NewStage builds the tts stage on its durable consumer.
+func NewStage(js jetstream.JetStream, h *Synthesis, opts ...stage.Option) (*stage.Stage, error) {
+	return stage.New(js, stage.Config{
+		Name: streams.ConsumerTTS, Stream: streams.StreamTTS, Consumer: streams.ConsumerTTS,
+		Concurrency: h.cfg.Concurrency, HandlerTimeout: h.cfg.Timeout,
+	}, stage.Typed(h.Handle), append(opts, stage.WithGate(h.breakers))...)
+}
+
+var formats = map[jetflowv1.AudioFormat_Encoding]speech.Format{
+	jetflowv1.AudioFormat_ENCODING_UNSPECIFIED: speech.FormatPCM,
+	jetflowv1.AudioFormat_ENCODING_PCM16:       speech.FormatPCM,
+	jetflowv1.AudioFormat_ENCODING_WAV:         speech.FormatWAV,
+	jetflowv1.AudioFormat_ENCODING_MP3:         speech.FormatMP3,
+	jetflowv1.AudioFormat_ENCODING_OPUS:        speech.FormatOpus,
+	jetflowv1.AudioFormat_ENCODING_FLAC:        speech.FormatFLAC,
+}
+
+// Handle synthesizes one request and publishes its audio in chunks.
+func (h *Synthesis) Handle(ctx context.Context, req *jetflowv1.TtsRequest, in *stage.Input) ([]stage.Output, error) {
+	if req.GetText() == "" { // Validate says so too; this stage must never send nothing to speak
+		return nil, failure.Invalidf("text is empty")
+	}
+	enc := req.GetFormat().GetEncoding()
+	format, ok := formats[enc]
+	if !ok {
+		return nil, failure.Invalidf("format %v is not supported", enc)
+	}
+	outFormat := &jetflowv1.AudioFormat{Encoding: enc, Channels: 1}
+	if format == speech.FormatPCM {
+		outFormat.Encoding = jetflowv1.AudioFormat_ENCODING_PCM16
+		outFormat.SampleRate = int32(h.cfg.SampleRate)
+	}
+	subject := streams.ResultSubject(streams.ResultKindTTS, req.GetRequestId())
+	chunk := func(seq int, data []byte, last bool, total int64) stage.Output {
+		return stage.Output{
+			Subject: subject,
+			Key:     fmt.Sprintf("chunk-%d", seq),
+			Msg: &jetflowv1.TtsAudioChunk{
+				RequestId: req.GetRequestId(), SessionId: req.GetSessionId(), Sequence: int32(seq),
+				Audio: append([]byte(nil), data...), Last: last, Format: outFormat, TotalBytes: total,
+			},
+		}
+	}
+	var final *stage.Output
+	split := audiochunk.New(h.cfg.ChunkBytes, func(ctx context.Context, seq int, data []byte, last bool) error {
+		if last {
+			out := chunk(seq, data, true, 0)
+			final = &out
+			return nil
+		}
+		// Published at once, so playback can start while synthesis goes on.
+		return in.Emit(ctx, chunk(seq, data, false, 0))
+	})
+	_, err := breaker.Do(ctx, h.breakers.Get(breaker.TTS), func(ctx context.Context) (int64, error) {
+		_, n, err := h.synth.Stream(ctx, speech.Request{
+			Input: req.GetText(), Voice: req.GetVoice(), Format: format, Speed: float64(req.GetSpeed()),
+		}, func(c speech.Chunk) error { return split.Write(ctx, c.Data) })
+		return n, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("synthesizing %d characters: %w", len(req.GetText()), err)
+	}
+	_, total, err := split.Close(ctx)
+	if err != nil {
+		return nil, err
+	}
+	final.Msg.(*jetflowv1.TtsAudioChunk).TotalBytes = total
+	return []stage.Output{*final}, nil
+}
+
+// maxPayload of a connection, for sizing chunks.
+func maxPayload(nc *nats.Conn) int64 {
+	if nc == nil || nc.MaxPayload() <= 0 {
+		return 1 << 20
+	}
+	// AI_RESULTS takes at most 1 MiB per message whatever the server allows.
+	return min(nc.MaxPayload(), 1<<20)
+}
