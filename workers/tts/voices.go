@@ -47,13 +47,11 @@ func ParseVoices(s string) ([]*jetflowv1.Voice, error) {
 }
 
 // VoicesService answers ai.tts.voices with the voices list, as protobuf, or as protojson when
-// the request says Content-Type: application/json (so `nats req ai.tts.voices ''
-// -H Content-Type:application/json` is readable).
+// the request has the header Content-Type: application/json, which makes `nats req` readable.
 type VoicesService struct {
-	nc        *nats.Conn
-	asProto   []byte
-	asJSON    []byte
-	queueName string
+	nc      *nats.Conn
+	asProto []byte
+	asJSON  []byte
 }
 
 // NewVoicesService prepares the service; Run registers it.
