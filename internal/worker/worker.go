@@ -27,9 +27,12 @@ import (
 
 // Env is what a worker's Build function gets to assemble its stages.
 type Env struct {
-	Name      string
-	Log       *slog.Logger
+	Name string
+	Log  *slog.Logger
+	// Config reads the environment and collects problems; Lookup is the raw environment, for
+	// packages that read it themselves.
 	Config    *envconfig.Reader
+	Lookup    envconfig.Lookup
 	NC        *nats.Conn
 	JS        jetstream.JetStream
 	Telemetry *telemetry.Providers
@@ -129,7 +132,7 @@ func Run(ctx context.Context, name string, lookup envconfig.Lookup, log *slog.Lo
 	if err != nil {
 		return fmt.Errorf("creating JetStream context: %w", err)
 	}
-	env := &Env{Name: name, Log: log, Config: r, NC: nc, JS: js, Telemetry: tel}
+	env := &Env{Name: name, Log: log, Config: r, Lookup: lookup, NC: nc, JS: js, Telemetry: tel}
 	runners, err := build(ctx, env)
 	if err == nil {
 		err = r.Err()

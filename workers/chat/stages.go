@@ -1,0 +1,178 @@
+package chat
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/jetflow-dev/jetflow/internal/breaker"
+	"github.com/jetflow-dev/jetflow/internal/stage"
+	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
+	"github.com/jetflow-dev/jetflow/streams"
+)
+
+// StageConfig sizes the two stages.
+type StageConfig struct {
+	// RetrieveConcurrency and GenerateConcurrency; 0 means 16 and 64 (generation waits on the
+	// LLM most of the time, retrieval is quick).
+	RetrieveConcurrency, GenerateConcurrency int
+	// RetrieveTimeout and GenerateTimeout bound one handler call; 0 means 30 s and 5 min.
+	RetrieveTimeout, GenerateTimeout time.Duration
+}
+
+func (c StageConfig) withDefaults() StageConfig {
+	if c.RetrieveConcurrency == 0 {
+		c.RetrieveConcurrency = 16
+	}
+	if c.GenerateConcurrency == 0 {
+		c.GenerateConcurrency = 64
+	}
+	if c.RetrieveTimeout == 0 {
+		c.RetrieveTimeout = 30 * time.Second
+	}
+	if c.GenerateTimeout == 0 {
+		c.GenerateTimeout = 5 * time.Minute
+	}
+	return c
+}
+
+// Worker holds chat-handler's two stages.
+type Worker struct {
+	rag      *RAG
+	nc       *nats.Conn
+	retrieve *breaker.Set
+	generate *breaker.Set
+	cfg      StageConfig
+}
+
+// New assembles the worker. nc carries the live token stream (core NATS).
+func New(rag *RAG, nc *nats.Conn, retrieveBreakers, generateBreakers *breaker.Set, cfg StageConfig) *Worker {
+	return &Worker{rag: rag, nc: nc, retrieve: retrieveBreakers, generate: generateBreakers, cfg: cfg.withDefaults()}
+}
+
+// Stages returns chat-retrieve and chat-generate on their durable consumers.
+func (w *Worker) Stages(js jetstream.JetStream, opts ...stage.Option) ([]*stage.Stage, error) {
+	retrieve, err := stage.New(js, stage.Config{
+		Name: streams.ConsumerChatRetrieve, Stream: streams.StreamChat, Consumer: streams.ConsumerChatRetrieve,
+		Concurrency: w.cfg.RetrieveConcurrency, HandlerTimeout: w.cfg.RetrieveTimeout,
+	}, stage.Typed(w.Retrieve), append(opts, stage.WithGate(w.retrieve))...)
+	if err != nil {
+		return nil, err
+	}
+	generate, err := stage.New(js, stage.Config{
+		Name: streams.ConsumerChatGenerate, Stream: streams.StreamChat, Consumer: streams.ConsumerChatGenerate,
+		Concurrency: w.cfg.GenerateConcurrency, HandlerTimeout: w.cfg.GenerateTimeout,
+	}, stage.Typed(w.Generate), append(opts, stage.WithGate(w.generate))...)
+	if err != nil {
+		return nil, err
+	}
+	return []*stage.Stage{retrieve, generate}, nil
+}
+
+func question(req *jetflowv1.ChatRequest) Question {
+	return Question{
+		Query: req.GetQuery(), History: req.GetHistory(), TopK: int(req.GetTopK()), Collection: req.GetCollection(),
+		SystemPrompt: req.GetSystemPrompt(), Options: req.GetModelOptions(),
+	}
+}
+
+// Retrieve is chat-retrieve: it finds the sources (unless the request switched RAG off) and hands
+// the request on to chat-generate.
+func (w *Worker) Retrieve(ctx context.Context, req *jetflowv1.ChatRequest, _ *stage.Input) ([]stage.Output, error) {
+	task := &jetflowv1.ChatGenerateTask{
+		RequestId: req.GetRequestId(), SessionId: req.GetSessionId(), Deadline: req.GetDeadline(), UserId: req.GetUserId(),
+		Request: req,
+	}
+	if !req.GetDisableRag() {
+		sources, timings, err := w.rag.Retrieve(ctx, question(req), w.retrieve)
+		if err != nil {
+			return nil, err
+		}
+		task.Sources, task.Timings = sources, timings
+	}
+	return []stage.Output{{Subject: streams.SubjectChatGenerate, Msg: task}}, nil
+}
+
+// Generate is chat-generate: it asks the LLM, streams the tokens live on ai.stream.<request_id>
+// and returns the final answer for ai.result.chat.<request_id>.
+func (w *Worker) Generate(ctx context.Context, task *jetflowv1.ChatGenerateTask, in *stage.Input) ([]stage.Output, error) {
+	req := task.GetRequest()
+	tokens := w.tokenStream(req, in.JSON)
+	answer, err := w.rag.Generate(ctx, question(req), task.GetSources(), w.generate, tokens.send)
+	if err != nil {
+		return nil, err
+	}
+	tokens.finish()
+	resp := &jetflowv1.ChatResponse{
+		RequestId: req.GetRequestId(), SessionId: req.GetSessionId(),
+		Answer: answer.Text, Sources: task.GetSources(), Usage: answer.Usage,
+		Timings: append(append([]*jetflowv1.StageTiming(nil), task.GetTimings()...), answer.Timing),
+		Model:   answer.Model, StandIn: strings.HasPrefix(answer.Model, "jetflow-standin-"),
+	}
+	return []stage.Output{{Subject: streams.ResultSubject(streams.ResultKindChat, req.GetRequestId()), Msg: resp}}, nil
+}
+
+// tokenStream publishes the answer's pieces on core NATS: at most once, for live display. A
+// retried generation streams again from index 0; the durable answer is the ChatResponse.
+type tokenStream struct {
+	nc        *nats.Conn
+	subject   string
+	requestID string
+	asJSON    bool
+	enabled   bool
+	mu        sync.Mutex
+	index     int32
+}
+
+func (w *Worker) tokenStream(req *jetflowv1.ChatRequest, asJSON bool) *tokenStream {
+	return &tokenStream{
+		nc: w.nc, subject: streams.TokenStreamSubject(req.GetRequestId()), requestID: req.GetRequestId(),
+		asJSON: asJSON, enabled: req.GetStreamTokens() && w.nc != nil,
+	}
+}
+
+func (t *tokenStream) publish(chunk *jetflowv1.TokenChunk) {
+	var data []byte
+	var err error
+	h := nats.Header{}
+	if t.asJSON {
+		data, err = protojson.Marshal(chunk)
+		h.Set(stage.HeaderContentType, "application/json")
+	} else {
+		data, err = proto.Marshal(chunk)
+	}
+	if err != nil {
+		return
+	}
+	h.Set(stage.HeaderType, string(proto.MessageName(chunk)))
+	// Live display only: a lost token is acceptable, the final answer is durable.
+	_ = t.nc.PublishMsg(&nats.Msg{Subject: t.subject, Header: h, Data: data})
+}
+
+func (t *tokenStream) send(text string) error {
+	if !t.enabled {
+		return nil
+	}
+	t.mu.Lock()
+	i := t.index
+	t.index++
+	t.mu.Unlock()
+	t.publish(&jetflowv1.TokenChunk{RequestId: t.requestID, Index: i, Text: text})
+	return nil
+}
+
+func (t *tokenStream) finish() {
+	if !t.enabled {
+		return
+	}
+	t.mu.Lock()
+	i := t.index
+	t.mu.Unlock()
+	t.publish(&jetflowv1.TokenChunk{RequestId: t.requestID, Index: i, Done: true})
+}
