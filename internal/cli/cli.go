@@ -19,7 +19,15 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
 	"github.com/jetflow-dev/jetflow/internal/natsconn"
 	"github.com/jetflow-dev/jetflow/streams"
+	"github.com/jetflow-dev/jetflow/workers/chat"
+	"github.com/jetflow-dev/jetflow/workers/tts"
 )
+
+// devWorkers are the services `jetflow dev` runs in its process.
+var devWorkers = []devplatform.Worker{
+	{Name: "chat-handler", Build: chat.Build},
+	{Name: "tts-module", Build: tts.Build},
+}
 
 const usage = `jetflow: operate jetflow on NATS JetStream.
 
@@ -180,5 +188,6 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer, lookup en
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	return devplatform.Run(ctx, devplatform.Options{
 		DataDir: *data, Port: *port, MonitorPort: *monitor, Lookup: lookup, Out: stdout, Log: log,
+		Workers: devWorkers,
 	})
 }

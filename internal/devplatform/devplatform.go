@@ -5,19 +5,34 @@ package devplatform
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetflow-dev/jetflow/internal/embedded"
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
+	"github.com/jetflow-dev/jetflow/internal/standin"
+	"github.com/jetflow-dev/jetflow/internal/worker"
 	"github.com/jetflow-dev/jetflow/streams"
 )
+
+// Worker is one service to run in the process.
+type Worker struct {
+	Name  string
+	Build worker.Build
+	// Needs lists variables without which the worker cannot start (for example a pipelines
+	// allow-list); it is skipped, and says so, when one is unset.
+	Needs []string
+}
 
 // Options for Run.
 type Options struct {
@@ -25,13 +40,24 @@ type Options struct {
 	DataDir string
 	// Port and MonitorPort of the embedded server; -1 picks free ports.
 	Port, MonitorPort int
-	// Lookup reads the environment (model URLs override the stand-ins).
+	// Lookup reads the environment: a model URL that is set replaces its stand-in.
 	Lookup envconfig.Lookup
+	// Workers to run.
+	Workers []Worker
 	// Out receives the how-to-use text; Log the logs.
 	Out io.Writer
 	Log *slog.Logger
-	// Ready, when set, is called once everything listens, with the server's client URL.
+	// Ready, when set, is called once everything is up, with the server's client URL.
 	Ready func(natsURL string)
+}
+
+// modelURLs are the variables the stand-in serves when they are unset, and the path under it.
+var modelURLs = []struct{ name, path string }{
+	{"LLM_URL", "/v1"},
+	{"EMBEDDINGS_URL", "/v1"},
+	{"RERANKER_URL", ""},
+	{"STT_URL", "/v1"},
+	{"TTS_URL", "/v1"},
 }
 
 // Run starts the platform and blocks until ctx ends, then stops it in order.
@@ -51,8 +77,112 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("starting the embedded JetStream server (is port %d taken? try --port -1): %w", o.Port, err)
 	}
 	defer srv.Shutdown()
+	if err := applyStreams(ctx, srv.ClientURL()); err != nil {
+		return err
+	}
 
-	nc, err := nats.Connect(srv.ClientURL(), nats.Name("jetflow-dev"))
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(o.Workers)+1)
+
+	overrides := map[string]string{"NATS_URL": srv.ClientURL()}
+	var standinURL string
+	if needsStandin(o.Lookup) {
+		ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
+		if err != nil {
+			return fmt.Errorf("listening for the stand-in models: %w", err)
+		}
+		models, err := standin.New(standin.Config{}, o.Log.With("service", "standin-models"))
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		standinURL = "http://" + ln.Addr().String()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := models.Serve(runCtx, ln); err != nil {
+				errs <- fmt.Errorf("stand-in models: %w", err)
+			}
+		}()
+		for _, m := range modelURLs {
+			if v, ok := o.Lookup(m.name); !ok || v == "" {
+				overrides[m.name] = standinURL + m.path
+			}
+		}
+	}
+
+	type started struct{ name, health string }
+	var running []started
+	for i, w := range o.Workers {
+		if missing := missingVars(o.Lookup, w.Needs); missing != "" {
+			fmt.Fprintf(o.Out, "skipping %s: set %s to run it\n", w.Name, missing)
+			continue
+		}
+		health, err := freeAddr(ctx)
+		if err != nil {
+			return err
+		}
+		env := map[string]string{"HEALTH_ADDR": health, "DEAD_LETTER_ADVISORIES": fmt.Sprint(i == 0)}
+		for k, v := range overrides {
+			env[k] = v
+		}
+		lookup := overlay(env, o.Lookup)
+		running = append(running, started{w.Name, health})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := worker.Run(runCtx, w.Name, lookup, o.Log.With("service", w.Name), w.Build); err != nil {
+				errs <- fmt.Errorf("%s: %w", w.Name, err)
+				cancel()
+			}
+		}()
+	}
+
+	fmt.Fprintf(o.Out, "jetflow dev: embedded JetStream at %s (data in %s)\n", srv.ClientURL(), dir)
+	if u := srv.MonitorURL(); u != "" {
+		fmt.Fprintf(o.Out, "  monitoring (what KEDA reads): %s/jsz\n", u)
+	}
+	if standinURL != "" {
+		fmt.Fprintf(o.Out, "  stand-in models: %s (set LLM_URL, EMBEDDINGS_URL, RERANKER_URL, STT_URL, TTS_URL to use real ones)\n", standinURL)
+	}
+	for _, r := range running {
+		fmt.Fprintf(o.Out, "  %s: health and metrics at http://%s/readyz and /metrics\n", r.name, r.health)
+	}
+	fmt.Fprintf(o.Out, `
+Ask a question and read the answer with the nats CLI (make nats builds bin/nats):
+  bin/nats --server %[1]s pub ai.chat.request '{"request_id":"demo-1","query":"How does KEDA scale the workers?"}' -H Content-Type:application/json --jetstream
+  bin/nats --server %[1]s stream get AI_RESULTS -S ai.result.chat.demo-1
+Watch the answer's tokens live (start it before publishing, with "stream_tokens":true in the request):
+  bin/nats --server %[1]s sub 'ai.stream.>'
+See what failed and why:
+  bin/nats --server %[1]s stream view AI_DLQ
+Press Ctrl-C to stop.
+`, srv.ClientURL())
+	if o.Ready != nil {
+		o.Ready(srv.ClientURL())
+	}
+
+	select {
+	case <-runCtx.Done():
+	case err := <-errs:
+		cancel()
+		wg.Wait()
+		return err
+	}
+	o.Log.Info("stopping")
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}
+
+func applyStreams(ctx context.Context, url string) error {
+	nc, err := nats.Connect(url, nats.Name("jetflow-dev"))
 	if err != nil {
 		return fmt.Errorf("connecting to the embedded server: %w", err)
 	}
@@ -65,22 +195,46 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	changes, err := streams.Apply(ctx, js, set)
-	if err != nil {
+	applyCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := streams.Apply(applyCtx, js, set); err != nil {
 		return fmt.Errorf("applying streams: %w", err)
 	}
-	for _, c := range changes {
-		o.Log.Debug("streams", "change", c.String())
-	}
-
-	fmt.Fprintf(o.Out, "jetflow dev: embedded JetStream at %s (data in %s), monitoring at %s\n", srv.ClientURL(), dir, srv.MonitorURL())
-	fmt.Fprintf(o.Out, "streams applied: %d streams, consumers and buckets. Workers: none yet in this build.\n", len(changes))
-	fmt.Fprintf(o.Out, "Look around with the nats CLI (make nats builds bin/nats):\n  bin/nats --server %s stream ls\n", srv.ClientURL())
-	fmt.Fprintln(o.Out, "Press Ctrl-C to stop.")
-	if o.Ready != nil {
-		o.Ready(srv.ClientURL())
-	}
-	<-ctx.Done()
-	o.Log.Info("stopping")
 	return nil
+}
+
+func needsStandin(lookup envconfig.Lookup) bool {
+	for _, m := range modelURLs {
+		if v, ok := lookup(m.name); !ok || v == "" {
+			return true
+		}
+	}
+	return false
+}
+
+func missingVars(lookup envconfig.Lookup, names []string) string {
+	for _, n := range names {
+		if v, ok := lookup(n); !ok || v == "" {
+			return n
+		}
+	}
+	return ""
+}
+
+func overlay(over map[string]string, base envconfig.Lookup) envconfig.Lookup {
+	return func(name string) (string, bool) {
+		if v, ok := over[name]; ok {
+			return v, true
+		}
+		return base(name)
+	}
+}
+
+func freeAddr(ctx context.Context) (string, error) {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("finding a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }

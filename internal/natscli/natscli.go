@@ -110,6 +110,11 @@ func (r Runner) RunInTerminal(ctx context.Context, tb testing.TB, args ...string
 	return strings.ReplaceAll(out, "\r\n", "\n")
 }
 
+// TryRaw runs the CLI with exactly args (no --server added), as a printed recipe would.
+func (r Runner) TryRaw(ctx context.Context, args ...string) (string, error) {
+	return r.exec(ctx, r.Bin, args...)
+}
+
 // Try is Run that returns the error instead of failing.
 func (r Runner) Try(ctx context.Context, args ...string) (string, error) {
 	args = append([]string{"--server", r.Server, "--no-context"}, args...)
