@@ -60,6 +60,7 @@ func (b *Breaker) refused(err error) error {
 	if errors.Is(err, gobreaker.ErrOpenState) {
 		delay, why = max(b.remaining(time.Now()), minRetryDelay), ""
 	}
-	return failure.RetryAfter(fmt.Errorf("calling %s from stage %s: %w%s, retry in %v",
-		b.upstream, b.stage, ErrOpen, why, delay.Round(time.Millisecond)), delay)
+	// Not attempted: the runtime gives the message back without spending a delivery on it.
+	return failure.NotAttempted(failure.RetryAfter(fmt.Errorf("calling %s from stage %s: %w%s, retry in %v",
+		b.upstream, b.stage, ErrOpen, why, delay.Round(time.Millisecond)), delay))
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/natsconn"
 	"github.com/jetflow-dev/jetflow/streams"
 	"github.com/jetflow-dev/jetflow/workers/chat"
+	"github.com/jetflow-dev/jetflow/workers/pipeline"
 	"github.com/jetflow-dev/jetflow/workers/tts"
 )
 
@@ -27,6 +28,8 @@ import (
 var devWorkers = []devplatform.Worker{
 	{Name: "chat-handler", Build: chat.Build},
 	{Name: "tts-module", Build: tts.Build},
+	// pipeline-bridge starts runs in a cluster: it runs when an allow-list is given.
+	{Name: "pipeline-bridge", Build: pipeline.Build, Needs: []string{"PIPELINES_FILE"}},
 }
 
 const usage = `jetflow: operate jetflow on NATS JetStream.

@@ -73,3 +73,24 @@ func RetryDelay(err error) (time.Duration, bool) {
 	}
 	return 0, false
 }
+
+type notAttemptedError struct{ err error }
+
+func (e *notAttemptedError) Error() string { return e.err.Error() }
+func (e *notAttemptedError) Unwrap() error { return e.err }
+
+// NotAttempted marks err as "the work was not tried" (an open circuit breaker refused the call):
+// the message did nothing wrong, so the runtime gives it back without spending its delivery
+// budget. NotAttempted(nil) is nil.
+func NotAttempted(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &notAttemptedError{err: err}
+}
+
+// WasNotAttempted reports whether err, or any error it wraps, was marked NotAttempted.
+func WasNotAttempted(err error) bool {
+	var n *notAttemptedError
+	return errors.As(err, &n)
+}

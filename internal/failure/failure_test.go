@@ -39,8 +39,21 @@ func TestClassification(t *testing.T) {
 	}
 }
 
+func TestNotAttempted(t *testing.T) {
+	err := fmt.Errorf("calling tts: %w", NotAttempted(RetryAfter(errors.New("breaker open"), time.Second)))
+	if !WasNotAttempted(err) || IsPermanent(err) {
+		t.Fatalf("WasNotAttempted=%v IsPermanent=%v", WasNotAttempted(err), IsPermanent(err))
+	}
+	if d, ok := RetryDelay(err); !ok || d != time.Second {
+		t.Fatalf("RetryDelay = %v %v", d, ok)
+	}
+	if WasNotAttempted(errors.New("plain")) {
+		t.Fatal("a plain error was not marked")
+	}
+}
+
 func TestNilStaysNil(t *testing.T) {
-	if Permanent(nil) != nil || RetryAfter(nil, time.Second) != nil {
+	if Permanent(nil) != nil || RetryAfter(nil, time.Second) != nil || NotAttempted(nil) != nil {
 		t.Fatal("marking nil must give nil")
 	}
 }

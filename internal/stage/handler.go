@@ -3,6 +3,7 @@ package stage
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -24,6 +25,11 @@ type Input struct {
 	Delivered uint64
 	// JSON is true when the input was protojson; outputs are then protojson too.
 	JSON bool
+	// origin is "<stream>:<sequence>" of the message as first published, which a requeued copy
+	// keeps; output ids derive from it.
+	origin string
+	// priorAttempts were spent by earlier copies (HeaderAttempts).
+	priorAttempts uint64
 
 	emit func(ctx context.Context, out Output) error
 }
@@ -108,13 +114,20 @@ func Typed[T proto.Message](fn func(ctx context.Context, msg T, in *Input) ([]Ou
 // inputFromMsg builds the handler's view of a delivery.
 func inputFromMsg(msg jetstream.Msg, meta *jetstream.MsgMetadata) *Input {
 	h := msg.Headers()
+	origin := h.Get(HeaderRequeuedFrom)
+	if origin == "" {
+		origin = meta.Stream + ":" + strconv.FormatUint(meta.Sequence.Stream, 10)
+	}
+	prior, _ := strconv.ParseUint(h.Get(HeaderAttempts), 10, 32)
 	return &Input{
-		Subject:   msg.Subject(),
-		Header:    h,
-		Data:      msg.Data(),
-		Stream:    meta.Stream,
-		Sequence:  meta.Sequence.Stream,
-		Delivered: meta.NumDelivered,
-		JSON:      isJSON(h),
+		origin:        origin,
+		priorAttempts: prior,
+		Subject:       msg.Subject(),
+		Header:        h,
+		Data:          msg.Data(),
+		Stream:        meta.Stream,
+		Sequence:      meta.Sequence.Stream,
+		Delivered:     meta.NumDelivered,
+		JSON:          isJSON(h),
 	}
 }

@@ -11,6 +11,15 @@ const (
 	HeaderType = "Jetflow-Type"
 	// HeaderRequestID repeats the request id of the input on its outputs, for tracing by hand.
 	HeaderRequestID = "Jetflow-Request-Id"
+	// HeaderRequeuedFrom is set on a message the runtime put back into its stream because its
+	// work could not be attempted (an open circuit breaker): "<stream>:<sequence>" of the
+	// original. Outputs keep the original's identity, so a copy and its original never both
+	// produce a result.
+	HeaderRequeuedFrom = "Jetflow-Requeued-From"
+	// HeaderAttempts carries, on a requeued copy, how many times the original and earlier copies
+	// were really attempted, so the delivery budget (max_deliver) spans the copies and a message
+	// that breaks its upstream every time is still dead-lettered.
+	HeaderAttempts = "Jetflow-Attempts"
 
 	// Dead-letter headers, added to the original headers of the failed message.
 	HeaderError           = "Jetflow-Error"            // why it failed, in words

@@ -15,6 +15,9 @@ type instruments struct {
 	inFlight     metric.Int64UpDownCounter // handlers running now
 	duration     metric.Float64Histogram   // handler time in seconds
 	attrs        metric.MeasurementOption
+	// outcome holds, per outcome, the stage and outcome attributes as one set built once:
+	// merging an extra attribute into attrs on every Add costs a set hash per message.
+	outcome map[string]metric.MeasurementOption
 }
 
 // Outcomes recorded on jetflow.stage.processed.
@@ -22,7 +25,8 @@ const (
 	outcomeAcked        = "acked"
 	outcomeRetried      = "retried"
 	outcomeDeadLettered = "dead_lettered"
-	outcomeNaked        = "naked" // given back at shutdown
+	outcomeNaked        = "naked"    // given back at shutdown
+	outcomeRequeued     = "requeued" // put back as a fresh copy: its work could not be attempted
 )
 
 func newInstruments(m metric.Meter, stage string) (*instruments, error) {
@@ -51,5 +55,9 @@ func newInstruments(m metric.Meter, stage string) (*instruments, error) {
 		return nil, fmt.Errorf("creating duration histogram: %w", err)
 	}
 	ins.attrs = metric.WithAttributeSet(attribute.NewSet(attribute.String("stage", stage)))
+	ins.outcome = make(map[string]metric.MeasurementOption, 4)
+	for _, o := range []string{outcomeAcked, outcomeRetried, outcomeDeadLettered, outcomeNaked} {
+		ins.outcome[o] = metric.WithAttributeSet(attribute.NewSet(attribute.String("stage", stage), attribute.String("outcome", o)))
+	}
 	return &ins, nil
 }

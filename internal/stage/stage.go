@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -145,11 +146,26 @@ func (s *Stage) Run(ctx context.Context) error {
 	for range s.cfg.Concurrency {
 		slots <- struct{}{}
 	}
-	var inflight sync.WaitGroup
+	// A fixed pool of workers handles the pulled messages: a goroutine per message would start
+	// on a small stack and grow it (copying) on every message, a cost the profile shows. The
+	// channel never blocks the puller: it holds at most one message per slot.
+	work := make(chan jetstream.Msg, s.cfg.Concurrency)
+	var inflight, workers sync.WaitGroup
+	for range s.cfg.Concurrency {
+		workers.Go(func() {
+			for msg := range work {
+				s.handle(ctx, handlerCtx, msg)
+				slots <- struct{}{}
+				inflight.Done()
+			}
+		})
+	}
+	defer workers.Wait()
 	pullDone := make(chan struct{})
 	go func() {
 		defer close(pullDone)
-		s.pull(ctx, handlerCtx, slots, &inflight)
+		defer close(work)
+		s.pull(ctx, slots, work, &inflight)
 	}()
 
 	<-ctx.Done()
@@ -219,7 +235,7 @@ func (s *Stage) serverMaxPayload() int {
 
 // pull fetches as many messages as there are free slots, never more, so nothing waits in a
 // client buffer while its ack wait runs out.
-func (s *Stage) pull(ctx, handlerCtx context.Context, slots chan struct{}, inflight *sync.WaitGroup) {
+func (s *Stage) pull(ctx context.Context, slots chan struct{}, work chan<- jetstream.Msg, inflight *sync.WaitGroup) {
 	errWait := 100 * time.Millisecond
 	for {
 		if !s.waitGate(ctx) {
@@ -257,16 +273,7 @@ func (s *Stage) pull(ctx, handlerCtx context.Context, slots chan struct{}, infli
 		for msg := range batch.Messages() {
 			got++
 			inflight.Add(1)
-			go func() {
-				defer inflight.Done()
-				defer func() { slots <- struct{}{} }()
-				if ctx.Err() != nil {
-					// Pulled while shutting down: give it straight back.
-					s.nak(msg, "shutting down before it started")
-					return
-				}
-				s.process(handlerCtx, msg)
-			}()
+			work <- msg
 		}
 		cancel()
 		for range n - got {
@@ -280,6 +287,16 @@ func (s *Stage) pull(ctx, handlerCtx context.Context, slots chan struct{}, infli
 		}
 		errWait = 100 * time.Millisecond
 	}
+}
+
+// handle processes one pulled message, or gives it straight back when it was pulled while
+// shutting down.
+func (s *Stage) handle(ctx, handlerCtx context.Context, msg jetstream.Msg) {
+	if ctx.Err() != nil {
+		s.nak(msg, "shutting down before it started")
+		return
+	}
+	s.process(handlerCtx, msg)
 }
 
 // pause logs a pull error and waits with exponential backoff. A deleted consumer or a lost
@@ -364,7 +381,7 @@ func (s *Stage) process(ctx context.Context, msg jetstream.Msg) {
 				// The outputs are out; a redelivery will find them deduplicated.
 				s.log.Warn("ack failed after publishing outputs", "seq", in.Sequence, "error", ackErr)
 			}
-			s.ins.processed.Add(ctx, 1, s.ins.attrs, metric.WithAttributes(attribute.String("outcome", outcomeAcked)))
+			s.ins.processed.Add(ctx, 1, s.ins.outcome[outcomeAcked])
 			return
 		}
 	}
@@ -380,17 +397,7 @@ func (s *Stage) invoke(ctx context.Context, msg jetstream.Msg, in *Input) (outs 
 		ctx, cancel = context.WithTimeout(ctx, s.cfg.HandlerTimeout)
 		defer cancel()
 	}
-	stop := make(chan struct{})
-	var beat sync.WaitGroup
-	beat.Add(1)
-	go func() {
-		defer beat.Done()
-		s.heartbeat(msg, stop)
-	}()
-	defer func() {
-		close(stop)
-		beat.Wait()
-	}()
+	defer s.heartbeat(msg)()
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("handler panicked", "seq", in.Sequence, "panic", r, "stack", string(debug.Stack()))
@@ -401,33 +408,56 @@ func (s *Stage) invoke(ctx context.Context, msg jetstream.Msg, in *Input) (outs 
 }
 
 // heartbeat tells the server the message is still being worked on, at a third of the ack wait,
-// so a long handler (an LLM call) is not redelivered to another replica meanwhile.
-func (s *Stage) heartbeat(msg jetstream.Msg, stop <-chan struct{}) {
-	t := time.NewTicker(max(s.ackWait/3, 10*time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
+// so a long handler (an LLM call) is not redelivered to another replica meanwhile. It returns
+// the function that stops it; once that returns, no more InProgress is sent. A timer rather than
+// a goroutine per message: most handlers finish long before the first beat.
+func (s *Stage) heartbeat(msg jetstream.Msg) (stop func()) {
+	every := max(s.ackWait/3, 10*time.Millisecond)
+	var (
+		mu      sync.Mutex
+		stopped bool
+		t       *time.Timer
+	)
+	mu.Lock()
+	defer mu.Unlock()
+	t = time.AfterFunc(every, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
 			return
-		case <-t.C:
-			if err := msg.InProgress(); err != nil {
-				s.log.Warn("sending in-progress", "error", err)
-			}
 		}
+		if err := msg.InProgress(); err != nil {
+			s.log.Warn("sending in-progress", "error", err)
+		}
+		t.Reset(every)
+	})
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		t.Stop()
 	}
 }
 
 // fail decides what a failure means for the message: nak at shutdown, dead letter when
-// permanent or out of deliveries, delayed nak otherwise.
+// permanent or out of attempts, requeue when the work was not attempted or the stage's breaker
+// is now open, delayed nak otherwise.
 func (s *Stage) fail(ctx context.Context, msg jetstream.Msg, in *Input, err error) {
+	attempts := in.priorAttempts + in.Delivered
 	switch {
 	case s.hardStopped.Load() && ctx.Err() != nil:
 		s.nak(msg, "grace period over")
 		s.ins.processed.Add(ctx, 1, s.ins.attrs, metric.WithAttributes(attribute.String("outcome", outcomeNaked)))
 	case failure.IsPermanent(err):
 		s.deadLetter(ctx, msg, in, KindPermanent, err)
-	case s.maxDeliver > 0 && in.Delivered >= uint64(s.maxDeliver):
-		s.deadLetter(ctx, msg, in, KindExhausted, fmt.Errorf("giving up after %d deliveries: %w", in.Delivered, err))
+	case failure.WasNotAttempted(err):
+		s.requeue(ctx, msg, in, attempts-1, err) // this delivery did not try the work
+	case s.maxDeliver > 0 && attempts >= uint64(s.maxDeliver):
+		s.deadLetter(ctx, msg, in, KindExhausted, fmt.Errorf("giving up after %d attempts: %w", attempts, err))
+	case s.gate != nil && s.gate.OpenFor() > 0:
+		// The failure opened (or met) an open breaker: an outage, not this message's fault. A
+		// delayed nak would hold the message in ack pending for the whole outage.
+		s.requeue(ctx, msg, in, attempts, err)
 	default:
 		hint, _ := failure.RetryDelay(err)
 		delay := retryDelay(s.cfg.Backoff, in.Delivered, hint)
@@ -440,6 +470,36 @@ func (s *Stage) fail(ctx context.Context, msg jetstream.Msg, in *Input, err erro
 		s.ins.retried.Add(ctx, 1, s.ins.attrs)
 		s.ins.processed.Add(ctx, 1, s.ins.attrs, metric.WithAttributes(attribute.String("outcome", outcomeRetried)))
 	}
+}
+
+// requeue puts a message whose work could not be attempted (an open breaker) back into its
+// stream as a fresh copy and acks the original. A nak would keep it in the consumer's ack pending
+// set and spend a delivery each time; the copy waits as ordinary pending work, with its whole
+// delivery budget, for a replica whose breaker lets it through.
+func (s *Stage) requeue(ctx context.Context, msg jetstream.Msg, in *Input, attempts uint64, cause error) {
+	h := nats.Header{}
+	for k, v := range in.Header {
+		if !strings.HasPrefix(k, natsHeaderPrefix) {
+			h[k] = v
+		}
+	}
+	h.Set(HeaderRequeuedFrom, in.origin)
+	h.Set(HeaderAttempts, strconv.FormatUint(attempts, 10))
+	h.Set(jetstream.MsgIDHeader, "requeue:"+in.Stream+":"+strconv.FormatUint(in.Sequence, 10))
+	pubCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := s.js.PublishMsg(pubCtx, &nats.Msg{Subject: in.Subject, Header: h, Data: in.Data}); err != nil {
+		hint, _ := failure.RetryDelay(cause)
+		s.log.Warn("requeueing failed, naking instead", "seq", in.Sequence, "error", err)
+		_ = msg.NakWithDelay(retryDelay(s.cfg.Backoff, in.Delivered, hint))
+		s.ins.retried.Add(ctx, 1, s.ins.attrs)
+		return
+	}
+	if err := msg.Ack(); err != nil {
+		s.log.Warn("acking a requeued message; its copy is deduplicated by origin", "seq", in.Sequence, "error", err)
+	}
+	s.log.Info("requeued: upstream unavailable", "seq", in.Sequence, "origin", in.origin, "error", cause)
+	s.ins.processed.Add(ctx, 1, s.ins.attrs, metric.WithAttributes(attribute.String("outcome", outcomeRequeued)))
 }
 
 func (s *Stage) nak(msg jetstream.Msg, why string) {
@@ -458,7 +518,7 @@ func (s *Stage) deadLetter(ctx context.Context, msg jetstream.Msg, in *Input, ki
 		OriginalSubject: in.Subject,
 		Stream:          in.Stream,
 		Sequence:        in.Sequence,
-		Deliveries:      in.Delivered,
+		Deliveries:      in.priorAttempts + in.Delivered,
 		Header:          in.Header,
 		Data:            in.Data,
 		FailedAt:        time.Now(),
@@ -476,7 +536,7 @@ func (s *Stage) deadLetter(ctx context.Context, msg jetstream.Msg, in *Input, ki
 		s.log.Warn("terminating dead-lettered message", "seq", in.Sequence, "error", err)
 	}
 	s.ins.deadLettered.Add(ctx, 1, s.ins.attrs)
-	s.ins.processed.Add(ctx, 1, s.ins.attrs, metric.WithAttributes(attribute.String("outcome", outcomeDeadLettered)))
+	s.ins.processed.Add(ctx, 1, s.ins.outcome[outcomeDeadLettered])
 }
 
 func truncate(s string, n int) string {
@@ -496,9 +556,10 @@ type publisher struct {
 
 // msgID is <stage>:<stream>:<sequence>:<key>. The input's stream sequence (not its request
 // id, which clients choose and may repeat, as STT chunks of one session do) makes the id
-// unique per input and identical on every redelivery of it.
+// unique per input and identical on every redelivery of it; a requeued copy keeps the
+// original's stream and sequence.
 func (p *publisher) msgID(key string) string {
-	return p.stage.cfg.Name + ":" + p.in.Stream + ":" + strconv.FormatUint(p.in.Sequence, 10) + ":" + key
+	return p.stage.cfg.Name + ":" + p.in.origin + ":" + key
 }
 
 func (p *publisher) build(ctx context.Context, out Output, key string) (*nats.Msg, error) {

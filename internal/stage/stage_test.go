@@ -539,6 +539,43 @@ func (g *fakeGate) OpenFor() time.Duration {
 	return 0
 }
 
+// Work refused by an open breaker is put back as a fresh copy: the consumer holds nothing, no
+// delivery is spent, and the output keeps the original's identity.
+func TestNotAttemptedWorkIsRequeuedWithoutSpendingDeliveries(t *testing.T) {
+	e := newEnv(t, envOpts{maxDeliver: 2})
+	var calls counter
+	var deliveries []uint64
+	var mu sync.Mutex
+	e.run(e.cfg(), Typed(func(ctx context.Context, msg *wrapperspb.StringValue, in *Input) ([]Output, error) {
+		mu.Lock()
+		deliveries = append(deliveries, in.Delivered)
+		mu.Unlock()
+		if calls.add("q") <= 3 { // refused three times: more than max_deliver allows
+			return nil, failure.NotAttempted(failure.RetryAfter(errors.New("circuit breaker open"), time.Second))
+		}
+		return []Output{{Subject: "out.q", Msg: msg}}, nil
+	}))
+	seq := e.publish("work.q", wrapperspb.String("q"))
+	out := e.waitCount("OUT", 1)
+	if id := out[0].Header.Get(jetstream.MsgIDHeader); id != "work:WORK:"+strconv.FormatUint(seq, 10)+":#1" {
+		t.Fatalf("output id %q does not keep the original's identity", id)
+	}
+	e.waitCount("WORK", 0)
+	if n := len(e.messages("DLQ")); n != 0 {
+		t.Fatalf("%d dead letters: refused work must not spend the delivery budget", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, d := range deliveries {
+		if d != 1 {
+			t.Fatalf("attempt %d was delivery %d; every copy should be on its first delivery (%v)", i, d, deliveries)
+		}
+	}
+	if info := e.consumerInfo(); info.NumAckPending != 0 {
+		t.Fatalf("num_ack_pending = %d", info.NumAckPending)
+	}
+}
+
 func TestConfigValidation(t *testing.T) {
 	tests := []struct {
 		name string

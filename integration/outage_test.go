@@ -1,0 +1,141 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/jetflow-dev/jetflow/internal/breaker"
+	"github.com/jetflow-dev/jetflow/internal/jstest"
+	"github.com/jetflow-dev/jetflow/internal/modelhttp"
+	"github.com/jetflow-dev/jetflow/internal/speech"
+	"github.com/jetflow-dev/jetflow/internal/standin"
+	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
+	"github.com/jetflow-dev/jetflow/streams"
+	"github.com/jetflow-dev/jetflow/workers/tts"
+)
+
+// With its upstream down, a stage's breaker opens after the configured failures; while it is
+// open no call reaches the upstream and the stage holds no message (it stopped pulling), nothing
+// is dead-lettered because of the outage, and every message completes once the upstream is back.
+func TestUpstreamOutageStopsPullingAndLosesNothing(t *testing.T) {
+	srv := jstest.Server(t)
+	nc, js := jstest.Connect(t, srv)
+	ctx := jstest.Context(t)
+	applyStreams(t, js)
+	models, err := standin.New(standin.Config{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Down means what Ray Serve answers with no healthy replica: 503, no Retry-After.
+	var down atomic.Bool
+	var calls atomic.Int64
+	modelSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/audio/speech" {
+			calls.Add(1)
+			if down.Load() {
+				http.Error(w, `{"error":{"message":"no healthy replicas","code":503}}`, http.StatusServiceUnavailable)
+				return
+			}
+		}
+		models.ServeHTTP(w, r)
+	}))
+	t.Cleanup(modelSrv.Close)
+	client, err := speech.New(modelhttp.Config{BaseURL: modelSrv.URL + "/v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const openFor = 1500 * time.Millisecond
+	breakers := breaker.NewSet("tts", breaker.Settings{ConsecutiveFailures: 3, Timeout: openFor})
+	st, err := tts.NewStage(js, tts.NewSynthesis(client, breakers, tts.Config{Concurrency: 4}, nc.MaxPayload()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- st.Run(runCtx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+
+	down.Store(true)
+	const n = 12
+	for i := range n {
+		b, err := proto.Marshal(&jetflowv1.TtsRequest{RequestId: "out-" + strconv.Itoa(i), Text: "sentence number " + strconv.Itoa(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := js.Publish(ctx, streams.SubjectTTSRequest, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The breaker opens after 3 failures.
+	jstest.Eventually(t, 20*time.Second, 10*time.Millisecond, func() error {
+		if breakers.OpenFor() <= 0 {
+			return fmt.Errorf("breaker not open; %d upstream calls", calls.Load())
+		}
+		return nil
+	})
+	callsAtOpen := calls.Load()
+	// No upstream call while the breaker is open, only the probe once the open interval ends.
+	for breakers.OpenFor() > 100*time.Millisecond {
+		if got := calls.Load(); got != callsAtOpen {
+			t.Fatalf("%d upstream calls while the breaker was open (had %d when it opened)", got, callsAtOpen)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cons, err := js.Consumer(ctx, streams.StreamTTS, streams.ConsumerTTS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The stage stops holding messages: the ones it was working on are put back into the stream
+	// (the failures that came before the breaker opened on the next probe), and it pulls no more.
+	jstest.Eventually(t, 20*time.Second, 20*time.Millisecond, func() error {
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if info.NumAckPending != 0 {
+			return fmt.Errorf("num_ack_pending = %d while the upstream is down", info.NumAckPending)
+		}
+		if info.NumPending != n {
+			return fmt.Errorf("num_pending = %d, want all %d requests waiting in the stream", info.NumPending, n)
+		}
+		return nil
+	})
+	down.Store(false) // the upstream comes back
+	jstest.Eventually(t, 60*time.Second, 50*time.Millisecond, func() error {
+		s, err := js.Stream(ctx, streams.StreamResults)
+		if err != nil {
+			return err
+		}
+		info, err := s.Info(ctx, jetstream.WithSubjectFilter("ai.result.tts.>"))
+		if err != nil {
+			return err
+		}
+		if got := len(info.State.Subjects); got != n {
+			return fmt.Errorf("%d of %d requests answered", got, n)
+		}
+		return nil
+	})
+	dlq, err := js.Stream(ctx, streams.StreamDeadLetter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := dlq.Info(ctx); err != nil || info.State.Msgs != 0 {
+		t.Fatalf("dead letters after an outage: %v %v", info.State.Msgs, err)
+	}
+	t.Logf("upstream calls: %d until the breaker opened, %d in all for %d requests", callsAtOpen, calls.Load(), n)
+}
