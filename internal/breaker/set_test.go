@@ -48,7 +48,8 @@ func TestSetOpenFor(t *testing.T) {
 
 func TestSetGetReturnsOneBreakerPerUpstream(t *testing.T) {
 	set := NewSet("voice", Settings{})
-	if set.Get(LLM) != set.Get(LLM) {
+	first, second := set.Get(LLM), set.Get(LLM)
+	if first != second {
 		t.Fatal("Get made a second breaker for the same upstream")
 	}
 	if set.Get(LLM) == set.Get(TTS) {
