@@ -122,7 +122,9 @@ func start(t *testing.T, bin string, env ...string) *process {
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			_ = cmd.Process.Kill()
-			_ = <-p.done // killed: its exit status says nothing
+			if err := <-p.done; err != nil {
+				t.Logf("%s killed at the end of the test: %v", bin, err)
+			}
 		}
 	})
 	return p
