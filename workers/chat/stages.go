@@ -42,6 +42,10 @@ func (c StageConfig) withDefaults() StageConfig {
 	return c
 }
 
+// MaxRequestBytes is the largest ChatRequest chat-retrieve decodes (a question with a long
+// history); chat-generate's task adds the sources, so it may take the whole message.
+const MaxRequestBytes = 512 << 10
+
 // Worker holds chat-handler's two stages.
 type Worker struct {
 	rag      *RAG
@@ -60,7 +64,7 @@ func New(rag *RAG, nc *nats.Conn, retrieveBreakers, generateBreakers *breaker.Se
 func (w *Worker) Stages(js jetstream.JetStream, opts ...stage.Option) ([]*stage.Stage, error) {
 	retrieve, err := stage.New(js, stage.Config{
 		Name: streams.ConsumerChatRetrieve, Stream: streams.StreamChat, Consumer: streams.ConsumerChatRetrieve,
-		Concurrency: w.cfg.RetrieveConcurrency, HandlerTimeout: w.cfg.RetrieveTimeout,
+		Concurrency: w.cfg.RetrieveConcurrency, HandlerTimeout: w.cfg.RetrieveTimeout, MaxPayload: MaxRequestBytes,
 	}, stage.Typed(w.Retrieve), append(opts, stage.WithGate(w.retrieve))...)
 	if err != nil {
 		return nil, err

@@ -123,6 +123,7 @@ func (b *Bridge) StageConfig() stage.Config {
 		Stream:         streams.StreamPipeline,
 		Consumer:       streams.ConsumerPipelineBridge,
 		Concurrency:    b.settings.Concurrency,
+		MaxPayload:     MaxTriggerBytes,
 		HandlerTimeout: b.settings.Timeout + 2*b.settings.CallTimeout + time.Minute,
 		GracePeriod:    b.settings.GracePeriod,
 		Backoff:        b.settings.Backoff,

@@ -29,3 +29,7 @@
 // Concurrency is the number of runs one replica follows at once (polling costs little; raise it
 // rather than the replica count when many long pipelines run).
 package pipeline
+
+// MaxTriggerBytes is the largest trigger the stage decodes: 64 parameters of at most 4 KiB each
+// (jetflowv1.MaxParameters, MaxParameterValueBytes) with room for their names.
+const MaxTriggerBytes = 320 << 10

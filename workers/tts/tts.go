@@ -56,6 +56,10 @@ func (c Config) withDefaults(maxPayload int64) Config {
 	return c
 }
 
+// MaxRequestBytes is the largest TtsRequest the stage decodes: the text is at most 8 KiB
+// (jetflowv1.MaxTtsTextBytes), the rest is small.
+const MaxRequestBytes = 64 << 10
+
 // Synthesis is the tts stage's handler.
 type Synthesis struct {
 	synth    Synthesizer
@@ -72,7 +76,7 @@ func NewSynthesis(synth Synthesizer, breakers *breaker.Set, cfg Config, maxPaylo
 func NewStage(js jetstream.JetStream, h *Synthesis, opts ...stage.Option) (*stage.Stage, error) {
 	return stage.New(js, stage.Config{
 		Name: streams.ConsumerTTS, Stream: streams.StreamTTS, Consumer: streams.ConsumerTTS,
-		Concurrency: h.cfg.Concurrency, HandlerTimeout: h.cfg.Timeout,
+		Concurrency: h.cfg.Concurrency, HandlerTimeout: h.cfg.Timeout, MaxPayload: MaxRequestBytes,
 	}, stage.Typed(h.Handle), append(opts, stage.WithGate(h.breakers))...)
 }
 

@@ -1,0 +1,168 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/jetflow-dev/jetflow/internal/envconfig"
+	"github.com/jetflow-dev/jetflow/internal/jstest"
+	"github.com/jetflow-dev/jetflow/internal/stage"
+	"github.com/jetflow-dev/jetflow/internal/standin"
+	"github.com/jetflow-dev/jetflow/internal/worker"
+	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
+	"github.com/jetflow-dev/jetflow/streams"
+	"github.com/jetflow-dev/jetflow/workers/chat"
+	"github.com/jetflow-dev/jetflow/workers/pipeline"
+	"github.com/jetflow-dev/jetflow/workers/tts"
+)
+
+// requestSubject is one public request subject, the stage that reads it, and a valid message.
+type requestSubject struct {
+	subject string
+	stage   string
+	valid   proto.Message
+}
+
+// runWorkers starts every worker in-process through its own Build, as its binary would.
+func runWorkers(t *testing.T, natsURL, modelsURL string, builds map[string]worker.Build) {
+	t.Helper()
+	for name, build := range builds {
+		env := map[string]string{}
+		for _, kv := range workerEnv(natsURL, freePort(t), modelsURL) {
+			k, v, _ := strings.Cut(kv, "=")
+			env[k] = v
+		}
+		env["LOG_LEVEL"] = "warn"
+		ctx, cancel := context.WithCancel(jstest.Context(t))
+		done := make(chan error, 1)
+		go func() { done <- worker.Run(ctx, name, envconfig.Map(env), slog.New(slog.DiscardHandler), build) }()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		})
+	}
+}
+
+// Poison on every request subject: garbage, nothing, a truncated message, a message of another
+// type, and one above the stage's size limit are each dead-lettered with a reason that says what
+// was wrong, and the workers go on serving.
+func TestPoisonOnEveryRequestSubjectIsDeadLetteredWithAReason(t *testing.T) {
+	srv := jstest.Server(t)
+	_, js := jstest.Connect(t, srv)
+	applyStreams(t, js)
+	ctx := jstest.Context(t)
+	models, err := standin.New(standin.Config{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	modelSrv := httptest.NewServer(models)
+	t.Cleanup(modelSrv.Close)
+	runWorkers(t, srv.ClientURL(), modelSrv.URL, map[string]worker.Build{
+		"chat-handler": chat.Build, "tts-module": tts.Build, "pipeline-bridge": pipeline.Build,
+	})
+
+	subjects := []requestSubject{
+		{streams.SubjectChatRequest, streams.ConsumerChatRetrieve, &jetflowv1.ChatRequest{RequestId: "ok-chat", Query: "What is JetStream?", DisableRag: true}},
+		{streams.SubjectTTSRequest, streams.ConsumerTTS, &jetflowv1.TtsRequest{RequestId: "ok-tts", Text: "hello"}},
+		{streams.SubjectPipelineTrigger, streams.ConsumerPipelineBridge, nil},
+	}
+	poisons := []struct {
+		name      string
+		data      func(valid []byte) []byte
+		reasonHas string
+	}{
+		{"garbage", func([]byte) []byte { return []byte{0xff, 0xfe, 0xfd, 0x00, 0x01} }, "decoding protobuf"},
+		{"empty", func([]byte) []byte { return nil }, "empty payload"},
+		{"truncated", func(v []byte) []byte { return v[:len(v)-3] }, "decoding protobuf"},
+		{"another type", func([]byte) []byte {
+			b, _ := proto.Marshal(&jetflowv1.ListVoicesResponse{Voices: []*jetflowv1.Voice{{Id: "x", Name: "y", Language: "z"}}})
+			return b
+		}, ""},
+		{"oversized", func([]byte) []byte {
+			// Above every request stage's limit (chat 512 KiB, pipeline 320 KiB, tts 64 KiB).
+			b, _ := proto.Marshal(wrapperspb.String(strings.Repeat("x", 600<<10)))
+			return b
+		}, "exceeds the stage limit"},
+	}
+	for _, rs := range subjects {
+		valid := rs.valid
+		if valid == nil {
+			valid = &jetflowv1.PipelineTrigger{RequestId: "ok-pipe", Pipeline: "nightly-eval"}
+		}
+		validBytes, err := proto.Marshal(valid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range poisons {
+			msg := &nats.Msg{Subject: rs.subject, Data: p.data(validBytes), Header: nats.Header{"Poison": {p.name}}}
+			if _, err := js.PublishMsg(ctx, msg); err != nil {
+				t.Fatalf("%s %s: %v", rs.subject, p.name, err)
+			}
+		}
+	}
+	dlq, err := js.Stream(ctx, streams.StreamDeadLetter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rs := range subjects {
+		t.Run(rs.subject, func(t *testing.T) {
+			subject := streams.DeadLetterSubject(rs.stage)
+			got := map[string]*jetstream.RawStreamMsg{}
+			jstest.Eventually(t, 30*time.Second, 50*time.Millisecond, func() error {
+				info, err := dlq.Info(ctx, jetstream.WithSubjectFilter(subject))
+				if err != nil {
+					return err
+				}
+				for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+					if m, err := dlq.GetMsg(ctx, seq); err == nil && m.Subject == subject {
+						got[m.Header.Get("Poison")] = m
+					}
+				}
+				if len(got) < len(poisons) {
+					return fmt.Errorf("%d of %d poison messages dead-lettered", len(got), len(poisons))
+				}
+				return nil
+			})
+			for _, p := range poisons {
+				m := got[p.name]
+				reason := m.Header.Get(stage.HeaderError)
+				if reason == "" || !strings.Contains(reason, p.reasonHas) || m.Header.Get(stage.HeaderErrorKind) != stage.KindPermanent {
+					t.Errorf("%s: %s=%q %s=%q, want a permanent reason containing %q", p.name,
+						stage.HeaderError, reason, stage.HeaderErrorKind, m.Header.Get(stage.HeaderErrorKind), p.reasonHas)
+				}
+			}
+		})
+	}
+	// The workers still serve: a valid chat request and a valid tts request are answered.
+	for _, rs := range subjects[:2] {
+		b, err := proto.Marshal(rs.valid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := js.Publish(ctx, rs.subject, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	results, err := js.Stream(ctx, streams.StreamResults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, subject := range []string{streams.ResultSubject(streams.ResultKindChat, "ok-chat"), streams.ResultSubject(streams.ResultKindTTS, "ok-tts")} {
+		jstest.Eventually(t, 30*time.Second, 50*time.Millisecond, func() error {
+			_, err := results.GetLastMsgForSubject(ctx, subject)
+			return err
+		})
+	}
+}
