@@ -1,0 +1,104 @@
+package voice
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/jetflow-dev/jetflow/internal/modelhttp"
+	"github.com/jetflow-dev/jetflow/internal/speech"
+	"github.com/jetflow-dev/jetflow/internal/transcribe"
+	"github.com/jetflow-dev/jetflow/internal/worker"
+	"github.com/jetflow-dev/jetflow/workers/chat"
+)
+
+// Build assembles voice-assistant from the environment:
+//
+//	VOICE_STAGES   the stages this process runs, comma-separated, of transcribe, answer and
+//	               synthesize (all three); KEDA can then scale each stage's Deployment on
+//	               its own consumer's lag
+//	STT_URL, STT_MODEL, STT_API_KEY, STT_TIMEOUT    the transcription endpoint (transcribe)
+//	TTS_URL, TTS_MODEL, TTS_API_KEY, TTS_TIMEOUT    the speech endpoint (synthesize)
+//	LLM_*, EMBEDDINGS_*, RERANKER_*, MILVUS_*, RAG_*  the RAG, as chat-handler reads them
+//	                                                  (chat.RAGFromEnv; answer)
+//
+// and the tuning ConfigFromEnv reads. Only the clients of the stages that run are built, so a
+// synthesize-only Deployment needs no LLM configuration.
+func Build(ctx context.Context, env *worker.Env) ([]worker.Runner, error) {
+	r := env.Config
+	cfg := ConfigFromEnv(r)
+	stages := stagesFromEnv(r.String("VOICE_STAGES", "transcribe,answer,synthesize"), r.Fail)
+	run := func(name string) bool { return slices.Contains(stages, name) }
+	var clients Clients
+	var sttCfg, ttsCfg modelhttp.Config
+	if run(StageTranscribe) {
+		sttCfg = modelhttp.FromEnv(r, transcribe.EnvPrefix, modelhttp.Config{})
+		if sttCfg.BaseURL == "" {
+			r.Fail(transcribe.EnvPrefix+"_URL", "is required: the transcription server's base URL, up to and including /v1")
+		}
+	}
+	if run(StageSynthesize) {
+		ttsCfg = modelhttp.FromEnv(r, speech.EnvPrefix, modelhttp.Config{})
+		if ttsCfg.BaseURL == "" {
+			r.Fail(speech.EnvPrefix+"_URL", "is required: the speech server's base URL, up to and including /v1")
+		}
+	}
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
+	if run(StageTranscribe) {
+		c, err := transcribe.New(sttCfg)
+		if err != nil {
+			return nil, fmt.Errorf("configuring the transcription client (STT_URL): %w", err)
+		}
+		clients.STT = c
+	}
+	if run(StageSynthesize) {
+		c, err := speech.New(ttsCfg)
+		if err != nil {
+			return nil, fmt.Errorf("configuring the speech client (TTS_URL): %w", err)
+		}
+		clients.TTS = c
+	}
+	if run(StageAnswer) {
+		rag, err := chat.RAGFromEnv(ctx, env)
+		if err != nil {
+			return nil, err
+		}
+		clients.RAG = rag
+	}
+	w, err := New(env.JS, clients, cfg, WithLogger(env.Log), WithMeter(env.Telemetry.Meter.Meter("jetflow/voice")))
+	if err != nil {
+		return nil, err
+	}
+	env.Log.Info("voice-assistant configured", "stages", stages, "history_messages", w.cfg.HistoryMessages,
+		"sample_rate", w.cfg.SampleRate, "chunk_bytes", w.chunkBytes)
+	return w.Runners(stages, env.StageOptions()...)
+}
+
+// stagesFromEnv maps VOICE_STAGES' short names to stage names.
+func stagesFromEnv(v string, fail func(name, format string, args ...any)) []string {
+	short := map[string]string{"transcribe": StageTranscribe, "answer": StageAnswer, "synthesize": StageSynthesize}
+	var out []string
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		name, ok := short[f]
+		if !ok {
+			fail("VOICE_STAGES", "%q is not transcribe, answer or synthesize", f)
+			continue
+		}
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	if len(out) == 0 {
+		fail("VOICE_STAGES", "names no stage")
+	}
+	// Workflow order, whatever order the variable lists them in.
+	slices.SortFunc(out, func(a, b string) int { return slices.Index(AllStages, a) - slices.Index(AllStages, b) })
+	return out
+}

@@ -1,0 +1,244 @@
+package voice
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/jetflow-dev/jetflow/internal/audiochunk"
+	"github.com/jetflow-dev/jetflow/internal/breaker"
+	"github.com/jetflow-dev/jetflow/internal/failure"
+	"github.com/jetflow-dev/jetflow/internal/speech"
+	"github.com/jetflow-dev/jetflow/internal/stage"
+	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
+	"github.com/jetflow-dev/jetflow/streams"
+)
+
+// Synthesize is voice-synthesize: it speaks the answer, publishing the audio as TtsAudioChunk
+// messages on ai.result.voice.<request_id> while synthesis runs, then the last chunk and the
+// VoiceResponse, and then records the turn in the session's history.
+//
+// It publishes its outputs itself (Input.Emit, deduplicated like returned outputs) instead of
+// returning them, so that the history is written only after the answer is out. A redelivery
+// that finds the VoiceResponse already published (the process died between publishing and
+// acking, or the history write failed) only records the turn, without calling the TTS again.
+func (w *Worker) Synthesize(ctx context.Context, t *jetflowv1.VoiceTurn, in *stage.Input) ([]stage.Output, error) {
+	if strings.TrimSpace(t.GetAnswer()) == "" {
+		return nil, failure.Invalidf("the turn has no answer to speak")
+	}
+	ref := turnRef{session: t.GetSessionId(), turn: t.GetTurnId(), request: t.GetRequestId()}
+	ctx, h, ok, err := w.readTurn(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		w.drop(StageSynthesize, ref)
+		return nil, nil
+	}
+	defer h.release()
+	err = w.synthesize(ctx, t, ref, in)
+	if superseded(ctx, err) {
+		w.drop(StageSynthesize, ref)
+		return nil, nil
+	}
+	return nil, err
+}
+
+func (w *Worker) synthesize(ctx context.Context, t *jetflowv1.VoiceTurn, ref turnRef, in *stage.Input) error {
+	subject := streams.ResultSubject(streams.ResultKindVoice, t.GetRequestId())
+	if in.Delivered > 1 {
+		done, err := w.responded(ctx, subject)
+		if err != nil {
+			return err
+		}
+		if done {
+			return w.record(ctx, ref, t)
+		}
+	}
+	format := &jetflowv1.AudioFormat{Encoding: jetflowv1.AudioFormat_ENCODING_PCM16, SampleRate: int32(w.cfg.SampleRate), Channels: 1}
+	chunk := func(seq int, data []byte, last bool) stage.Output {
+		return stage.Output{Subject: subject, Key: fmt.Sprintf("chunk-%d", seq), Msg: &jetflowv1.TtsAudioChunk{
+			RequestId: t.GetRequestId(), SessionId: t.GetSessionId(), TurnId: t.GetTurnId(), Sequence: int32(seq),
+			Audio: append([]byte(nil), data...), Last: last, Format: format,
+		}}
+	}
+	var final stage.Output
+	split := audiochunk.New(w.chunkBytes, func(ctx context.Context, seq int, data []byte, last bool) error {
+		if last {
+			final = chunk(seq, data, true)
+			return nil
+		}
+		if superseded(ctx, nil) {
+			return ErrSuperseded
+		}
+		// Published at once, so playback starts while synthesis goes on.
+		return in.Emit(ctx, chunk(seq, data, false))
+	})
+	voice := t.GetVoice()
+	if voice == "" {
+		voice = w.cfg.Voice
+	}
+	start := time.Now()
+	for _, text := range speechSegments(t.GetAnswer(), w.cfg.MaxSpeechChars) {
+		_, err := breaker.Do(ctx, w.synthesizeBreakers.Get(breaker.TTS), func(ctx context.Context) (int64, error) {
+			_, n, err := w.clients.TTS.Stream(ctx, speech.Request{Input: text, Voice: voice, Format: speech.FormatPCM},
+				func(c speech.Chunk) error { return split.Write(ctx, c.Data) })
+			return n, err
+		})
+		if err != nil {
+			return fmt.Errorf("synthesizing %d characters: %w", len(text), err)
+		}
+	}
+	chunks, total, err := split.Close(ctx)
+	if err != nil {
+		return err
+	}
+	final.Msg.(*jetflowv1.TtsAudioChunk).TotalBytes = total
+	resp := &jetflowv1.VoiceResponse{
+		RequestId: t.GetRequestId(), SessionId: t.GetSessionId(), TurnId: t.GetTurnId(),
+		Transcript: t.GetTranscript(), Answer: t.GetAnswer(), Sources: t.GetSources(),
+		Timings:     append(append([]*jetflowv1.StageTiming(nil), t.GetTimings()...), timing("synthesize", time.Since(start))),
+		AudioChunks: int32(chunks), AudioFormat: format,
+	}
+	if ok, err := w.stillCurrent(ctx, ref); err != nil || !ok {
+		return orSuperseded(err)
+	}
+	if err := in.Emit(ctx, final); err != nil {
+		return err
+	}
+	if err := in.Emit(ctx, stage.Output{Subject: subject, Key: "response", Msg: resp}); err != nil {
+		return err
+	}
+	return w.record(ctx, ref, t)
+}
+
+// record appends the turn to the session's history, if it is still the current turn.
+func (w *Worker) record(ctx context.Context, ref turnRef, t *jetflowv1.VoiceTurn) error {
+	if ref.session == "" {
+		return nil
+	}
+	s, err := w.sessionStore(ctx)
+	if err != nil {
+		return err
+	}
+	wrote, err := s.recordTurn(ctx, ref.session, ref.turn, t.GetTranscript(), t.GetAnswer())
+	if err != nil {
+		return err
+	}
+	if !wrote {
+		w.log.Debug("turn not recorded in the history (superseded, or recorded before)", "session", ref.session, "turn", ref.turn)
+	}
+	return nil
+}
+
+// responded reports whether the VoiceResponse of a request is already in AI_RESULTS: the last
+// message on its result subject is the response, published after the last chunk.
+func (w *Worker) responded(ctx context.Context, subject string) (bool, error) {
+	s, err := w.resultStream(ctx)
+	if err != nil {
+		return false, err
+	}
+	m, err := s.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("looking for an earlier response on %s: %w", subject, err)
+	}
+	return m.Header.Get(stage.HeaderType) == string(proto.MessageName(&jetflowv1.VoiceResponse{})), nil
+}
+
+// speechSegments cuts text into pieces of at most maxChars characters for the TTS: at sentence
+// ends where it can, else between words, else inside a word.
+func speechSegments(text string, maxChars int) []string {
+	text = strings.TrimSpace(text)
+	if text == "" {
+		return nil
+	}
+	if utf8.RuneCountInString(text) <= maxChars {
+		return []string{text}
+	}
+	return pack(sentences(text), maxChars, false)
+}
+
+// pack joins units greedily into pieces of at most maxChars characters. A unit too long on its
+// own is cut into words (or, when it is already a word, into runs of runes).
+func pack(units []string, maxChars int, words bool) []string {
+	var out []string
+	var cur strings.Builder
+	n := 0
+	flush := func() {
+		if s := strings.TrimSpace(cur.String()); s != "" {
+			out = append(out, s)
+		}
+		cur.Reset()
+		n = 0
+	}
+	for _, u := range units {
+		un := utf8.RuneCountInString(u)
+		if un > maxChars {
+			flush()
+			if words {
+				out = append(out, runeRuns(u, maxChars)...)
+			} else {
+				out = append(out, pack(strings.SplitAfter(u, " "), maxChars, true)...)
+			}
+			continue
+		}
+		if n+un > maxChars {
+			flush()
+		}
+		cur.WriteString(u)
+		n += un
+	}
+	flush()
+	return out
+}
+
+// sentences cuts text after each '.', '!', '?', '…' or line break that a space follows.
+func sentences(text string) []string {
+	var out []string
+	start := 0
+	for i, r := range text {
+		if r != '.' && r != '!' && r != '?' && r != '…' && r != '\n' {
+			continue
+		}
+		end := i + utf8.RuneLen(r)
+		if next, _ := utf8.DecodeRuneInString(text[end:]); end < len(text) && unicode.IsSpace(next) {
+			out = append(out, text[start:end])
+			start = end
+		}
+	}
+	if start < len(text) {
+		out = append(out, text[start:])
+	}
+	return out
+}
+
+// runeRuns cuts s into runs of at most n runes, without blanks at their ends.
+func runeRuns(s string, n int) []string {
+	var out []string
+	for s = strings.TrimSpace(s); s != ""; {
+		cut := len(s)
+		count := 0
+		for i := range s {
+			if count == n {
+				cut = i
+				break
+			}
+			count++
+		}
+		if piece := strings.TrimSpace(s[:cut]); piece != "" {
+			out = append(out, piece)
+		}
+		s = strings.TrimSpace(s[cut:])
+	}
+	return out
+}
