@@ -24,6 +24,7 @@ import (
 	"github.com/jetflow-dev/jetflow/workers/chat"
 	"github.com/jetflow-dev/jetflow/workers/pipeline"
 	"github.com/jetflow-dev/jetflow/workers/tts"
+	"github.com/jetflow-dev/jetflow/workers/voice"
 )
 
 // requestSubject is one public request subject, the stage that reads it, and a valid message.
@@ -70,13 +71,15 @@ func TestPoisonOnEveryRequestSubjectIsDeadLetteredWithAReason(t *testing.T) {
 	modelSrv := httptest.NewServer(models)
 	t.Cleanup(modelSrv.Close)
 	runWorkers(t, srv.ClientURL(), modelSrv.URL, map[string]worker.Build{
-		"chat-handler": chat.Build, "tts-module": tts.Build, "pipeline-bridge": pipeline.Build,
+		"chat-handler": chat.Build, "tts-module": tts.Build, "pipeline-bridge": pipeline.Build, "voice-assistant": voice.Build,
 	})
 
 	subjects := []requestSubject{
 		{streams.SubjectChatRequest, streams.ConsumerChatRetrieve, &jetflowv1.ChatRequest{RequestId: "ok-chat", Query: "What is JetStream?", DisableRag: true}},
 		{streams.SubjectTTSRequest, streams.ConsumerTTS, &jetflowv1.TtsRequest{RequestId: "ok-tts", Text: "hello"}},
 		{streams.SubjectPipelineTrigger, streams.ConsumerPipelineBridge, nil},
+		{streams.SubjectVoiceRequest, streams.ConsumerVoiceTranscribe, &jetflowv1.VoiceRequest{RequestId: "ok-voice", Audio: make([]byte, 3200),
+			Format: &jetflowv1.AudioFormat{Encoding: jetflowv1.AudioFormat_ENCODING_PCM16, SampleRate: 16000}}},
 	}
 	poisons := []struct {
 		name      string
@@ -91,8 +94,9 @@ func TestPoisonOnEveryRequestSubjectIsDeadLetteredWithAReason(t *testing.T) {
 			return b
 		}, ""},
 		{"oversized", func([]byte) []byte {
-			// Above every request stage's limit (chat 512 KiB, pipeline 320 KiB, tts 64 KiB).
-			b, _ := proto.Marshal(wrapperspb.String(strings.Repeat("x", 600<<10)))
+			// Above every request stage's limit (voice 900 KiB, chat 512 KiB, pipeline 320 KiB,
+			// tts 64 KiB) and below the server's max payload.
+			b, _ := proto.Marshal(wrapperspb.String(strings.Repeat("x", 950<<10)))
 			return b
 		}, "exceeds the stage limit"},
 	}

@@ -22,12 +22,14 @@ import (
 	"github.com/jetflow-dev/jetflow/workers/chat"
 	"github.com/jetflow-dev/jetflow/workers/pipeline"
 	"github.com/jetflow-dev/jetflow/workers/tts"
+	"github.com/jetflow-dev/jetflow/workers/voice"
 )
 
 // devWorkers are the services `jetflow dev` runs in its process.
 var devWorkers = []devplatform.Worker{
 	{Name: "chat-handler", Build: chat.Build},
 	{Name: "tts-module", Build: tts.Build},
+	{Name: "voice-assistant", Build: voice.Build},
 	// pipeline-bridge starts runs in a cluster: it runs when an allow-list is given.
 	{Name: "pipeline-bridge", Build: pipeline.Build, Needs: []string{"PIPELINES_FILE"}},
 }

@@ -53,3 +53,7 @@
 //
 // Configuration: Build and ConfigFromEnv.
 package voice
+
+// MaxRequestBytes is the largest VoiceRequest voice-transcribe decodes: about 28 s of 16 kHz
+// PCM16 audio. Longer speech belongs on the stt-module's chunked stream.
+const MaxRequestBytes = 900 << 10

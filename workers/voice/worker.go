@@ -118,6 +118,7 @@ func (w *Worker) Stage(name string, opts ...stage.Option) (*stage.Stage, error) 
 			return nil, errors.New("configuring voice-transcribe: no transcription client")
 		}
 		cfg.Concurrency, cfg.HandlerTimeout = w.cfg.TranscribeConcurrency, w.cfg.TranscribeTimeout
+		cfg.MaxPayload = MaxRequestBytes
 		h, gate = stage.Typed(w.Transcribe), w.transcribeBreakers
 	case StageAnswer:
 		if w.clients.RAG == nil {
