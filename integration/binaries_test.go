@@ -198,7 +198,7 @@ func applyStreams(t *testing.T, js jetstream.JetStream) {
 }
 
 // workerBinaries are the five services, each its own lean binary.
-var workerBinaries = []string{"chat-handler", "tts-module", "pipeline-bridge", "voice-assistant"}
+var workerBinaries = []string{"chat-handler", "tts-module", "pipeline-bridge", "stt-module", "voice-assistant"}
 
 // Each worker binary starts, reports ready on /readyz, and exits 0 soon after SIGTERM.
 // How fast it gets ready is measured by make footprint, not asserted here.

@@ -23,6 +23,7 @@ import (
 	"github.com/jetflow-dev/jetflow/streams"
 	"github.com/jetflow-dev/jetflow/workers/chat"
 	"github.com/jetflow-dev/jetflow/workers/pipeline"
+	"github.com/jetflow-dev/jetflow/workers/stt"
 	"github.com/jetflow-dev/jetflow/workers/tts"
 	"github.com/jetflow-dev/jetflow/workers/voice"
 )
@@ -72,12 +73,14 @@ func TestPoisonOnEveryRequestSubjectIsDeadLetteredWithAReason(t *testing.T) {
 	t.Cleanup(modelSrv.Close)
 	runWorkers(t, srv.ClientURL(), modelSrv.URL, map[string]worker.Build{
 		"chat-handler": chat.Build, "tts-module": tts.Build, "pipeline-bridge": pipeline.Build, "voice-assistant": voice.Build,
+		"stt-module": stt.Build,
 	})
 
 	subjects := []requestSubject{
 		{streams.SubjectChatRequest, streams.ConsumerChatRetrieve, &jetflowv1.ChatRequest{RequestId: "ok-chat", Query: "What is JetStream?", DisableRag: true}},
 		{streams.SubjectTTSRequest, streams.ConsumerTTS, &jetflowv1.TtsRequest{RequestId: "ok-tts", Text: "hello"}},
 		{streams.SubjectPipelineTrigger, streams.ConsumerPipelineBridge, nil},
+		{streams.STTAudioSubject("poison"), streams.ConsumerSTT, &jetflowv1.SttAudioChunk{RequestId: "ok-stt", SessionId: "poison", Pcm: make([]byte, 3200), SampleRate: 16000}},
 		{streams.SubjectVoiceRequest, streams.ConsumerVoiceTranscribe, &jetflowv1.VoiceRequest{RequestId: "ok-voice", Audio: make([]byte, 3200),
 			Format: &jetflowv1.AudioFormat{Encoding: jetflowv1.AudioFormat_ENCODING_PCM16, SampleRate: 16000}}},
 	}
@@ -88,14 +91,14 @@ func TestPoisonOnEveryRequestSubjectIsDeadLetteredWithAReason(t *testing.T) {
 	}{
 		{"garbage", func([]byte) []byte { return []byte{0xff, 0xfe, 0xfd, 0x00, 0x01} }, "decoding protobuf"},
 		{"empty", func([]byte) []byte { return nil }, "empty payload"},
-		{"truncated", func(v []byte) []byte { return v[:len(v)-3] }, "decoding protobuf"},
+		{"truncated", func(v []byte) []byte { return v[:len(v)/2] }, "decoding protobuf"},
 		{"another type", func([]byte) []byte {
 			b, _ := proto.Marshal(&jetflowv1.ListVoicesResponse{Voices: []*jetflowv1.Voice{{Id: "x", Name: "y", Language: "z"}}})
 			return b
 		}, ""},
 		{"oversized", func([]byte) []byte {
 			// Above every request stage's limit (voice 900 KiB, chat 512 KiB, pipeline 320 KiB,
-			// tts 64 KiB) and below the server's max payload.
+			// stt 256 KiB, tts 64 KiB) and below the server's max payload.
 			b, _ := proto.Marshal(wrapperspb.String(strings.Repeat("x", 950<<10)))
 			return b
 		}, "exceeds the stage limit"},

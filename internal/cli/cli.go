@@ -21,6 +21,7 @@ import (
 	"github.com/jetflow-dev/jetflow/streams"
 	"github.com/jetflow-dev/jetflow/workers/chat"
 	"github.com/jetflow-dev/jetflow/workers/pipeline"
+	"github.com/jetflow-dev/jetflow/workers/stt"
 	"github.com/jetflow-dev/jetflow/workers/tts"
 	"github.com/jetflow-dev/jetflow/workers/voice"
 )
@@ -30,6 +31,7 @@ var devWorkers = []devplatform.Worker{
 	{Name: "chat-handler", Build: chat.Build},
 	{Name: "tts-module", Build: tts.Build},
 	{Name: "voice-assistant", Build: voice.Build},
+	{Name: "stt-module", Build: stt.Build},
 	// pipeline-bridge starts runs in a cluster: it runs when an allow-list is given.
 	{Name: "pipeline-bridge", Build: pipeline.Build, Needs: []string{"PIPELINES_FILE"}},
 }

@@ -1,0 +1,297 @@
+package stt
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/jetflow-dev/jetflow/internal/embedded"
+	"github.com/jetflow-dev/jetflow/internal/jstest"
+	"github.com/jetflow-dev/jetflow/internal/modelhttp"
+	"github.com/jetflow-dev/jetflow/internal/standin"
+	"github.com/jetflow-dev/jetflow/internal/transcribe"
+	"github.com/jetflow-dev/jetflow/internal/vad"
+	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
+	"github.com/jetflow-dev/jetflow/streams"
+)
+
+// The tests' audio: stand-in speech at 8 kHz (the codec's lowest rate, so the least data), cut
+// into 100 ms chunks.
+const (
+	testRate = 8000
+	chunkDur = 100 * time.Millisecond
+	pause    = 800 * time.Millisecond
+)
+
+var sentences = []string{
+	"the quick brown fox jumps",
+	"over the lazy sleeping dog",
+	"streams keep every chunk",
+	"replicas race on one key",
+	"compare and swap decides",
+	"silence closes a segment",
+	"gaps wait for a while",
+	"whisper hears the tones",
+	"results land exactly once",
+	"the session ends here",
+}
+
+// testVAD is short so that segments close quickly: 300 ms of silence ends one, and the stand-in
+// speech has 300 ms of silence on either side of the tones.
+func testVAD() vad.Config {
+	return vad.Config{
+		Frame:       20 * time.Millisecond,
+		MinSpeech:   100 * time.Millisecond,
+		MinSilence:  300 * time.Millisecond,
+		PostRoll:    100 * time.Millisecond,
+		PreRoll:     200 * time.Millisecond,
+		MaxSegment:  10 * time.Second,
+		IdleTimeout: 500 * time.Millisecond,
+	}
+}
+
+func testConfig() Config {
+	return Config{
+		Concurrency:   2,
+		GapTimeout:    2 * time.Second, // chunks published in a burst and handled at once reorder a lot
+		SweepInterval: 250 * time.Millisecond,
+		PublishLease:  5 * time.Second,
+		VAD:           testVAD(),
+		Backoff:       []time.Duration{100 * time.Millisecond, 300 * time.Millisecond, time.Second},
+		GracePeriod:   5 * time.Second,
+	}
+}
+
+func silence(d time.Duration) []byte {
+	return make([]byte, 2*int(int64(d)*testRate/int64(time.Second)))
+}
+
+// speech is the sentences as stand-in speech, each followed by a pause.
+func speech(texts ...string) []byte {
+	var pcm []byte
+	for _, s := range texts {
+		pcm = append(pcm, standin.EncodeSpeech(s, testRate)...)
+		pcm = append(pcm, silence(pause)...)
+	}
+	return pcm
+}
+
+// chunked cuts pcm into chunks of session id, sequenced from 0; the last one may be shorter.
+func chunked(id string, pcm []byte) []*jetflowv1.SttAudioChunk {
+	size := len(silence(chunkDur))
+	var out []*jetflowv1.SttAudioChunk
+	for seq := 0; len(pcm) > 0; seq++ {
+		n := min(size, len(pcm))
+		out = append(out, &jetflowv1.SttAudioChunk{
+			RequestId:  id + "-" + strconv.Itoa(seq),
+			SessionId:  id,
+			Sequence:   int64(seq),
+			Pcm:        pcm[:n],
+			SampleRate: testRate,
+			Language:   "en-US",
+		})
+		pcm = pcm[n:]
+	}
+	return out
+}
+
+// harness is one test's platform: a real JetStream with every stream, consumer and bucket
+// applied, and the stand-in transcription server over HTTP.
+type harness struct {
+	t      *testing.T
+	srv    *embedded.Server
+	js     jetstream.JetStream
+	ctx    context.Context
+	models *standin.Server
+	stt    *transcribe.Client
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	srv := jstest.Server(t)
+	_, js := jstest.Connect(t, srv)
+	ctx := jstest.Context(t)
+	set, err := streams.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := streams.Apply(ctx, js, set); err != nil {
+		t.Fatal(err)
+	}
+	models, err := standin.New(standin.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(models)
+	t.Cleanup(ts.Close)
+	client, err := transcribe.New(modelhttp.Config{BaseURL: ts.URL + "/v1", Model: standin.ModelSTT, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &harness{t: t, srv: srv, js: js, ctx: ctx, models: models, stt: client}
+}
+
+// replicas runs n replicas of the worker, each on its own connection with its own stage and,
+// if sweep is set, its own sweeper. tune runs on each worker before it starts (test hooks).
+// They stop at the end of the test.
+func (h *harness) replicas(n int, cfg Config, tr Transcriber, sweep bool, tune func(*Worker)) {
+	h.t.Helper()
+	if tr == nil {
+		tr = h.stt
+	}
+	ctx, cancel := context.WithCancel(h.ctx)
+	var wg sync.WaitGroup
+	for range n {
+		_, js := jstest.Connect(h.t, h.srv)
+		w, err := New(js, tr, cfg)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if tune != nil {
+			tune(w)
+		}
+		st, err := w.Stage()
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		runners := []interface{ Run(context.Context) error }{st}
+		if sweep {
+			runners = append(runners, w.Sweeper())
+		}
+		for _, r := range runners {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := r.Run(ctx); err != nil {
+					h.t.Errorf("Run: %v", err)
+				}
+			}()
+		}
+	}
+	h.t.Cleanup(func() {
+		cancel()
+		done := make(chan struct{})
+		go func() {
+			wg.Wait()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			h.t.Error("runners did not stop within 15s of cancel")
+		}
+	})
+}
+
+func (h *harness) publish(c *jetflowv1.SttAudioChunk) {
+	h.t.Helper()
+	h.publishOn(streams.STTAudioSubject(c.GetSessionId()), c)
+}
+
+func (h *harness) publishOn(subject string, c *jetflowv1.SttAudioChunk) {
+	h.t.Helper()
+	data, err := proto.Marshal(c)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if _, err := h.js.PublishMsg(h.ctx, &nats.Msg{Subject: subject, Data: data}); err != nil {
+		h.t.Fatalf("publishing chunk %d: %v", c.GetSequence(), err)
+	}
+}
+
+// messages returns every message of a stream on subject (all subjects when empty), in order.
+func (h *harness) messages(stream, subject string) []*jetstream.RawStreamMsg {
+	h.t.Helper()
+	s, err := h.js.Stream(h.ctx, stream)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	info, err := s.Info(h.ctx)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var out []*jetstream.RawStreamMsg
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := s.GetMsg(h.ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if subject == "" || m.Subject == subject {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// transcripts returns the results of a session, in stream order.
+func (h *harness) transcripts(id string) []*jetflowv1.Transcript {
+	h.t.Helper()
+	var out []*jetflowv1.Transcript
+	for _, m := range h.messages(streams.StreamResults, streams.ResultSubject(streams.ResultKindSTT, id)) {
+		t := &jetflowv1.Transcript{}
+		if err := proto.Unmarshal(m.Data, t); err != nil {
+			h.t.Fatalf("result at %d: %v", m.Sequence, err)
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// waitTranscripts waits until the session has n results and returns them.
+func (h *harness) waitTranscripts(id string, n int, within time.Duration) []*jetflowv1.Transcript {
+	h.t.Helper()
+	var got []*jetflowv1.Transcript
+	jstest.Eventually(h.t, within, 20*time.Millisecond, func() error {
+		got = h.transcripts(id)
+		if len(got) < n {
+			return jstest.Errorf("%d results, want %d", len(got), n)
+		}
+		return nil
+	})
+	return got
+}
+
+// waitSettled waits until the consumer holds nothing: every chunk acked or dead-lettered.
+func (h *harness) waitSettled(within time.Duration) *jetstream.ConsumerInfo {
+	h.t.Helper()
+	var info *jetstream.ConsumerInfo
+	jstest.Eventually(h.t, within, 50*time.Millisecond, func() error {
+		c, err := h.js.Consumer(h.ctx, streams.StreamSTT, streams.ConsumerSTT)
+		if err != nil {
+			return err
+		}
+		if info, err = c.Info(h.ctx); err != nil {
+			return err
+		}
+		if info.NumPending != 0 || info.NumAckPending != 0 {
+			return jstest.Errorf("consumer has %d pending and %d unacknowledged", info.NumPending, info.NumAckPending)
+		}
+		return nil
+	})
+	return info
+}
+
+// texts lists the kind and text of each result, for comparing.
+func texts(ts []*jetflowv1.Transcript) []string {
+	var out []string
+	for _, t := range ts {
+		switch t.GetKind() {
+		case jetflowv1.Transcript_KIND_FINAL:
+			out = append(out, t.GetText())
+		default:
+			out = append(out, t.GetKind().String())
+		}
+	}
+	return out
+}
