@@ -230,9 +230,9 @@ func TestEndOfStreamClosesOpenSegment(t *testing.T) {
 	for _, c := range chunks {
 		h.publish(c)
 	}
-	got := h.waitTranscripts("eos", 1, 10*time.Second)
+	h.waitTranscripts("eos", 1, 10*time.Second)
 	h.waitSettled(10 * time.Second)
-	if got = h.transcripts("eos"); !slices.Equal(texts(got), sentences[3:4]) {
+	if got := h.transcripts("eos"); !slices.Equal(texts(got), sentences[3:4]) {
 		t.Fatalf("transcripts %q, want %q", texts(got), sentences[3:4])
 	}
 	if dl := h.messages(streams.StreamDeadLetter, ""); len(dl) != 0 {
