@@ -18,9 +18,12 @@ help: ## list the targets
 run: ## the whole platform in one process: embedded JetStream, streams, workers, stand-in models
 	$(GO) run ./cmd/jetflow dev
 
+# The tests that run binaries as processes (integration/, deploy/) use the ones make binaries
+# built, so they are built once, with the release flags.
 .PHONY: test
-test: check ## every test, with -race and -shuffle=on, after the static checks
-	$(GO) test $(TEST_FLAGS) ./...
+test: check binaries ## every test, with -race and -shuffle=on, after the static checks
+	JETFLOW_WORKER_BIN=$(CURDIR)/$(BIN) $(GO) test $(TEST_FLAGS) ./...
+	JETFLOW_WORKER_BIN=$(CURDIR)/$(BIN) $(GO) -C deploy test $(TEST_FLAGS) ./...
 
 .PHONY: test-short
 test-short: ## the unit tests only, skipping tool-driven checks (buf, nats CLI)
@@ -39,12 +42,14 @@ fmt: ## format the Go code
 	gofmt -w $$(git ls-files '*.go' | grep -v '\.pb\.go$$' | grep -v '\.connect\.go$$')
 
 .PHONY: vet
-vet: ## go vet
+vet: ## go vet (the product and the deploy/ module)
 	$(GO) vet ./...
+	$(GO) -C deploy vet ./...
 
 .PHONY: lint
 lint: ## golangci-lint (pinned)
 	$(LINT) run ./...
+	cd deploy && $(GO) tool -modfile=../tools/lint/go.mod golangci-lint run ./...
 
 .PHONY: tools
 tools: ## build the pinned tools once (buf, protoc plugins, nats CLI, golangci-lint)
@@ -75,6 +80,24 @@ binaries: ## static, stripped binaries of every command into bin/
 	@for b in $(BINARIES); do \
 	  if [ -d cmd/$$b ]; then CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/$$b ./cmd/$$b || exit 1; fi; \
 	done
+
+.PHONY: deploy-gen
+deploy-gen: ## regenerate the NACK resources in deploy/ from streams/ (a test fails when stale)
+	$(GO) -C deploy run ./cmd/gen-nack -out kubernetes/base/nack
+
+.PHONY: footprint
+footprint: ## size, start time, memory and clean stop of every worker against the budgets
+	deploy/footprint.sh
+
+.PHONY: images
+images: ## container images of every worker (needs a Docker engine)
+	@for b in $(WORKERS); do \
+	  docker build -f deploy/Dockerfile --build-arg BINARY=$$b -t jetflow/$$b:dev . || exit 1; \
+	done
+
+.PHONY: bench
+bench: ## jetflow against bare JetStream, side by side (table on stdout, bench/results.json)
+	$(GO) run ./cmd/jetflow-bench
 
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME each (default 10s)

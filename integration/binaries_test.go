@@ -34,6 +34,12 @@ var (
 // buildBinary builds cmd/<name> once per test binary, as `make binaries` does.
 func buildBinary(t *testing.T, name string) string {
 	t.Helper()
+	// make test builds them once with the release flags (make binaries) and says where.
+	if dir := os.Getenv("JETFLOW_WORKER_BIN"); dir != "" {
+		if bin := filepath.Join(dir, name); fileExists(bin) {
+			return bin
+		}
+	}
 	root := natscli.RepoRoot(t)
 	if _, err := os.Stat(filepath.Join(root, "cmd", name)); err != nil {
 		t.Fatalf("cmd/%s does not exist: %v", name, err)
@@ -59,6 +65,11 @@ func buildBinary(t *testing.T, name string) string {
 		t.Fatalf("building cmd/%s: %v\n%s", name, err, out)
 	}
 	return bin
+}
+
+func fileExists(path string) bool {
+	info, err := os.Stat(path)
+	return err == nil && !info.IsDir()
 }
 
 func freePort(t *testing.T) string {

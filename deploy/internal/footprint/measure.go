@@ -1,0 +1,207 @@
+package footprint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+
+	"github.com/jetflow-dev/jetflow/deploy"
+	"github.com/jetflow-dev/jetflow/streams"
+)
+
+// Limits of one measurement.
+const (
+	readyTimeout = 15 * time.Second
+	// settle is how long the worker idles after ready before its idle memory is read: long
+	// enough for the first pulls and the first metrics collection.
+	settle      = time.Second
+	loadTimeout = 2 * time.Minute
+	// stopTimeout is the pod's terminationGracePeriodSeconds.
+	stopTimeout = 45 * time.Second
+)
+
+// Target is one worker binary to measure.
+type Target struct {
+	Worker deploy.Worker
+	// Binary is the path of the built binary; when it does not exist the result is Missing.
+	Binary string
+	// Env is the worker's environment (Platform.Env); HEALTH_ADDR is added.
+	Env func(healthAddr string) []string
+	// Load, when set, generates Requests requests once the worker is ready.
+	Load     Loader
+	Requests int
+	// LoadNote explains a missing load generator.
+	LoadNote string
+	// Output receives the worker's stdout and stderr.
+	Output io.Writer
+}
+
+// Measure starts the binary, measures it and stops it. Problems with the worker are reported in
+// Result.Err; the error is for problems of the measurement itself.
+func Measure(ctx context.Context, p *Platform, t Target) (Result, error) {
+	r := Result{Worker: t.Worker.Name, Big: t.Worker.Milvus, LoadNote: t.LoadNote}
+	st, err := os.Stat(t.Binary)
+	if errors.Is(err, os.ErrNotExist) {
+		r.Missing = true
+		return r, nil
+	}
+	if err != nil {
+		return r, fmt.Errorf("reading %s: %w", t.Binary, err)
+	}
+	r.Size = st.Size()
+	addr, err := freeAddr(ctx)
+	if err != nil {
+		return r, err
+	}
+	cmd := exec.CommandContext(ctx, t.Binary)
+	cmd.Env = t.Env(addr)
+	cmd.Stdout, cmd.Stderr = t.Output, t.Output
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return r, fmt.Errorf("starting %s: %w", t.Binary, err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	defer func() {
+		_ = cmd.Process.Kill() // no-op once it has exited
+		<-exited
+	}()
+
+	if r.Ready, err = waitReady(ctx, "http://"+addr+"/readyz", start, exited); err != nil {
+		r.Err = err
+		return r, nil
+	}
+	select {
+	case <-time.After(settle):
+	case <-exited:
+		r.Err = fmt.Errorf("exited while idle (code %d)", cmd.ProcessState.ExitCode())
+		return r, nil
+	}
+	mem, err := ReadMemory(cmd.Process.Pid)
+	if err != nil {
+		r.Err = err
+		return r, nil
+	}
+	r.IdleRSS = mem.RSS
+
+	if t.Load != nil && t.Requests > 0 {
+		if err := runLoad(ctx, p, t, &r); err != nil {
+			return r, err
+		}
+		if mem, err = ReadMemory(cmd.Process.Pid); err != nil {
+			r.Err = err
+			return r, nil
+		}
+		r.LoadRSS = mem.Peak
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		r.Err = fmt.Errorf("sending SIGTERM: %w", err)
+		return r, nil
+	}
+	select {
+	case <-exited:
+		r.Exited, r.ExitCode = true, cmd.ProcessState.ExitCode()
+	case <-time.After(stopTimeout):
+	}
+	return r, nil
+}
+
+// waitReady polls url in a tight loop until it answers 200 and returns the time since start.
+func waitReady(ctx context.Context, url string, start time.Time, exited <-chan struct{}) (time.Duration, error) {
+	client := &http.Client{Timeout: 200 * time.Millisecond}
+	deadline := start.Add(readyTimeout)
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return 0, err
+		}
+		if resp, err := client.Do(req); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return time.Since(start), nil
+			}
+		}
+		select {
+		case <-exited:
+			return 0, errors.New("exited before it was ready (see its log above)")
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("not ready within %v", readyTimeout)
+		}
+	}
+}
+
+// runLoad publishes the requests and waits until the worker's consumers have nothing pending
+// or unacknowledged.
+func runLoad(ctx context.Context, p *Platform, t Target, r *Result) error {
+	set, err := streams.Load()
+	if err != nil {
+		return err
+	}
+	resultsBefore, err := streamMsgs(ctx, p.JS, streams.StreamResults)
+	if err != nil {
+		return err
+	}
+	dlqBefore, err := streamMsgs(ctx, p.JS, streams.StreamDeadLetter)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, loadTimeout)
+	defer cancel()
+	start := time.Now()
+	if err := t.Load(ctx, p.JS, t.Requests); err != nil {
+		return err
+	}
+	r.Load = t.Requests
+	for {
+		n, err := lag(ctx, p.JS, set, t.Worker.Consumers)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			r.LoadNote = fmt.Sprintf("%d still pending after %v", n, loadTimeout)
+			r.LoadDuration = time.Since(start)
+			return nil
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	r.LoadDuration = time.Since(start)
+	resultsAfter, err := streamMsgs(ctx, p.JS, streams.StreamResults)
+	if err != nil {
+		return err
+	}
+	dlqAfter, err := streamMsgs(ctx, p.JS, streams.StreamDeadLetter)
+	if err != nil {
+		return err
+	}
+	r.LoadNote = fmt.Sprintf("%d results, %d dead letters", resultsAfter-resultsBefore, dlqAfter-dlqBefore)
+	return nil
+}
+
+func freeAddr(ctx context.Context) (string, error) {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("finding a free port: %w", err)
+	}
+	addr := ln.Addr().String()
+	return addr, ln.Close()
+}

@@ -1,0 +1,242 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/jetflow-dev/jetflow/internal/jstest"
+	"github.com/jetflow-dev/jetflow/internal/standin"
+	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
+	"github.com/jetflow-dev/jetflow/streams"
+)
+
+// workerBinEnv names a directory with the built workers (make binaries); without it the test
+// that runs them is skipped, so that `go test` stays fast.
+const workerBinEnv = "JETFLOW_WORKER_BIN"
+
+// TestWorkersUnderProductionPermissions runs each real worker binary as its own NATS user
+// against a server started from deploy/nats, sends it one request as the gateway, and checks
+// that a result arrives and that the server refused the worker nothing. It catches a
+// permission the hand-written list forgot for a call the code makes (a KV watch, a service).
+func TestWorkersUnderProductionPermissions(t *testing.T) {
+	dir := os.Getenv(workerBinEnv)
+	if dir == "" {
+		t.Skipf("set %s to a directory of built workers (make binaries) to run them", workerBinEnv)
+	}
+	env := startNATS(t)
+	models := startModels(t)
+	gw := env.connect(t, userGateway)
+	for _, w := range Workers() {
+		t.Run(w.Name, func(t *testing.T) {
+			bin := filepath.Join(dir, w.Name)
+			if _, err := os.Stat(bin); err != nil {
+				t.Skipf("no binary: %v", err)
+			}
+			ctx, cancel := context.WithTimeout(jstest.Context(t), 30*time.Second)
+			defer cancel()
+			logs := env.runWorker(ctx, t, w, bin, models)
+			if req, ok := workerRequest(w.Name); ok {
+				before := resultCount(ctx, t, env, w.ResultKind)
+				data, err := proto.Marshal(req.msg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, subject := range req.subjects {
+					if _, err := gw.js.Publish(ctx, subject, data); err != nil {
+						t.Fatalf("publishing to %s as %s: %v", subject, userGateway, err)
+					}
+				}
+				jstest.Eventually(t, 20*time.Second, 50*time.Millisecond, func() error {
+					if n := resultCount(ctx, t, env, w.ResultKind); n <= before {
+						return fmt.Errorf("no result on ai.result.%s.> yet; worker log:\n%s", w.ResultKind, logs.String())
+					}
+					return nil
+				})
+			}
+			// Let periodic work run too (the STT sweeper's KV watch, every second).
+			select {
+			case <-time.After(2500 * time.Millisecond):
+			case <-ctx.Done():
+			}
+			for _, s := range w.Services {
+				if _, err := gw.nc.Request(s, nil, 5*time.Second); err != nil {
+					t.Errorf("requesting %s: %v", s, err)
+				}
+			}
+			if l := strings.ToLower(logs.String()); strings.Contains(l, "permissions violation") {
+				t.Errorf("the server refused the worker something:\n%s", logs.String())
+			}
+		})
+	}
+	gw.noErrors(t)
+}
+
+type request struct {
+	subjects []string
+	msg      proto.Message
+}
+
+// workerRequest is one request per worker kind; the pipeline bridge gets none (it would need a
+// Kubernetes or KFP API).
+func workerRequest(name string) (request, bool) {
+	const rate = 16000
+	switch name {
+	case "tts-module":
+		return request{[]string{streams.SubjectTTSRequest}, &jetflowv1.TtsRequest{RequestId: "real-tts", Text: "hello there"}}, true
+	case "chat-handler":
+		return request{[]string{streams.SubjectChatRequest}, &jetflowv1.ChatRequest{RequestId: "real-chat", Query: "what is jetflow", DisableRag: true}}, true
+	case "voice-assistant":
+		return request{[]string{streams.SubjectVoiceRequest}, &jetflowv1.VoiceRequest{
+			RequestId: "real-voice", SessionId: "real-session", DisableRag: true,
+			Audio:  standin.EncodeSpeech("what is jetflow", rate),
+			Format: &jetflowv1.AudioFormat{Encoding: jetflowv1.AudioFormat_ENCODING_PCM16, SampleRate: rate, Channels: 1},
+		}}, true
+	case "stt-module":
+		return request{[]string{streams.STTAudioSubject("real-session")}, &jetflowv1.SttAudioChunk{
+			RequestId: "real-stt", SessionId: "real-session", Sequence: 0, SampleRate: rate, EndOfStream: true,
+			Pcm: standin.EncodeSpeech("hello there", rate),
+		}}, true
+	}
+	return request{}, false
+}
+
+func resultCount(ctx context.Context, t *testing.T, env *natsEnv, kind string) uint64 {
+	t.Helper()
+	s, err := env.admin.Stream(ctx, streams.StreamResults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(streams.SubjectResultAll))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for subject, c := range info.State.Subjects {
+		if strings.HasPrefix(subject, "ai.result."+kind+".") {
+			n += c
+		}
+	}
+	return n
+}
+
+// runWorker starts bin as worker w's NATS user (its nkey seed in a file, as the Secret mounts
+// it), waits until it is ready and stops it with SIGTERM at the end of the test.
+func (e *natsEnv) runWorker(ctx context.Context, t *testing.T, w Worker, bin, models string) *syncBuffer {
+	t.Helper()
+	seed, err := e.keys[w.Name].Seed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedFile := filepath.Join(t.TempDir(), "nkey")
+	if err := os.WriteFile(seedFile, seed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	health := ln.Addr().String()
+	_ = ln.Close()
+	logs := &syncBuffer{}
+	// The process outlives the caller's context: it is stopped with SIGTERM at cleanup, and
+	// killed only when the test's own context ends.
+	procCtx, cancel := context.WithCancel(jstest.Context(t))
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(procCtx, bin)
+	cmd.Env = []string{
+		"NATS_URL=" + e.srv.ClientURL(), "NATS_NKEY=" + seedFile, "HEALTH_ADDR=" + health, "LOG_LEVEL=info",
+		"LLM_URL=" + models + "/v1", "LLM_MODEL=standin", "EMBEDDINGS_URL=" + models + "/v1",
+		"RERANKER_URL=" + models + "/v1", "STT_URL=" + models + "/v1", "TTS_URL=" + models + "/v1",
+		`PIPELINES_JSON={"pipelines":{"p":{"backend":"kfp","pipeline_id":"p","pipeline_version_id":"v"}}}`,
+		"KFP_URL=http://127.0.0.1:9",
+	}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("%s stopped with %v; log:\n%s", w.Name, err, logs.String())
+			}
+		case <-time.After(45 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Errorf("%s did not stop within 45s (killed: %v)", w.Name, <-done)
+		}
+	})
+	jstest.Eventually(t, 15*time.Second, 10*time.Millisecond, func() error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+health+"/readyz", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return fmt.Errorf("%w; log:\n%s", err, logs.String())
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("readyz %d; log:\n%s", resp.StatusCode, logs.String())
+		}
+		return nil
+	})
+	return logs
+}
+
+func startModels(t *testing.T) string {
+	t.Helper()
+	srv, err := standin.New(standin.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ctx, ln)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// syncBuffer is a bytes.Buffer safe for the process's writers and the test's readers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
