@@ -39,7 +39,9 @@ type Splitter struct {
 
 // New returns a Splitter emitting chunks of size bytes through emit.
 func New(size int, emit Emit) *Splitter {
-	return &Splitter{size: size, emit: emit, buf: make([]byte, 0, 2*size)}
+	// The buffer grows with the audio: most answers are far smaller than a chunk, and a
+	// preallocated chunk-sized buffer per request dominated tts-module's memory under load.
+	return &Splitter{size: size, emit: emit}
 }
 
 // ErrClosed is returned by Write after Close.
