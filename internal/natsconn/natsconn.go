@@ -107,6 +107,10 @@ func (c Config) options(log *slog.Logger) ([]nats.Option, error) {
 		nats.RetryOnFailedConnect(false),
 		nats.Timeout(c.ConnectTimeout),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err == nil { // our own drain or close at shutdown
+				log.Info("disconnected from NATS")
+				return
+			}
 			log.Warn("disconnected from NATS", "error", err)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
