@@ -95,7 +95,7 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	if c.apiKey != "" {
 		hreq.Header.Set("Authorization", "Bearer "+c.apiKey)
 	}
-	hresp, err := c.hc.Do(hreq)
+	hresp, err := c.hc.Do(hreq) //nolint:bodyclose // the body is closed by Response.Close, which the caller owns
 	if err != nil {
 		err = c.classifyIO(ctx, call, endpoint, err)
 		cancel()

@@ -43,7 +43,7 @@ func TestConfigNeverPrintsSecrets(t *testing.T) {
 		"%v":     fmt.Sprintf("%v", cfg),
 		"%+v":    fmt.Sprintf("%+v", cfg),
 		"%#v":    fmt.Sprintf("%#v", cfg),
-		"%s ptr": fmt.Sprintf("%s", &cfg),
+		"%s ptr": fmt.Sprintf("%s", &cfg), //nolint:staticcheck // the %s verb on a pointer is what is tested
 		"slog":   logs.String(),
 	}
 	for name, out := range outputs {

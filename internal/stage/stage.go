@@ -247,6 +247,9 @@ func (s *Stage) pull(ctx context.Context, slots chan struct{}, work chan<- jetst
 		case <-slots:
 		}
 		n := 1
+		if busy := s.cfg.Concurrency - len(slots) - 1; busy > s.cfg.Concurrency/2 && !s.probing() {
+			n = gatherSlots(slots, n, s.cfg.Concurrency/2)
+		}
 	more:
 		for n < s.cfg.Concurrency && !s.probing() {
 			select {
@@ -297,6 +300,29 @@ func (s *Stage) handle(ctx, handlerCtx context.Context, msg jetstream.Msg) {
 		return
 	}
 	s.process(handlerCtx, msg)
+}
+
+// gatherWait bounds how long a busy stage waits for more free slots before pulling.
+const gatherWait = 100 * time.Microsecond
+
+// gatherSlots waits up to gatherWait for more slots until it holds want of them, and returns how
+// many it holds. When most slots are busy they come back one at a time as handlers finish, and
+// pulling at once would spend a pull request (a subscription, a request and an unsubscribe, on
+// the client and on the server) on one or two messages; waiting a moment lets one request take
+// several (+14% msgs/s for a no-op stage draining a backlog in cmd/jetflow-bench). An idle or
+// lightly loaded stage never waits, and a handler that runs for a while does not notice 100 µs.
+func gatherSlots(slots <-chan struct{}, have, want int) int {
+	t := time.NewTimer(gatherWait)
+	defer t.Stop()
+	for have < want {
+		select {
+		case <-slots:
+			have++
+		case <-t.C:
+			return have
+		}
+	}
+	return have
 }
 
 // pause logs a pull error and waits with exponential backoff. A deleted consumer or a lost
@@ -609,13 +635,18 @@ func (p *publisher) emit(ctx context.Context, out Output) error {
 	return nil
 }
 
-// publishAll publishes the outputs asynchronously and waits for every publish ack.
+// publishAll publishes the outputs asynchronously and waits for every publish ack. A single
+// output goes this way too: waiting on its future instead of a synchronous request drained a
+// backlog about 1.3x faster with 16 workers in cmd/jetflow-bench. As for a synchronous publish,
+// the wait is bounded by the JetStream context's default timeout when ctx has no deadline.
 func (p *publisher) publishAll(ctx context.Context, outs []Output) error {
 	if len(outs) == 0 {
 		return nil
 	}
-	if len(outs) == 1 {
-		return p.emit(ctx, outs[0])
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.stage.js.Options().DefaultTimeout)
+		defer cancel()
 	}
 	futures := make([]jetstream.PubAckFuture, 0, len(outs))
 	for _, out := range outs {

@@ -361,6 +361,13 @@ func TestLongHandlerIsKeptAliveWithInProgress(t *testing.T) {
 // leaves no goroutine behind.
 func TestShutdownFinishesOrNaksInFlightMessages(t *testing.T) {
 	e := newEnv(t, envOpts{ackWait: 30 * time.Second})
+	// Outputs are published asynchronously. The first async publish on a JetStream context
+	// starts its ack subscription, which lives as long as the connection, not as Run: start it
+	// before taking the baseline.
+	if _, err := e.js.PublishAsync("ai.dlq.warm-up", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	<-e.js.PublishAsyncComplete()
 	before := goleak.IgnoreCurrent()
 	const grace = 500 * time.Millisecond
 	cfg := e.cfg()

@@ -37,11 +37,17 @@ func transcriptionBody(t *testing.T, wav []byte, fields map[string]string) (stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	fw.Write(wav)
-	for k, v := range fields {
-		mw.WriteField(k, v)
+	if _, err := fw.Write(wav); err != nil {
+		t.Fatal(err)
 	}
-	mw.Close()
+	for k, v := range fields {
+		if err := mw.WriteField(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := mw.Close(); err != nil {
+		t.Fatal(err)
+	}
 	return mw.FormDataContentType(), buf.Bytes()
 }
 
@@ -203,8 +209,12 @@ func TestTranscriptionRejects(t *testing.T) {
 	t.Run("no file", func(t *testing.T) {
 		var buf bytes.Buffer
 		mw := multipart.NewWriter(&buf)
-		mw.WriteField("model", "whisper-1")
-		mw.Close()
+		if err := mw.WriteField("model", "whisper-1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := mw.Close(); err != nil {
+			t.Fatal(err)
+		}
 		resp, err := http.Post(ts.URL+"/v1/audio/transcriptions", mw.FormDataContentType(), &buf)
 		if err != nil {
 			t.Fatal(err)

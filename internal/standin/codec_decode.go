@@ -16,7 +16,7 @@ import (
 // the intact ones are still returned, with an error matching ErrDamagedSpeech.
 func DecodeSpeech(pcm []byte, sampleRate int) ([]string, error) {
 	us, err := DecodeUtterances(pcm, sampleRate)
-	var texts []string
+	texts := make([]string, 0, len(us))
 	for _, u := range us {
 		texts = append(texts, u.Text)
 	}

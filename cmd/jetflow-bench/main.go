@@ -1,0 +1,20 @@
+// Command jetflow-bench measures jetflow against bare JetStream, side by side, in one run, on an
+// embedded server: it prints one Markdown table and writes the same as JSON (bench/results.json).
+// `jetflow-bench -h` lists the flags; internal/bench has the scenarios.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/jetflow-dev/jetflow/internal/bench"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := bench.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

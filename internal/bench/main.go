@@ -1,0 +1,137 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+)
+
+// DefaultOut is where Main writes the JSON results unless -out says otherwise.
+const DefaultOut = "bench/results.json"
+
+// Main is the jetflow-bench command: it parses args, runs the benchmark, prints the Markdown
+// table on stdout and writes the JSON results file. It returns the process exit code: 0 when
+// the benchmark ran (whether or not the targets held; the table says), 1 when it could not
+// run, 2 for bad flags.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, opts, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "jetflow-bench:", err)
+		return 2
+	}
+	if opts.cpuProfile != "" {
+		f, err := os.Create(opts.cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "jetflow-bench: creating the CPU profile:", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "jetflow-bench: starting the CPU profile:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
+	report, err := Run(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "jetflow-bench:", err)
+		return 1
+	}
+	if err := report.WriteMarkdown(stdout); err != nil {
+		fmt.Fprintln(stderr, "jetflow-bench: writing the table:", err)
+		return 1
+	}
+	if opts.out != "" {
+		if err := report.WriteJSONFile(opts.out); err != nil {
+			fmt.Fprintln(stderr, "jetflow-bench:", err)
+			return 1
+		}
+	}
+	return 0
+}
+
+type cmdOptions struct {
+	out        string
+	cpuProfile string
+}
+
+// parseFlags reads the command line of jetflow-bench into a Config.
+func parseFlags(args []string, stderr io.Writer) (Config, cmdOptions, error) {
+	fs := flag.NewFlagSet("jetflow-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: jetflow-bench [flags]\n\nMeasures jetflow against bare JetStream, side by side, on an embedded server.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	var (
+		cfg       Config
+		opts      cmdOptions
+		scenarios string
+		payloads  string
+		verbose   bool
+	)
+	fs.BoolVar(&cfg.Short, "short", false, "a run of a few seconds with small counts (noisy numbers)")
+	fs.StringVar(&scenarios, "scenarios", "", "comma-separated scenarios to run, by number (1-6) or name ("+scenarioNames()+"); empty = all")
+	fs.IntVar(&cfg.Concurrency, "concurrency", defaultConcurrency, "messages each stage handles at once, jetflow and bare alike")
+	fs.DurationVar(&cfg.Duration, "duration", 0, "how long one hop-latency run sends requests (default 10s, 1s with -short)")
+	fs.IntVar(&cfg.Rounds, "rounds", 0, "repetitions of each measurement, alternating jetflow and bare (default 3, 1 with -short)")
+	fs.StringVar(&payloads, "payloads", "", "comma-separated request sizes for scenario 1, such as 256,1k,64k (default 256,1k,4k,64k,512k)")
+	fs.IntVar(&cfg.MaxMessages, "messages", 0, "most requests pre-published per drain run (default 20000, 300 with -short)")
+	fs.IntVar(&cfg.Rate, "rate", defaultRate, "requests per second in the hop-latency scenario")
+	fs.StringVar(&opts.out, "out", DefaultOut, "JSON results file; empty = none")
+	fs.StringVar(&cfg.StoreDir, "store", "", "directory for the embedded server's streams (default: a temporary directory, removed after)")
+	fs.StringVar(&opts.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	fs.BoolVar(&verbose, "v", false, "log progress on stderr")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, cmdOptions{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, cmdOptions{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if scenarios != "" {
+		cfg.Scenarios = strings.Split(scenarios, ",")
+	}
+	if payloads != "" {
+		for _, p := range strings.Split(payloads, ",") {
+			n, err := parseSize(p)
+			if err != nil {
+				return Config{}, cmdOptions{}, err
+			}
+			cfg.Payloads = append(cfg.Payloads, n)
+		}
+	}
+	if verbose {
+		cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, cmdOptions{}, err
+	}
+	return cfg, opts, nil
+}
+
+// parseSize reads 256, 1k, 4KiB, 512K as bytes (k = 1024).
+func parseSize(s string) (int, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	mult := 1
+	for _, suffix := range []string{"kib", "kb", "k"} {
+		if rest, ok := strings.CutSuffix(t, suffix); ok {
+			t, mult = rest, 1<<10
+			break
+		}
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(t))
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("payload size %q is not a number of bytes such as 256, 1k or 64KiB", s)
+	}
+	return n * mult, nil
+}

@@ -1,0 +1,113 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetflow-dev/jetflow/internal/stage"
+)
+
+// hop is one stage of a measured chain: it serves the durable consumer Consumer on Stream and
+// forwards every input to the subject route gives it.
+type hop struct {
+	Name     string // stage name and consumer name
+	Stream   string
+	Consumer string
+	From, To string // subject prefixes: an input <From>.<rest> becomes an output <To>.<rest>
+}
+
+func (h hop) route(subject string) string { return h.To + strings.TrimPrefix(subject, h.From) }
+
+// side is one implementation of the stage loop under test: the jetflow runtime or the bare loop.
+type side interface {
+	name() string
+	// serve runs the hops on js until ctx ends, and returns when every goroutine it started
+	// has finished.
+	serve(ctx context.Context, js jetstream.JetStream, hops []hop) error
+}
+
+const (
+	sideJetflow = "jetflow"
+	sideBare    = "bare"
+)
+
+// fetchWait is how long one pull request waits on the server, on both sides (jetflow's default).
+const fetchWait = 5 * time.Second
+
+// jetflowSide runs each hop as a stage of the jetflow runtime: stage.New with a stage.Typed
+// handler that decodes the request and returns it as the one output.
+type jetflowSide struct {
+	concurrency int
+	h           *Harness
+}
+
+func (jetflowSide) name() string { return sideJetflow }
+
+func (s jetflowSide) serve(ctx context.Context, js jetstream.JetStream, hops []hop) error {
+	stages := make([]*stage.Stage, 0, len(hops))
+	for _, hp := range hops {
+		handler := stage.Typed(func(_ context.Context, msg *requestType, in *stage.Input) ([]stage.Output, error) {
+			return []stage.Output{{Subject: hp.route(in.Subject), Msg: msg}}, nil
+		})
+		st, err := stage.New(js, stage.Config{
+			Name:        hp.Name,
+			Stream:      hp.Stream,
+			Consumer:    hp.Consumer,
+			Concurrency: s.concurrency,
+			FetchWait:   fetchWait,
+		}, handler,
+			stage.WithTracerProvider(s.h.telemetry.Tracer),
+			stage.WithMeterProvider(s.h.telemetry.Meter))
+		if err != nil {
+			return fmt.Errorf("creating stage %s: %w", hp.Name, err)
+		}
+		stages = append(stages, st)
+	}
+	return runAll(ctx, len(stages), func(ctx context.Context, i int) error { return stages[i].Run(ctx) })
+}
+
+// bareSide runs each hop as a bareLoop.
+type bareSide struct{ concurrency int }
+
+func (bareSide) name() string { return sideBare }
+
+func (s bareSide) serve(ctx context.Context, js jetstream.JetStream, hops []hop) error {
+	return runAll(ctx, len(hops), func(ctx context.Context, i int) error {
+		return bareLoop{js: js, hop: hops[i], concurrency: s.concurrency}.run(ctx)
+	})
+}
+
+// runAll runs n functions until ctx ends and waits for all of them. When one fails the others
+// are stopped too.
+func runAll(ctx context.Context, n int, run func(context.Context, int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if errs[i] = run(ctx, i); errs[i] != nil {
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// started runs serve in the background and returns a stop function that cancels it and waits.
+func started(ctx context.Context, sd side, js jetstream.JetStream, hops []hop) (stop func() error) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- sd.serve(ctx, js, hops) }()
+	return func() error {
+		cancel()
+		return <-done
+	}
+}
