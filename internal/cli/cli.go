@@ -112,8 +112,11 @@ func connect(ctx context.Context, lookup envconfig.Lookup, stderr io.Writer) (je
 	return js, nc.Close, nil
 }
 
-func streamsApply(ctx context.Context, args []string, stdout, stderr io.Writer, lookup envconfig.Lookup) error {
-	fs := flag.NewFlagSet("streams apply", flag.ContinueOnError)
+// streamsCommand parses the shared flags of `streams apply` and `streams diff`, loads the
+// definitions and connects, then runs do.
+func streamsCommand(ctx context.Context, name string, args []string, stderr io.Writer, lookup envconfig.Lookup,
+	do func(js jetstream.JetStream, set *streams.Set, opts []streams.Option) error) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	replicas := fs.Int("replicas", 0, "num_replicas for every stream and bucket (0 keeps the files' value, 1)")
 	if err := fs.Parse(args); err != nil {
@@ -132,45 +135,34 @@ func streamsApply(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	if *replicas > 0 {
 		opts = append(opts, streams.WithReplicas(*replicas))
 	}
-	changes, err := streams.Apply(ctx, js, set, opts...)
-	printChanges(stdout, changes)
-	if err != nil {
-		return fmt.Errorf("applying stream definitions: %w", err)
-	}
-	return nil
+	return do(js, set, opts)
+}
+
+func streamsApply(ctx context.Context, args []string, stdout, stderr io.Writer, lookup envconfig.Lookup) error {
+	return streamsCommand(ctx, "streams apply", args, stderr, lookup, func(js jetstream.JetStream, set *streams.Set, opts []streams.Option) error {
+		changes, err := streams.Apply(ctx, js, set, opts...)
+		printChanges(stdout, changes)
+		if err != nil {
+			return fmt.Errorf("applying stream definitions: %w", err)
+		}
+		return nil
+	})
 }
 
 func streamsDiff(ctx context.Context, args []string, stdout, stderr io.Writer, lookup envconfig.Lookup) error {
-	fs := flag.NewFlagSet("streams diff", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	replicas := fs.Int("replicas", 0, "compare num_replicas against this value instead of the files'")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	set, err := streams.Load()
-	if err != nil {
-		return err
-	}
-	js, closeConn, err := connect(ctx, lookup, stderr)
-	if err != nil {
-		return err
-	}
-	defer closeConn()
-	var opts []streams.Option
-	if *replicas > 0 {
-		opts = append(opts, streams.WithReplicas(*replicas))
-	}
-	changes, err := streams.Diff(ctx, js, set, opts...)
-	if err != nil {
-		return fmt.Errorf("comparing stream definitions: %w", err)
-	}
-	printChanges(stdout, changes)
-	for _, c := range changes {
-		if c.Action != streams.ActionUnchanged {
-			return errDrift
+	return streamsCommand(ctx, "streams diff", args, stderr, lookup, func(js jetstream.JetStream, set *streams.Set, opts []streams.Option) error {
+		changes, err := streams.Diff(ctx, js, set, opts...)
+		if err != nil {
+			return fmt.Errorf("comparing stream definitions: %w", err)
 		}
-	}
-	return nil
+		printChanges(stdout, changes)
+		for _, c := range changes {
+			if c.Action != streams.ActionUnchanged {
+				return errDrift
+			}
+		}
+		return nil
+	})
 }
 
 func printChanges(w io.Writer, changes []streams.Change) {
