@@ -17,7 +17,7 @@ import (
 func TestShortRunReportsEveryScenario(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	report, err := Run(ctx, Config{Short: true, StoreDir: t.TempDir()})
+	report, err := Run(ctx, Config{Short: true, StoreDir: t.TempDir(), WorkerBin: workerBin(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,10 +39,15 @@ func TestShortRunReportsEveryScenario(t *testing.T) {
 			t.Errorf("scenario %s %s %s: jetflow %v, bare %v, ratio %v; want all measured", r.Scenario, r.Case, r.Metric, r.Jetflow, r.Bare, r.Ratio)
 		}
 	}
-	for _, id := range []string{"3", "4", "5", "6"} {
+	for id, want := range map[string]int{"3": 3, "4": len(scaleOutCounts(Config{Short: true})), "5": 2, "6": 5} {
 		rows := byScenario[id]
-		if len(rows) != 1 || rows[0].Status != "not run: "+needsChatWorker {
-			t.Errorf("scenario %s rows = %+v, want one 'not run' row", id, rows)
+		if len(rows) != want {
+			t.Errorf("scenario %s has %d rows, want %d: %+v", id, len(rows), want, rows)
+		}
+		for _, r := range rows {
+			if r.Jetflow <= 0 {
+				t.Errorf("scenario %s %s %s: jetflow %v, want measured", r.Scenario, r.Case, r.Metric, r.Jetflow)
+			}
 		}
 	}
 
@@ -85,7 +90,7 @@ func TestMainCommand(t *testing.T) {
 		stderr   string
 		wantJSON bool
 	}{
-		{name: "placeholders only", args: []string{"-short", "-scenarios", "chat,5"}, stdout: "not run: needs the chat worker", wantJSON: true},
+		{name: "footprint only", args: []string{"-short", "-scenarios", "rss", "-worker-bin", "WORKER"}, stdout: "| 5 | chat worker footprint under load |", wantJSON: true},
 		{name: "help", args: []string{"-h"}, stderr: "-concurrency"},
 		{name: "unknown scenario", args: []string{"-scenarios", "7"}, code: 2, stderr: `unknown scenario "7"`},
 		{name: "bad payload", args: []string{"-payloads", "1x"}, code: 2, stderr: `payload size "1x"`},
@@ -96,6 +101,9 @@ func TestMainCommand(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "results.json")
 			var stdout, stderr bytes.Buffer
+			if i := slices.Index(tt.args, "WORKER"); i >= 0 {
+				tt.args[i] = workerBin(t)
+			}
 			code := Main(context.Background(), append(tt.args, "-out", out, "-store", t.TempDir()), &stdout, &stderr)
 			if code != tt.code {
 				t.Fatalf("exit code %d, want %d; stderr:\n%s", code, tt.code, stderr.String())

@@ -10,8 +10,7 @@ import (
 // Config says what to measure and how hard. The zero value is the full benchmark with the
 // defaults given on each field.
 type Config struct {
-	// Scenarios to run, by number ("1") or name ("overhead"); empty means all six. Scenarios
-	// that cannot run yet still report a row saying why.
+	// Scenarios to run, by number ("1") or name ("overhead"); empty means all six.
 	Scenarios []string
 	// Short shrinks every default below to a run of a few seconds, for the test suite and for a
 	// quick look; the numbers of a short run are noisy.
@@ -40,6 +39,10 @@ type Config struct {
 	// StoreDir is where the embedded server keeps its streams (file storage), to measure on a
 	// chosen disk. Empty means a new temporary directory, removed at the end.
 	StoreDir string
+	// WorkerBin is the chat-handler binary scenarios 3-6 run as processes, or a directory
+	// holding one (make binaries' bin/). Empty means build it once per run with go build, which
+	// needs the module's source and the go command.
+	WorkerBin string
 	// Logger receives progress. nil means none.
 	Logger *slog.Logger
 }

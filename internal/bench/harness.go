@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,6 +29,16 @@ type Harness struct {
 	telemetry *telemetry.Providers
 	log       *slog.Logger
 	runs      atomic.Int64
+
+	// The chat-handler binary, found or built once for the run (chatproc.go); workerDir is
+	// the temporary directory of a built one.
+	workerOnce sync.Once
+	workerBin  string
+	workerDir  string
+	workerErr  error
+	// chatRSS and chatAnon are the highest VmHWM and RssAnon of a chat-handler process in
+	// scenario 3, for scenario 5.
+	chatRSS, chatAnon atomic.Int64
 }
 
 func newHarness(ctx context.Context, cfg Config) (*Harness, error) {
@@ -66,6 +77,11 @@ func (h *Harness) close(ctx context.Context) {
 	}
 	h.server.Shutdown()
 	h.removeTemp()
+	if h.workerDir != "" {
+		if err := os.RemoveAll(h.workerDir); err != nil {
+			h.log.Warn("removing the built worker", "dir", h.workerDir, "error", err)
+		}
+	}
 }
 
 func (h *Harness) removeTemp() {

@@ -90,6 +90,8 @@ func parseFlags(args []string, stderr io.Writer) (Config, cmdOptions, error) {
 	fs.IntVar(&cfg.Rate, "rate", defaultRate, "requests per second in the hop-latency scenario")
 	fs.StringVar(&opts.out, "out", DefaultOut, "JSON results file; empty = none")
 	fs.StringVar(&cfg.StoreDir, "store", "", "directory for the embedded server's streams (default: a temporary directory, removed after)")
+	fs.StringVar(&cfg.WorkerBin, "worker-bin", os.Getenv("JETFLOW_WORKER_BIN"),
+		"chat-handler binary for scenarios 3-6, or a directory holding one, such as bin/ after make binaries (default $JETFLOW_WORKER_BIN; empty = go build it)")
 	fs.StringVar(&opts.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	fs.BoolVar(&verbose, "v", false, "log progress on stderr")
 	if err := fs.Parse(args); err != nil {

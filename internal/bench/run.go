@@ -1,7 +1,7 @@
 // Package bench measures jetflow against bare JetStream, side by side, in one run: the stage
-// runtime's cost per message (scenario 1), its latency per hop (scenario 2), and, once the chat
-// worker exists, the chat worker's throughput, scale-out, memory and end-to-end latency
-// (scenarios 3-6, placeholders in pending.go). cmd/jetflow-bench is its command.
+// runtime's cost per message (scenario 1), its latency per hop (scenario 2), and the chat
+// worker's throughput against a slow LLM, scale-out, memory and end-to-end latency (scenarios
+// 3-6, chat-handler processes against stand-in models). cmd/jetflow-bench is its command.
 //
 // The bare side is bareLoop: the fastest loop we could write on nats.go's jetstream package with
 // the runtime's guarantees (no read-ahead beyond the concurrency, publish with the same

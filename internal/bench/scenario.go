@@ -11,7 +11,7 @@ import (
 // sides over Config.Rounds and report medians, as overhead and hopLatency do.
 //
 // To add a scenario, implement Scenario in a file of its own and put it in Scenarios() in its
-// place; the chat-worker scenarios 3-6 are placeholders in pending.go until workers/chat exists.
+// place.
 type Scenario interface {
 	ID() string   // the scenario's number in the issue, "1".."6"
 	Name() string // a short title for the table
@@ -23,10 +23,10 @@ func Scenarios() []Scenario {
 	return []Scenario{
 		overhead{},
 		hopLatency{},
-		chatThroughput(),
-		chatScaleOut(),
-		chatPeakRSS(),
-		chatEndToEnd(),
+		chatThroughput{},
+		chatScaleOut{},
+		chatPeakRSS{},
+		chatEndToEnd{},
 	}
 }
 
