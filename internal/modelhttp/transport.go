@@ -18,8 +18,8 @@ func NewHTTPClient() *http.Client {
 			KeepAlive: 30 * time.Second,
 		}).DialContext,
 		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          100,
-		MaxIdleConnsPerHost:   32,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   128, // above a stage's concurrency (64 for chat-generate), so no call re-dials
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
