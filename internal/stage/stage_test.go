@@ -309,13 +309,15 @@ func TestConcurrencyBoundsUnackedMessages(t *testing.T) {
 // Slow handlers with a short ack wait: nothing sits in a client buffer while its ack wait runs
 // out, so nothing is redelivered.
 func TestNoMessageExpiresInAClientBuffer(t *testing.T) {
-	e := newEnv(t, envOpts{ackWait: 400 * time.Millisecond})
+	// 12 messages of 300 ms each through 2 handlers take 1.8 s: any message that waited in a
+	// client buffer would outlive the 1 s ack wait and be redelivered.
+	e := newEnv(t, envOpts{ackWait: time.Second})
 	var calls counter
 	cfg := e.cfg()
 	cfg.Concurrency = 2
 	e.run(cfg, Typed(func(ctx context.Context, msg *wrapperspb.StringValue, in *Input) ([]Output, error) {
 		calls.add(msg.GetValue())
-		time.Sleep(150 * time.Millisecond) // the work itself
+		time.Sleep(300 * time.Millisecond) // the work itself
 		return nil, nil
 	}))
 	for i := range 12 {
@@ -333,7 +335,7 @@ func TestNoMessageExpiresInAClientBuffer(t *testing.T) {
 }
 
 func TestLongHandlerIsKeptAliveWithInProgress(t *testing.T) {
-	const ackWait = 500 * time.Millisecond
+	const ackWait = time.Second
 	e := newEnv(t, envOpts{ackWait: ackWait})
 	var calls counter
 	e.run(e.cfg(), Typed(func(ctx context.Context, msg *wrapperspb.StringValue, in *Input) ([]Output, error) {
