@@ -4,6 +4,7 @@ package jstest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -80,3 +81,32 @@ func Eventually(tb testing.TB, total, interval time.Duration, check func() error
 
 // Errorf is fmt.Errorf, for check functions passed to Eventually.
 func Errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+// Stored returns the messages a stream holds on subject ("" for every subject), oldest first.
+// Tests read results and dead letters this way: what the stream stored, not what a subscriber
+// happened to see.
+func Stored(tb testing.TB, ctx context.Context, js jetstream.JetStream, stream, subject string) []*jetstream.RawStreamMsg {
+	tb.Helper()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		tb.Fatalf("looking up stream %s: %v", stream, err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		tb.Fatalf("reading stream %s: %v", stream, err)
+	}
+	var out []*jetstream.RawStreamMsg
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue // deleted (acked from a work queue, or removed)
+		}
+		if err != nil {
+			tb.Fatalf("reading %s seq %d: %v", stream, seq, err)
+		}
+		if subject == "" || m.Subject == subject {
+			out = append(out, m)
+		}
+	}
+	return out
+}

@@ -2,7 +2,6 @@ package stage
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -137,26 +136,7 @@ func (e *env) publishRaw(subject string, data []byte, hdr ...string) uint64 {
 // messages returns every message stored in a stream, in order.
 func (e *env) messages(stream string) []*jetstream.RawStreamMsg {
 	e.t.Helper()
-	s, err := e.js.Stream(e.ctx, stream)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	info, err := s.Info(e.ctx)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var out []*jetstream.RawStreamMsg
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		m, err := s.GetMsg(e.ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
-		}
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		out = append(out, m)
-	}
-	return out
+	return jstest.Stored(e.t, e.ctx, e.js, stream, "")
 }
 
 func (e *env) waitCount(stream string, n int) []*jetstream.RawStreamMsg {

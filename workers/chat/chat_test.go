@@ -142,21 +142,7 @@ func (p *platform) ask(t *testing.T, req *jetflowv1.ChatRequest) {
 
 func (p *platform) stored(t *testing.T, stream, subject string) []*jetstream.RawStreamMsg {
 	t.Helper()
-	s, err := p.js.Stream(p.ctx, stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(p.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []*jetstream.RawStreamMsg
-	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
-		if m, err := s.GetMsg(p.ctx, seq); err == nil && m.Subject == subject {
-			out = append(out, m)
-		}
-	}
-	return out
+	return jstest.Stored(t, p.ctx, p.js, stream, subject)
 }
 
 func (p *platform) answer(t *testing.T, requestID string) *jetflowv1.ChatResponse {

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -105,28 +104,7 @@ func (h *harness) publish(trig *jetflowv1.PipelineTrigger, msgID string) uint64 
 // messages returns the messages of a stream on subject ("" = all), in order.
 func (h *harness) messages(stream, subject string) []*jetstream.RawStreamMsg {
 	h.t.Helper()
-	s, err := h.js.Stream(h.ctx, stream)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	info, err := s.Info(h.ctx)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	var out []*jetstream.RawStreamMsg
-	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
-		m, err := s.GetMsg(h.ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
-		}
-		if err != nil {
-			h.t.Fatal(err)
-		}
-		if subject == "" || m.Subject == subject {
-			out = append(out, m)
-		}
-	}
-	return out
+	return jstest.Stored(h.t, h.ctx, h.js, stream, subject)
 }
 
 // statuses decodes the PipelineStatus messages of a request, in order.

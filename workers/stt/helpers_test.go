@@ -2,7 +2,6 @@ package stt
 
 import (
 	"context"
-	"errors"
 	"net/http/httptest"
 	"strconv"
 	"sync"
@@ -210,28 +209,7 @@ func (h *harness) publishOn(subject string, c *jetflowv1.SttAudioChunk) {
 // messages returns every message of a stream on subject (all subjects when empty), in order.
 func (h *harness) messages(stream, subject string) []*jetstream.RawStreamMsg {
 	h.t.Helper()
-	s, err := h.js.Stream(h.ctx, stream)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	info, err := s.Info(h.ctx)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	var out []*jetstream.RawStreamMsg
-	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
-		m, err := s.GetMsg(h.ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
-		}
-		if err != nil {
-			h.t.Fatal(err)
-		}
-		if subject == "" || m.Subject == subject {
-			out = append(out, m)
-		}
-	}
-	return out
+	return jstest.Stored(h.t, h.ctx, h.js, stream, subject)
 }
 
 // transcripts returns the results of a session, in stream order.

@@ -109,22 +109,7 @@ func (f *fixture) publish(t *testing.T, req *jetflowv1.TtsRequest) {
 
 func (f *fixture) stored(t *testing.T, stream, subject string) []*jetstream.RawStreamMsg {
 	t.Helper()
-	s, err := f.js.Stream(f.ctx, stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(f.ctx, jetstream.WithSubjectFilter(subject))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []*jetstream.RawStreamMsg
-	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
-		m, err := s.GetMsg(f.ctx, seq)
-		if err == nil && (subject == "" || m.Subject == subject) {
-			out = append(out, m)
-		}
-	}
-	return out
+	return jstest.Stored(t, f.ctx, f.js, stream, subject)
 }
 
 func TestTwoMegabytesArriveAsOrderedChunksThatReassemble(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -342,28 +341,7 @@ func (p *platform) ask(t *testing.T, req *jetflowv1.VoiceRequest) {
 // stored returns the messages of a stream, oldest first, whose subject is subject ("" for all).
 func (p *platform) stored(t *testing.T, stream, subject string) []*jetstream.RawStreamMsg {
 	t.Helper()
-	s, err := p.js.Stream(p.ctx, stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(p.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []*jetstream.RawStreamMsg
-	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
-		m, err := s.GetMsg(p.ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if subject == "" || m.Subject == subject {
-			out = append(out, m)
-		}
-	}
-	return out
+	return jstest.Stored(t, p.ctx, p.js, stream, subject)
 }
 
 var (
