@@ -58,6 +58,11 @@ func newHarness(ctx context.Context, cfg Config) (*Harness, error) {
 		h.removeTemp()
 		return nil, fmt.Errorf("starting the embedded JetStream server: %w", err)
 	}
+	if err := anchorStoreDir(ctx, srv.ClientURL()); err != nil {
+		srv.Shutdown()
+		h.removeTemp()
+		return nil, err
+	}
 	h.server = srv
 	// The providers a worker gets when no OTEL_* variable is set: metrics kept for /metrics,
 	// spans not recorded. The jetflow side is measured as it is deployed.
@@ -69,6 +74,27 @@ func newHarness(ctx context.Context, cfg Config) (*Harness, error) {
 	}
 	h.telemetry = tel
 	return h, nil
+}
+
+// anchorStoreDir creates a stream that lives as long as the server. Deleting an account's last
+// stream makes nats-server 2.15.2 remove the account's streams directory in a goroutine
+// (stream.go, "Do cleanup in separate go routine"), racing with the next stream's creation,
+// which then fails with "could not create storage directory". The benchmark deletes and creates
+// streams between rounds, so the directory is kept from ever becoming empty.
+func anchorStoreDir(ctx context.Context, url string) error {
+	nc, err := nats.Connect(url, nats.Name("jetflow-bench-anchor"))
+	if err != nil {
+		return fmt.Errorf("connecting to create the anchor stream: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("creating JetStream context: %w", err)
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "BENCH_ANCHOR", Subjects: []string{"bench.anchor"}}); err != nil {
+		return fmt.Errorf("creating the anchor stream: %w", err)
+	}
+	return nil
 }
 
 func (h *Harness) close(ctx context.Context) {
