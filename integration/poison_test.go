@@ -79,41 +79,48 @@ func TestPoisonOnEveryRequestSubjectIsDeadLetteredWithAReason(t *testing.T) {
 	subjects := []requestSubject{
 		{streams.SubjectChatRequest, streams.ConsumerChatRetrieve, &jetflowv1.ChatRequest{RequestId: "ok-chat", Query: "What is JetStream?", DisableRag: true}},
 		{streams.SubjectTTSRequest, streams.ConsumerTTS, &jetflowv1.TtsRequest{RequestId: "ok-tts", Text: "hello"}},
-		{streams.SubjectPipelineTrigger, streams.ConsumerPipelineBridge, nil},
+		{streams.SubjectPipelineTrigger, streams.ConsumerPipelineBridge, &jetflowv1.PipelineTrigger{RequestId: "ok-pipe", Pipeline: "nightly-eval"}},
 		{streams.STTAudioSubject("poison"), streams.ConsumerSTT, &jetflowv1.SttAudioChunk{RequestId: "ok-stt", SessionId: "poison", Pcm: make([]byte, 3200), SampleRate: 16000}},
 		{streams.SubjectVoiceRequest, streams.ConsumerVoiceTranscribe, &jetflowv1.VoiceRequest{RequestId: "ok-voice", Audio: make([]byte, 3200),
 			Format: &jetflowv1.AudioFormat{Encoding: jetflowv1.AudioFormat_ENCODING_PCM16, SampleRate: 16000}}},
 	}
+	anotherType, err := proto.Marshal(&jetflowv1.ListVoicesResponse{Voices: []*jetflowv1.Voice{{Id: "x", Name: "y", Language: "z"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	poisons := []struct {
 		name      string
 		data      func(valid []byte) []byte
+		header    nats.Header
 		reasonHas string
 	}{
-		{"garbage", func([]byte) []byte { return []byte{0xff, 0xfe, 0xfd, 0x00, 0x01} }, "decoding protobuf"},
-		{"empty", func([]byte) []byte { return nil }, "empty payload"},
-		{"truncated", func(v []byte) []byte { return v[:len(v)/2] }, "decoding protobuf"},
-		{"another type", func([]byte) []byte {
-			b, _ := proto.Marshal(&jetflowv1.ListVoicesResponse{Voices: []*jetflowv1.Voice{{Id: "x", Name: "y", Language: "z"}}})
-			return b
-		}, ""},
+		{"garbage", func([]byte) []byte { return []byte{0xff, 0xfe, 0xfd, 0x00, 0x01} }, nil, "decoding protobuf"},
+		{"empty", func([]byte) []byte { return nil }, nil, "empty payload"},
+		{"truncated", func(v []byte) []byte { return v[:len(v)/2] }, nil, "decoding protobuf"},
+		// As jetflow's own publishers send it: the type header names the message.
+		{"another type", func([]byte) []byte { return anotherType }, nats.Header{stage.HeaderType: {"jetflow.v1.ListVoicesResponse"}},
+			"payload is a jetflow.v1.ListVoicesResponse"},
+		// Without the header its bytes happen to decode, field 1 (a Voice) read as request_id:
+		// validation refuses it and says which field is wrong.
+		{"another type, no header", func([]byte) []byte { return anotherType }, nil, "request_id"},
 		{"oversized", func([]byte) []byte {
 			// Above every request stage's limit (voice 900 KiB, chat 512 KiB, pipeline 320 KiB,
 			// stt 256 KiB, tts 64 KiB) and below the server's max payload.
 			b, _ := proto.Marshal(wrapperspb.String(strings.Repeat("x", 950<<10)))
 			return b
-		}, "exceeds the stage limit"},
+		}, nil, "exceeds the stage limit"},
 	}
 	for _, rs := range subjects {
-		valid := rs.valid
-		if valid == nil {
-			valid = &jetflowv1.PipelineTrigger{RequestId: "ok-pipe", Pipeline: "nightly-eval"}
-		}
-		validBytes, err := proto.Marshal(valid)
+		validBytes, err := proto.Marshal(rs.valid)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, p := range poisons {
-			msg := &nats.Msg{Subject: rs.subject, Data: p.data(validBytes), Header: nats.Header{"Poison": {p.name}}}
+			h := nats.Header{"Poison": {p.name}}
+			for k, v := range p.header {
+				h[k] = v
+			}
+			msg := &nats.Msg{Subject: rs.subject, Data: p.data(validBytes), Header: h}
 			if _, err := js.PublishMsg(ctx, msg); err != nil {
 				t.Fatalf("%s %s: %v", rs.subject, p.name, err)
 			}
