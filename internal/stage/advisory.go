@@ -79,7 +79,7 @@ func (c AdvisoryCatcher) Handle(ctx context.Context, in *Input) ([]Output, error
 	}
 	prefix := c.DeadLetterPrefix
 	if prefix == "" {
-		prefix = "ai.dlq"
+		prefix = defaultDeadLetterPrefix
 	}
 	d := DeadLetter{
 		Stage:           a.Consumer,

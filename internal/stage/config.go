@@ -42,6 +42,10 @@ type Config struct {
 	DeadLetterPrefix string
 }
 
+// defaultDeadLetterPrefix is where dead letters go unless configured otherwise: the subjects of
+// the AI_DLQ stream (streams.DeadLetterSubject).
+const defaultDeadLetterPrefix = "ai.dlq"
+
 func (c Config) withDefaults() Config {
 	if c.Concurrency == 0 {
 		c.Concurrency = 1
@@ -59,7 +63,7 @@ func (c Config) withDefaults() Config {
 		c.FetchWait = 5 * time.Second
 	}
 	if c.DeadLetterPrefix == "" {
-		c.DeadLetterPrefix = "ai.dlq"
+		c.DeadLetterPrefix = defaultDeadLetterPrefix
 	}
 	return c
 }

@@ -74,8 +74,7 @@ type Stage struct {
 	consumer    jetstream.Consumer
 	ackWait     time.Duration
 	maxDeliver  int
-	maxPayload  int // server max payload, for dead letters
-	ready       atomic.Bool
+	maxPayload  int         // server max payload, for dead letters
 	hardStopped atomic.Bool // the grace period ran out: handler contexts are cancelled
 
 	afterPublish func(*Input) // test hook: runs between the outputs' publish acks and the ack
@@ -116,10 +115,6 @@ func New(js jetstream.JetStream, cfg Config, h Handler, opts ...Option) (*Stage,
 // Name is the stage's name.
 func (s *Stage) Name() string { return s.cfg.Name }
 
-// Ready reports whether the stage is bound to its consumer and pulling. Health servers combine
-// it with the connection state.
-func (s *Stage) Ready() bool { return s.ready.Load() }
-
 // Check asks the server whether the stage's consumer exists, for readiness probes.
 func (s *Stage) Check(ctx context.Context) error {
 	if _, err := s.js.Consumer(ctx, s.cfg.Stream, s.cfg.Consumer); err != nil {
@@ -135,7 +130,6 @@ func (s *Stage) Run(ctx context.Context) error {
 	if err := s.bind(ctx); err != nil {
 		return err
 	}
-	defer s.ready.Store(false)
 
 	// Handlers run under their own context, so that shutdown stops pulling at once but gives
 	// in-flight work the grace period before cancelling it.
@@ -271,7 +265,6 @@ func (s *Stage) pull(ctx context.Context, slots chan struct{}, work chan<- jetst
 			}
 			continue
 		}
-		s.ready.Store(true)
 		got := 0
 		for msg := range batch.Messages() {
 			got++
@@ -326,9 +319,8 @@ func gatherSlots(slots <-chan struct{}, have, want int) int {
 }
 
 // pause logs a pull error and waits with exponential backoff. A deleted consumer or a lost
-// connection must not spin: the stage keeps trying, and reports not-ready meanwhile.
+// connection must not spin: the stage keeps trying (readiness, Check, fails meanwhile).
 func (s *Stage) pause(ctx context.Context, what string, err error, wait *time.Duration) bool {
-	s.ready.Store(false)
 	s.log.Warn("pull failed, retrying", "doing", what, "error", err, "retry_in", *wait)
 	select {
 	case <-ctx.Done():

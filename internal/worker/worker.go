@@ -23,6 +23,7 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/natsconn"
 	"github.com/jetflow-dev/jetflow/internal/stage"
 	"github.com/jetflow-dev/jetflow/internal/telemetry"
+	"github.com/jetflow-dev/jetflow/streams"
 )
 
 // Env is what a worker's Build function gets to assemble its stages.
@@ -59,21 +60,17 @@ type Build func(ctx context.Context, env *Env) ([]Runner, error)
 
 // Settings of the shell itself, from the environment.
 type Settings struct {
-	HealthAddr       string        // HEALTH_ADDR, default :8080
-	DrainTimeout     time.Duration // NATS_DRAIN_TIMEOUT, default 10s
-	AdvisoryCatcher  bool          // DEAD_LETTER_ADVISORIES, default true
-	AdvisoryStream   string        // the stream capturing max-deliveries advisories
-	AdvisoryConsumer string
-	LogLevel         slog.Level
+	HealthAddr      string        // HEALTH_ADDR, default :8080
+	DrainTimeout    time.Duration // NATS_DRAIN_TIMEOUT, default 10s
+	AdvisoryCatcher bool          // DEAD_LETTER_ADVISORIES, default true
+	LogLevel        slog.Level
 }
 
 func settingsFromEnv(r *envconfig.Reader) Settings {
 	s := Settings{
-		HealthAddr:       r.String("HEALTH_ADDR", ":8080"),
-		DrainTimeout:     r.Duration("NATS_DRAIN_TIMEOUT", 10*time.Second, 100*time.Millisecond, 5*time.Minute),
-		AdvisoryCatcher:  r.Bool("DEAD_LETTER_ADVISORIES", true),
-		AdvisoryStream:   "AI_ADVISORIES",
-		AdvisoryConsumer: "dead-letter-advisories",
+		HealthAddr:      r.String("HEALTH_ADDR", ":8080"),
+		DrainTimeout:    r.Duration("NATS_DRAIN_TIMEOUT", 10*time.Second, 100*time.Millisecond, 5*time.Minute),
+		AdvisoryCatcher: r.Bool("DEAD_LETTER_ADVISORIES", true),
 	}
 	switch strings.ToLower(r.String("LOG_LEVEL", "info")) {
 	case "debug":
@@ -142,7 +139,7 @@ func Run(ctx context.Context, name string, lookup envconfig.Lookup, log *slog.Lo
 	}
 	if settings.AdvisoryCatcher {
 		catcher, err := stage.New(js, stage.Config{
-			Name: settings.AdvisoryConsumer, Stream: settings.AdvisoryStream, Consumer: settings.AdvisoryConsumer,
+			Name: streams.ConsumerDeadLetterAdvisories, Stream: streams.StreamAdvisories, Consumer: streams.ConsumerDeadLetterAdvisories,
 		}, stage.AdvisoryCatcher{JS: js}, env.StageOptions()...)
 		if err != nil {
 			return fmt.Errorf("building the dead-letter advisory catcher: %w", err)
