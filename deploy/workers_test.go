@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -10,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/jetflow-dev/jetflow/internal/jstest"
 	"github.com/jetflow-dev/jetflow/internal/standin"
+	"github.com/jetflow-dev/jetflow/internal/syncbuf"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
 )
@@ -135,7 +134,7 @@ func resultCount(ctx context.Context, t *testing.T, env *natsEnv, kind string) u
 
 // runWorker starts bin as worker w's NATS user (its nkey seed in a file, as the Secret mounts
 // it), waits until it is ready and stops it with SIGTERM at the end of the test.
-func (e *natsEnv) runWorker(ctx context.Context, t *testing.T, w Worker, bin, models string) *syncBuffer {
+func (e *natsEnv) runWorker(ctx context.Context, t *testing.T, w Worker, bin, models string) *syncbuf.Buffer {
 	t.Helper()
 	seed, err := e.keys[w.Name].Seed()
 	if err != nil {
@@ -151,7 +150,7 @@ func (e *natsEnv) runWorker(ctx context.Context, t *testing.T, w Worker, bin, mo
 	}
 	health := ln.Addr().String()
 	_ = ln.Close()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	// The process outlives the caller's context: it is stopped with SIGTERM at cleanup, and
 	// killed only when the test's own context ends.
 	procCtx, cancel := context.WithCancel(jstest.Context(t))
@@ -221,22 +220,4 @@ func startModels(t *testing.T) string {
 		<-done
 	})
 	return "http://" + ln.Addr().String()
-}
-
-// syncBuffer is a bytes.Buffer safe for the process's writers and the test's readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/jstest"
 	"github.com/jetflow-dev/jetflow/internal/natscli"
 	"github.com/jetflow-dev/jetflow/internal/standin"
+	"github.com/jetflow-dev/jetflow/internal/syncbuf"
 	"github.com/jetflow-dev/jetflow/streams"
 )
 
@@ -99,32 +100,15 @@ func get(ctx context.Context, url string) (int, string, error) {
 // process is a running binary with its combined output.
 type process struct {
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *syncbuf.Buffer
 	done chan error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func start(t *testing.T, bin string, env ...string) *process {
 	t.Helper()
 	cmd := exec.CommandContext(context.Background(), bin)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
-	p := &process{cmd: cmd, out: &lockedBuffer{}, done: make(chan error, 1)}
+	p := &process{cmd: cmd, out: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", bin, err)

@@ -4,31 +4,14 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
 	"github.com/jetflow-dev/jetflow/internal/jstest"
 	"github.com/jetflow-dev/jetflow/internal/natscli"
+	"github.com/jetflow-dev/jetflow/internal/syncbuf"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // shellWords splits a printed command line the way a POSIX shell would for the quoting the
 // printed commands use (single quotes, plain words).
@@ -72,7 +55,7 @@ func TestDevPrintsCommandsThatWork(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the nats CLI")
 	}
-	var out, logs syncBuffer
+	var out, logs syncbuf.Buffer
 	ctx, cancel := context.WithCancel(jstest.Context(t))
 	done := make(chan error, 1)
 	lookup := envconfig.Map(map[string]string{})

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
 	"github.com/jetflow-dev/jetflow/internal/jstest"
+	"github.com/jetflow-dev/jetflow/internal/syncbuf"
 	"github.com/jetflow-dev/jetflow/streams"
 )
 
@@ -16,14 +17,14 @@ func TestStreamsApplyThenDiff(t *testing.T) {
 	ctx := jstest.Context(t)
 	lookup := envconfig.Map(map[string]string{"NATS_URL": srv.ClientURL()})
 
-	var out, errs syncBuffer
+	var out, errs syncbuf.Buffer
 	if err := run(ctx, []string{"streams", "apply"}, &out, &errs, lookup); err != nil {
 		t.Fatalf("apply: %v\n%s", err, errs.String())
 	}
 	if !strings.Contains(out.String(), "consumer AI_CHAT/chat-retrieve: created") {
 		t.Fatalf("apply output:\n%s", out.String())
 	}
-	var diff syncBuffer
+	var diff syncbuf.Buffer
 	if err := run(ctx, []string{"streams", "diff"}, &diff, &errs, lookup); err != nil {
 		t.Fatalf("diff right after apply: %v\n%s", err, diff.String())
 	}
@@ -37,7 +38,7 @@ func TestStreamsApplyThenDiff(t *testing.T) {
 	if _, err := js.UpdateConsumer(ctx, streams.StreamTTS, cfg); err != nil {
 		t.Fatal(err)
 	}
-	var drift syncBuffer
+	var drift syncbuf.Buffer
 	err = run(ctx, []string{"streams", "diff"}, &drift, &errs, lookup)
 	if !errors.Is(err, errDrift) || !strings.Contains(drift.String(), "max_deliver") {
 		t.Fatalf("diff after drift = %v:\n%s", err, drift.String())
