@@ -259,38 +259,13 @@ func (t *chatTracker) message(i int, rag bool) (*nats.Msg, error) {
 // publishBacklog stores requests 0..n-1 as fast as the server takes them, far above any rate
 // the workers reach, so they always find work waiting.
 func (t *chatTracker) publishBacklog(ctx context.Context, js jetstream.JetStream, n int, rag bool) error {
-	const window = 256
-	futures := make([]jetstream.PubAckFuture, 0, window)
-	wait := func() error {
-		for _, f := range futures {
-			select {
-			case <-f.Ok():
-			case err := <-f.Err():
-				return fmt.Errorf("storing a ChatRequest: %w", err)
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		futures = futures[:0]
-		return nil
-	}
-	for i := range n {
+	return publishPipelined(ctx, js, n, func(i int) (*nats.Msg, error) {
 		msg, err := t.message(i, rag)
-		if err != nil {
-			return err
+		if err == nil {
+			t.sent[i].Store(time.Now().UnixNano())
 		}
-		t.sent[i].Store(time.Now().UnixNano())
-		f, err := js.PublishMsgAsync(msg)
-		if err != nil {
-			return fmt.Errorf("storing a ChatRequest: %w", err)
-		}
-		if futures = append(futures, f); len(futures) == window {
-			if err := wait(); err != nil {
-				return err
-			}
-		}
-	}
-	return wait()
+		return msg, err
+	})
 }
 
 // sendPaced publishes requests from..from+n-1 open loop: request i leaves at start + i/rate

@@ -149,9 +149,17 @@ func drain(ctx context.Context, h *Harness, sd side, size, m int, t timer) (drai
 // drainTimeout is generous: a run that takes this long has failed, not been slow.
 func drainTimeout(m int) time.Duration { return 60*time.Second + time.Duration(m)*10*time.Millisecond }
 
-// prepublish stores m copies of data on subject, pipelining the publishes, and waits until the
-// stream has acknowledged all of them.
+// prepublish stores m copies of data on subject and waits until the stream has acknowledged all
+// of them.
 func prepublish(ctx context.Context, js jetstream.JetStream, subject string, data []byte, m int) error {
+	return publishPipelined(ctx, js, m, func(int) (*nats.Msg, error) {
+		return &nats.Msg{Subject: subject, Data: data, Header: nats.Header{stage.HeaderType: {requestTypeName}}}, nil
+	})
+}
+
+// publishPipelined stores messages 0..n-1 built by next, keeping up to 256 publishes in flight,
+// and waits until the stream has acknowledged all of them.
+func publishPipelined(ctx context.Context, js jetstream.JetStream, n int, next func(i int) (*nats.Msg, error)) error {
 	const window = 256
 	futures := make([]jetstream.PubAckFuture, 0, window)
 	wait := func() error {
@@ -159,7 +167,7 @@ func prepublish(ctx context.Context, js jetstream.JetStream, subject string, dat
 			select {
 			case <-f.Ok():
 			case err := <-f.Err():
-				return fmt.Errorf("storing a request: %w", err)
+				return fmt.Errorf("storing %s: %w", f.Msg().Subject, err)
 			case <-ctx.Done():
 				return ctx.Err()
 			}
@@ -167,11 +175,14 @@ func prepublish(ctx context.Context, js jetstream.JetStream, subject string, dat
 		futures = futures[:0]
 		return nil
 	}
-	for range m {
-		msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{stage.HeaderType: {requestTypeName}}}
+	for i := range n {
+		msg, err := next(i)
+		if err != nil {
+			return err
+		}
 		f, err := js.PublishMsgAsync(msg)
 		if err != nil {
-			return fmt.Errorf("storing a request: %w", err)
+			return fmt.Errorf("storing %s: %w", msg.Subject, err)
 		}
 		if futures = append(futures, f); len(futures) == window {
 			if err := wait(); err != nil {
