@@ -246,8 +246,14 @@ func TestLLM503IsRetriedAndAnsweredOnce(t *testing.T) {
 	if !strings.HasPrefix(resp.GetAnswer(), "According to [source 1]: Milvus stores the document vectors.") {
 		t.Fatalf("answer = %q", resp.GetAnswer())
 	}
-	// Let any duplicate have the time to show up, then count.
-	time.Sleep(300 * time.Millisecond)
+	// Once both stages acked their inputs (AI_CHAT is a work queue: it empties), nothing more
+	// can be published for this request: count then.
+	jstest.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if n := len(p.stored(t, streams.StreamChat, "")); n != 0 {
+			return fmt.Errorf("AI_CHAT still holds %d messages", n)
+		}
+		return nil
+	})
 	if n := len(p.stored(t, streams.StreamResults, streams.ResultSubject(streams.ResultKindChat, "q-503"))); n != 1 {
 		t.Fatalf("%d answers, want exactly 1", n)
 	}
