@@ -1,0 +1,127 @@
+package stage
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// leases are the messages the stage's workers are handling, one per worker, so that one
+// heartbeat goroutine per stage tells the server which of them are still being worked on. A
+// timer per message cost more than the rest of the runtime's bookkeeping for a fast handler,
+// and most handlers finish long before their first beat.
+type leases struct {
+	held  []lease
+	every time.Duration
+}
+
+// lease is one worker's message while its handler runs.
+type lease struct {
+	mu  sync.Mutex
+	msg jetstream.Msg // nil while the worker is idle or past its handler
+	due time.Time     // when the next InProgress is due
+	// every is copied from leases so that take needs nothing else.
+	every time.Duration
+}
+
+func newLeases(n int, every time.Duration) *leases {
+	l := &leases{held: make([]lease, n), every: every}
+	for i := range l.held {
+		l.held[i].every = every
+	}
+	return l
+}
+
+// take starts the lease: the first InProgress is due one interval from now.
+func (l *lease) take(msg jetstream.Msg) {
+	l.mu.Lock()
+	l.msg, l.due = msg, time.Now().Add(l.every)
+	l.mu.Unlock()
+}
+
+// release ends the lease. Once it returns no more InProgress is sent for the message.
+func (l *lease) release() {
+	l.mu.Lock()
+	l.msg = nil
+	l.mu.Unlock()
+}
+
+// beat sends InProgress for every held message whose beat is due, checking twice per interval
+// (so a beat is at most half an interval late), until stop is closed.
+func (l *leases) beat(stop <-chan struct{}, log *slog.Logger) {
+	t := time.NewTicker(l.every / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-t.C:
+			for i := range l.held {
+				if err := l.held[i].beatIfDue(now); err != nil {
+					log.Warn("sending in-progress", "error", err)
+				}
+			}
+		}
+	}
+}
+
+func (l *lease) beatIfDue(now time.Time) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.msg == nil || now.Before(l.due) {
+		return nil
+	}
+	l.due = now.Add(l.every)
+	if err := l.msg.InProgress(); err != nil {
+		return fmt.Errorf("reporting message in progress: %w", err)
+	}
+	return nil
+}
+
+// waiter waits for publish acks on behalf of the stage's completer, with one timer for all of
+// them instead of a context with a deadline per message.
+type waiter struct{ t *time.Timer }
+
+func newWaiter() *waiter {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &waiter{t: t}
+}
+
+// published waits until every future has its publish ack, one fails, ctx ends or the deadline
+// passes.
+func (w *waiter) published(ctx context.Context, deadline time.Time, futures []jetstream.PubAckFuture) error {
+	armed := false
+	defer func() {
+		if armed {
+			w.t.Stop()
+		}
+	}()
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+			continue
+		case err := <-f.Err():
+			return fmt.Errorf("publishing output to %s: %w", f.Msg().Subject, err)
+		default:
+		}
+		if !armed {
+			w.t.Reset(time.Until(deadline))
+			armed = true
+		}
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("publishing output to %s: %w", f.Msg().Subject, err)
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for publish acks: %w", ctx.Err())
+		case <-w.t.C:
+			return fmt.Errorf("waiting for publish acks: %w", context.DeadlineExceeded)
+		}
+	}
+	return nil
+}
