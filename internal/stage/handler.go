@@ -2,6 +2,7 @@ package stage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -31,13 +32,18 @@ type Input struct {
 	// priorAttempts were spent by earlier copies (HeaderAttempts).
 	priorAttempts uint64
 
-	emit func(ctx context.Context, out Output) error
+	pub *publisher // nil for an Input made outside the runtime
 }
 
 // Emit publishes an output at once and waits for its publish ack, for progress that must be
 // visible before the handler returns (pipeline status updates, audio chunks). Outputs emitted
 // this way are deduplicated like returned ones, so a redelivered input does not repeat them.
-func (in *Input) Emit(ctx context.Context, out Output) error { return in.emit(ctx, out) }
+func (in *Input) Emit(ctx context.Context, out Output) error {
+	if in.pub == nil {
+		return errors.New("emitting an output: the input was not delivered by a stage")
+	}
+	return in.pub.emit(ctx, out)
+}
 
 // Output is one message a handler asks the runtime to publish. The runtime publishes every
 // output and waits for the publish acks before it acks the input.
@@ -111,23 +117,21 @@ func Typed[T proto.Message](fn func(ctx context.Context, msg T, in *Input) ([]Ou
 	})
 }
 
-// inputFromMsg builds the handler's view of a delivery.
-func inputFromMsg(msg jetstream.Msg, meta *jetstream.MsgMetadata) *Input {
+// fillInput fills in the handler's view of a delivery.
+func fillInput(in *Input, msg jetstream.Msg, meta *jetstream.MsgMetadata) {
 	h := msg.Headers()
-	origin := h.Get(HeaderRequeuedFrom)
-	if origin == "" {
-		origin = meta.Stream + ":" + strconv.FormatUint(meta.Sequence.Stream, 10)
+	in.origin = h.Get(HeaderRequeuedFrom)
+	if in.origin == "" {
+		in.origin = meta.Stream + ":" + strconv.FormatUint(meta.Sequence.Stream, 10)
 	}
-	prior, _ := strconv.ParseUint(h.Get(HeaderAttempts), 10, 32)
-	return &Input{
-		origin:        origin,
-		priorAttempts: prior,
-		Subject:       msg.Subject(),
-		Header:        h,
-		Data:          msg.Data(),
-		Stream:        meta.Stream,
-		Sequence:      meta.Sequence.Stream,
-		Delivered:     meta.NumDelivered,
-		JSON:          isJSON(h),
+	if a := h.Get(HeaderAttempts); a != "" {
+		in.priorAttempts, _ = strconv.ParseUint(a, 10, 32)
 	}
+	in.Subject = msg.Subject()
+	in.Header = h
+	in.Data = msg.Data()
+	in.Stream = meta.Stream
+	in.Sequence = meta.Sequence.Stream
+	in.Delivered = meta.NumDelivered
+	in.JSON = isJSON(h)
 }

@@ -14,10 +14,12 @@ type instruments struct {
 	deadLettered metric.Int64Counter       // copies published to the dead-letter stream
 	inFlight     metric.Int64UpDownCounter // handlers running now
 	duration     metric.Float64Histogram   // handler time in seconds
-	attrs        metric.MeasurementOption
-	// outcome holds, per outcome, the stage and outcome attributes as one set built once:
-	// merging an extra attribute into attrs on every Add costs a set hash per message.
-	outcome map[string]metric.MeasurementOption
+	// The options are built once: passing a MeasurementOption to a variadic parameter allocates
+	// a slice per call, and merging an extra attribute costs a set hash per message.
+	add    []metric.AddOption    // the stage attribute
+	record []metric.RecordOption // the stage attribute
+	// outcome holds, per outcome, the stage and outcome attributes as one set.
+	outcome map[string][]metric.AddOption
 }
 
 // Outcomes recorded on jetflow.stage.processed.
@@ -54,10 +56,12 @@ func newInstruments(m metric.Meter, stage string) (*instruments, error) {
 		metric.WithExplicitBucketBoundaries(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)); err != nil {
 		return nil, fmt.Errorf("creating duration histogram: %w", err)
 	}
-	ins.attrs = metric.WithAttributeSet(attribute.NewSet(attribute.String("stage", stage)))
-	ins.outcome = make(map[string]metric.MeasurementOption, 4)
-	for _, o := range []string{outcomeAcked, outcomeRetried, outcomeDeadLettered, outcomeNaked} {
-		ins.outcome[o] = metric.WithAttributeSet(attribute.NewSet(attribute.String("stage", stage), attribute.String("outcome", o)))
+	attrs := metric.WithAttributeSet(attribute.NewSet(attribute.String("stage", stage)))
+	ins.add = []metric.AddOption{attrs}
+	ins.record = []metric.RecordOption{attrs}
+	ins.outcome = make(map[string][]metric.AddOption, 5)
+	for _, o := range []string{outcomeAcked, outcomeRetried, outcomeDeadLettered, outcomeNaked, outcomeRequeued} {
+		ins.outcome[o] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("stage", stage), attribute.String("outcome", o)))}
 	}
 	return &ins, nil
 }

@@ -397,9 +397,14 @@ type completion struct {
 	deadline time.Time       // when to stop waiting for the publish acks
 	span     trace.Span
 	msg      jetstream.Msg
-	in       *Input
+	in       Input
+	pub      publisher
 	futures  []jetstream.PubAckFuture
 }
+
+// consumerSpan starts every message's span. The messaging attributes are added only to a span
+// that records: building them cost allocations per message for spans that are dropped.
+var consumerSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
 
 // process handles one message from decode to the publication of its outputs. It finishes (ack,
 // nak or dead letter) a message that produced nothing to wait for, and returns nil; otherwise it
@@ -411,21 +416,25 @@ func (s *Stage) process(ctx context.Context, msg jetstream.Msg, l *lease) *compl
 		s.log.Error("message without JetStream metadata", "subject", msg.Subject(), "error", err)
 		return nil
 	}
-	in := inputFromMsg(msg, meta)
+	// The completion holds the input and its publisher too: one allocation for the three.
+	c := &completion{msg: msg}
+	in := &c.in
+	fillInput(in, msg, meta)
+	c.pub = publisher{stage: s, in: in}
+	in.pub = &c.pub
 	ctx = telemetry.Extract(ctx, in.Header)
-	ctx, span := s.tracer.Start(ctx, s.cfg.Name,
-		trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(
+	ctx, span := s.tracer.Start(ctx, s.cfg.Name, consumerSpan...)
+	if span.IsRecording() {
+		span.SetAttributes(
 			attribute.String("messaging.system", "nats"),
 			attribute.String("messaging.destination.name", in.Subject),
 			attribute.String("messaging.consumer.group.name", s.cfg.Consumer),
 			attribute.Int64("messaging.nats.stream_sequence", int64(in.Sequence)),
 			attribute.Int64("messaging.nats.delivered", int64(in.Delivered)),
-		))
-	s.ins.inFlight.Add(ctx, 1, s.ins.attrs)
-
-	pub := &publisher{stage: s, in: in}
-	in.emit = pub.emit
+		)
+	}
+	c.ctx, c.span = ctx, span
+	s.ins.inFlight.Add(ctx, 1, s.ins.add...)
 
 	var outs []Output
 	if len(in.Data) > s.cfg.MaxPayload {
@@ -433,13 +442,13 @@ func (s *Stage) process(ctx context.Context, msg jetstream.Msg, l *lease) *compl
 	} else {
 		start := time.Now()
 		outs, err = s.invoke(ctx, msg, in, l)
-		s.ins.duration.Record(ctx, time.Since(start).Seconds(), s.ins.attrs)
+		s.ins.duration.Record(ctx, time.Since(start).Seconds(), s.ins.record...)
 	}
-	// As for a synchronous publish, the wait for the publish acks is bounded by the JetStream
-	// context's default timeout.
-	c := &completion{ctx: ctx, deadline: time.Now().Add(s.js.Options().DefaultTimeout), span: span, msg: msg, in: in}
 	if err == nil && len(outs) > 0 {
-		if c.futures, err = pub.publishAsync(ctx, outs); err == nil {
+		// As for a synchronous publish, the wait for the publish acks is bounded by the
+		// JetStream context's default timeout.
+		c.deadline = time.Now().Add(s.js.Options().DefaultTimeout)
+		if c.futures, err = c.pub.publishAsync(ctx, outs); err == nil {
 			return c
 		}
 	}
@@ -456,21 +465,21 @@ func (s *Stage) complete(c *completion, w *waiter) {
 // decide; then it closes the message's span and metrics.
 func (s *Stage) finish(c *completion, err error) {
 	defer c.span.End()
-	defer s.ins.inFlight.Add(c.ctx, -1, s.ins.attrs)
+	defer s.ins.inFlight.Add(c.ctx, -1, s.ins.add...)
 	if err == nil {
 		if s.afterPublish != nil {
-			s.afterPublish(c.in)
+			s.afterPublish(&c.in)
 		}
 		if ackErr := c.msg.Ack(); ackErr != nil {
 			// The outputs are out; a redelivery will find them deduplicated.
 			s.log.Warn("ack failed after publishing outputs", "seq", c.in.Sequence, "error", ackErr)
 		}
-		s.ins.processed.Add(c.ctx, 1, s.ins.outcome[outcomeAcked])
+		s.ins.processed.Add(c.ctx, 1, s.ins.outcome[outcomeAcked]...)
 		return
 	}
 	c.span.RecordError(err)
 	c.span.SetStatus(codes.Error, err.Error())
-	s.fail(c.ctx, c.msg, c.in, err)
+	s.fail(c.ctx, c.msg, &c.in, err)
 }
 
 // invoke runs the handler, holding the message's lease so that the stage's heartbeat keeps it
@@ -504,7 +513,7 @@ func (s *Stage) fail(ctx context.Context, msg jetstream.Msg, in *Input, err erro
 	switch {
 	case s.hardStopped.Load() && ctx.Err() != nil:
 		s.nak(msg, "grace period over")
-		s.ins.processed.Add(ctx, 1, s.ins.attrs, metric.WithAttributes(attribute.String("outcome", outcomeNaked)))
+		s.ins.processed.Add(ctx, 1, s.ins.outcome[outcomeNaked]...)
 	case failure.IsPermanent(err):
 		s.deadLetter(ctx, msg, in, KindPermanent, err)
 	case failure.WasNotAttempted(err):
@@ -524,8 +533,8 @@ func (s *Stage) fail(ctx context.Context, msg jetstream.Msg, in *Input, err erro
 		if nakErr := msg.NakWithDelay(delay); nakErr != nil {
 			s.log.Warn("nak failed; the server redelivers after the ack wait", "seq", in.Sequence, "error", nakErr)
 		}
-		s.ins.retried.Add(ctx, 1, s.ins.attrs)
-		s.ins.processed.Add(ctx, 1, s.ins.attrs, metric.WithAttributes(attribute.String("outcome", outcomeRetried)))
+		s.ins.retried.Add(ctx, 1, s.ins.add...)
+		s.ins.processed.Add(ctx, 1, s.ins.outcome[outcomeRetried]...)
 	}
 }
 
@@ -549,14 +558,14 @@ func (s *Stage) requeue(ctx context.Context, msg jetstream.Msg, in *Input, attem
 		hint, _ := failure.RetryDelay(cause)
 		s.log.Warn("requeueing failed, naking instead", "seq", in.Sequence, "error", err)
 		_ = msg.NakWithDelay(retryDelay(s.cfg.Backoff, in.Delivered, hint))
-		s.ins.retried.Add(ctx, 1, s.ins.attrs)
+		s.ins.retried.Add(ctx, 1, s.ins.add...)
 		return
 	}
 	if err := msg.Ack(); err != nil {
 		s.log.Warn("acking a requeued message; its copy is deduplicated by origin", "seq", in.Sequence, "error", err)
 	}
 	s.log.Info("requeued: upstream unavailable", "seq", in.Sequence, "origin", in.origin, "error", cause)
-	s.ins.processed.Add(ctx, 1, s.ins.attrs, metric.WithAttributes(attribute.String("outcome", outcomeRequeued)))
+	s.ins.processed.Add(ctx, 1, s.ins.outcome[outcomeRequeued]...)
 }
 
 func (s *Stage) nak(msg jetstream.Msg, why string) {
@@ -592,8 +601,8 @@ func (s *Stage) deadLetter(ctx context.Context, msg jetstream.Msg, in *Input, ki
 	if err := msg.TermWithReason(kind + ": " + truncate(cause.Error(), 200)); err != nil {
 		s.log.Warn("terminating dead-lettered message", "seq", in.Sequence, "error", err)
 	}
-	s.ins.deadLettered.Add(ctx, 1, s.ins.attrs)
-	s.ins.processed.Add(ctx, 1, s.ins.outcome[outcomeDeadLettered])
+	s.ins.deadLettered.Add(ctx, 1, s.ins.add...)
+	s.ins.processed.Add(ctx, 1, s.ins.outcome[outcomeDeadLettered]...)
 }
 
 func truncate(s string, n int) string {
@@ -631,15 +640,18 @@ func (p *publisher) build(ctx context.Context, out Output, key string) (*nats.Ms
 	if err != nil {
 		return nil, failure.Permanent(err)
 	}
-	h := nats.Header{}
+	h := make(nats.Header, len(out.Header)+6)
 	for k, v := range out.Header {
 		h[k] = v
 	}
-	h.Set(jetstream.MsgIDHeader, id)
-	h.Set(HeaderContentType, ct)
-	h.Set(HeaderType, string(proto.MessageName(out.Msg)))
+	// The runtime's headers share one backing array instead of a slice each.
+	vals := [...]string{id, ct, string(proto.MessageName(out.Msg)), ""}
+	h[jetstream.MsgIDHeader] = vals[0:1:1]
+	h[HeaderContentType] = vals[1:2:2]
+	h[HeaderType] = vals[2:3:3]
 	if rid, ok := out.Msg.(requestIdentified); ok && rid.GetRequestId() != "" {
-		h.Set(HeaderRequestID, rid.GetRequestId())
+		vals[3] = rid.GetRequestId()
+		h[HeaderRequestID] = vals[3:4:4]
 	}
 	telemetry.Inject(ctx, h)
 	return &nats.Msg{Subject: out.Subject, Header: h, Data: data}, nil
@@ -684,4 +696,3 @@ func (p *publisher) publishAsync(ctx context.Context, outs []Output) ([]jetstrea
 	}
 	return futures, nil
 }
-
