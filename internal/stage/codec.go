@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -45,21 +46,43 @@ func decode(in *Input, name string, msg proto.Message) error {
 	return nil
 }
 
-// encode serialises an output in the input's encoding and returns its content type.
-func encode(msg proto.Message, asJSON bool) ([]byte, string, error) {
+// encodeBuffers recycles the buffers binary outputs are encoded into, so that a stage does not
+// allocate (and zero, and collect) a new buffer the size of every output. A buffer goes back
+// only once its output's publish ack has arrived: until then the JetStream client may send the
+// message again.
+var encodeBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledBuffer keeps buffers larger than the server's default max payload out of the pool.
+const maxPooledBuffer = 1 << 20
+
+// encode serialises an output in the input's encoding and returns its content type. A binary
+// output is encoded into a pooled buffer, returned as buf for releaseBuffer once it is
+// published; buf is nil for protojson.
+func encode(msg proto.Message, asJSON bool) (data []byte, buf *[]byte, contentType string, err error) {
 	if msg == nil {
-		return nil, "", errors.New("output has no message")
+		return nil, nil, "", errors.New("output has no message")
 	}
 	if asJSON {
 		b, err := protojson.Marshal(msg)
 		if err != nil {
-			return nil, "", fmt.Errorf("encoding %s as protojson: %w", msg.ProtoReflect().Descriptor().FullName(), err)
+			return nil, nil, "", fmt.Errorf("encoding %s as protojson: %w", msg.ProtoReflect().Descriptor().FullName(), err)
 		}
-		return b, contentTypeJSON, nil
+		return b, nil, contentTypeJSON, nil
 	}
-	b, err := proto.Marshal(msg)
+	buf = encodeBuffers.Get().(*[]byte)
+	b, err := proto.MarshalOptions{}.MarshalAppend((*buf)[:0], msg)
 	if err != nil {
-		return nil, "", fmt.Errorf("encoding %s: %w", msg.ProtoReflect().Descriptor().FullName(), err)
+		encodeBuffers.Put(buf)
+		return nil, nil, "", fmt.Errorf("encoding %s: %w", msg.ProtoReflect().Descriptor().FullName(), err)
 	}
-	return b, contentTypeProtobuf, nil
+	*buf = b
+	return b, buf, contentTypeProtobuf, nil
+}
+
+// releaseBuffer gives an encode buffer back once nothing refers to its bytes.
+func releaseBuffer(buf *[]byte) {
+	if buf == nil || cap(*buf) > maxPooledBuffer {
+		return
+	}
+	encodeBuffers.Put(buf)
 }

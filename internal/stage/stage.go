@@ -470,6 +470,11 @@ func (s *Stage) finish(c *completion, err error) {
 		if s.afterPublish != nil {
 			s.afterPublish(&c.in)
 		}
+		// Every publish ack is in: the client will not send these outputs again. (After a
+		// failure the buffers are left to the collector; a publish may still be retried.)
+		for _, b := range c.pub.buffers {
+			releaseBuffer(b)
+		}
 		if ackErr := c.msg.Ack(); ackErr != nil {
 			// The outputs are out; a redelivery will find them deduplicated.
 			s.log.Warn("ack failed after publishing outputs", "seq", c.in.Sequence, "error", ackErr)
@@ -618,6 +623,8 @@ type publisher struct {
 	in    *Input
 	mu    sync.Mutex
 	n     int // outputs published so far, for positional keys
+	// buffers hold the encoded outputs published asynchronously, released after their acks.
+	buffers []*[]byte
 }
 
 // msgID is <stage>:<stream>:<sequence>:<key>. The input's stream sequence (not its request
@@ -628,17 +635,17 @@ func (p *publisher) msgID(key string) string {
 	return p.stage.cfg.Name + ":" + p.in.origin + ":" + key
 }
 
-func (p *publisher) build(ctx context.Context, out Output, key string) (*nats.Msg, error) {
+func (p *publisher) build(ctx context.Context, out Output, key string) (*nats.Msg, *[]byte, error) {
 	id := p.msgID(key)
 	if out.ID != "" {
 		id = p.stage.cfg.Name + ":" + out.ID
 	}
 	if out.Subject == "" {
-		return nil, errors.New("output has no subject")
+		return nil, nil, errors.New("output has no subject")
 	}
-	data, ct, err := encode(out.Msg, p.in.JSON)
+	data, buf, ct, err := encode(out.Msg, p.in.JSON)
 	if err != nil {
-		return nil, failure.Permanent(err)
+		return nil, nil, failure.Permanent(err)
 	}
 	h := make(nats.Header, len(out.Header)+6)
 	for k, v := range out.Header {
@@ -654,7 +661,7 @@ func (p *publisher) build(ctx context.Context, out Output, key string) (*nats.Ms
 		h[HeaderRequestID] = vals[3:4:4]
 	}
 	telemetry.Inject(ctx, h)
-	return &nats.Msg{Subject: out.Subject, Header: h, Data: data}, nil
+	return &nats.Msg{Subject: out.Subject, Header: h, Data: data}, buf, nil
 }
 
 func (p *publisher) nextKey(key string) string {
@@ -668,13 +675,14 @@ func (p *publisher) nextKey(key string) string {
 }
 
 func (p *publisher) emit(ctx context.Context, out Output) error {
-	msg, err := p.build(ctx, out, p.nextKey(out.Key))
+	msg, buf, err := p.build(ctx, out, p.nextKey(out.Key))
 	if err != nil {
 		return fmt.Errorf("building output for %s: %w", out.Subject, err)
 	}
 	if _, err := p.stage.js.PublishMsg(ctx, msg); err != nil {
 		return fmt.Errorf("publishing output to %s: %w", out.Subject, err)
 	}
+	releaseBuffer(buf) // a synchronous publish is over: the client holds no copy to resend
 	return nil
 }
 
@@ -684,9 +692,12 @@ func (p *publisher) emit(ctx context.Context, out Output) error {
 func (p *publisher) publishAsync(ctx context.Context, outs []Output) ([]jetstream.PubAckFuture, error) {
 	futures := make([]jetstream.PubAckFuture, 0, len(outs))
 	for _, out := range outs {
-		msg, err := p.build(ctx, out, p.nextKey(out.Key))
+		msg, buf, err := p.build(ctx, out, p.nextKey(out.Key))
 		if err != nil {
 			return nil, fmt.Errorf("building output for %s: %w", out.Subject, err)
+		}
+		if buf != nil {
+			p.buffers = append(p.buffers, buf)
 		}
 		f, err := p.stage.js.PublishMsgAsync(msg)
 		if err != nil {
