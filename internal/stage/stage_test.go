@@ -648,3 +648,59 @@ func mustMarshal(t *testing.T, m proto.Message) []byte {
 	}
 	return b
 }
+
+// Outputs are encoded into pooled buffers that are reused once their publish ack is in. With
+// several workers publishing outputs of different sizes at once, every stored output must still
+// be exactly what its handler returned.
+func TestRecycledEncodeBuffersKeepEveryOutputIntact(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	const n = 300
+	payload := func(i int) []byte {
+		b := make([]byte, 1+(i*7919)%20000) // sizes from 1 byte to 20 KB, in no order
+		for j := range b {
+			b[j] = byte(i + j)
+		}
+		return b
+	}
+	cfg := e.cfg()
+	cfg.Concurrency = 8
+	e.run(cfg, Typed(func(_ context.Context, msg *wrapperspb.BytesValue, in *Input) ([]Output, error) {
+		i := strings.TrimPrefix(in.Subject, "work.")
+		return []Output{
+			{Subject: "out." + i + ".copy", Msg: msg},
+			{Subject: "out." + i + ".size", Msg: wrapperspb.Int64(int64(len(msg.GetValue())))},
+		}, nil
+	}))
+	for i := range n {
+		e.publish("work."+strconv.Itoa(i), wrapperspb.Bytes(payload(i)))
+	}
+
+	for _, m := range e.waitCount("OUT", 2*n) {
+		parts := strings.Split(m.Subject, ".")
+		i, err := strconv.Atoi(parts[1])
+		if err != nil {
+			t.Fatalf("output subject %q", m.Subject)
+		}
+		want := payload(i)
+		switch parts[2] {
+		case "copy":
+			var got wrapperspb.BytesValue
+			if err := proto.Unmarshal(m.Data, &got); err != nil || !bytes.Equal(got.GetValue(), want) {
+				t.Errorf("%s: %d bytes that differ from the %d-byte input (%v)", m.Subject, len(got.GetValue()), len(want), err)
+			}
+		case "size":
+			var got wrapperspb.Int64Value
+			if err := proto.Unmarshal(m.Data, &got); err != nil || got.GetValue() != int64(len(want)) {
+				t.Errorf("%s = %d, want %d (%v)", m.Subject, got.GetValue(), len(want), err)
+			}
+		}
+	}
+	e.waitCount("WORK", 0)
+}
+
+func TestEmitOnAnInputNotDeliveredByAStageFails(t *testing.T) {
+	in := &Input{Subject: "work.a"}
+	if err := in.Emit(context.Background(), Output{Subject: "out.a", Msg: wrapperspb.String("a")}); err == nil {
+		t.Fatal("Emit on a hand-made Input succeeded")
+	}
+}
