@@ -84,7 +84,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, cmdOptions, error) {
 	fs.StringVar(&scenarios, "scenarios", "", "comma-separated scenarios to run, by number (1-6) or name ("+scenarioNames()+"); empty = all")
 	fs.IntVar(&cfg.Concurrency, "concurrency", defaultConcurrency, "messages each stage handles at once, jetflow and bare alike")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "how long one hop-latency run sends requests (default 10s, 1s with -short)")
-	fs.IntVar(&cfg.Rounds, "rounds", 0, "repetitions of each measurement, alternating jetflow and bare (default 3, 1 with -short)")
+	fs.IntVar(&cfg.Rounds, "rounds", 0, "repetitions of each measurement, alternating jetflow and bare (default 5, 1 with -short)")
 	fs.StringVar(&payloads, "payloads", "", "comma-separated request sizes for scenario 1, such as 256,1k,64k (default 256,1k,4k,64k,512k)")
 	fs.IntVar(&cfg.MaxMessages, "messages", 0, "most requests pre-published per drain run (default 20000, 300 with -short)")
 	fs.IntVar(&cfg.Rate, "rate", defaultRate, "requests per second in the hop-latency scenario")
