@@ -7,7 +7,9 @@ import (
 	"context"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // HeaderCarrier lets a propagator read and write trace context in NATS message headers.
@@ -45,7 +47,12 @@ func Extract(ctx context.Context, h nats.Header) context.Context {
 	return propagator.Extract(ctx, HeaderCarrier(h))
 }
 
-// Inject writes the span context of ctx into h.
+// Inject writes the span context of ctx into h. A context with neither a span nor baggage (no
+// tracing configured, or an unsampled request without a parent) writes nothing, without the
+// allocation the propagators spend finding that out on every output.
 func Inject(ctx context.Context, h nats.Header) {
+	if !trace.SpanContextFromContext(ctx).IsValid() && baggage.FromContext(ctx).Len() == 0 {
+		return
+	}
 	propagator.Inject(ctx, HeaderCarrier(h))
 }
