@@ -172,9 +172,20 @@ func (s *Stage) Run(ctx context.Context) error {
 	completerDone := make(chan struct{})
 	go func() {
 		defer close(completerDone)
+		var failing sync.WaitGroup
+		defer failing.Wait()
 		w := newWaiter()
 		for c := range completions {
-			s.complete(c, w)
+			if err := w.published(c.ctx, c.deadline, c.futures); err != nil {
+				// What a failure means may take a dead letter or a requeued copy and its publish
+				// ack (seconds, in an outage): decide it aside so the acks of the others go on.
+				failing.Go(func() {
+					s.finish(c, err)
+					release()
+				})
+				continue
+			}
+			s.finish(c, nil)
 			release()
 		}
 	}()
@@ -454,11 +465,6 @@ func (s *Stage) process(ctx context.Context, msg jetstream.Msg, l *lease) *compl
 	}
 	s.finish(c, err)
 	return nil
-}
-
-// complete waits for a completion's publish acks and finishes its message.
-func (s *Stage) complete(c *completion, w *waiter) {
-	s.finish(c, w.published(c.ctx, c.deadline, c.futures))
 }
 
 // finish acks the message when its outputs are stored (err == nil), and otherwise lets fail

@@ -704,3 +704,33 @@ func TestEmitOnAnInputNotDeliveredByAStageFails(t *testing.T) {
 		t.Fatal("Emit on a hand-made Input succeeded")
 	}
 }
+
+// An output no stream stores fails its publish: the input is retried like any retryable failure
+// and dead-lettered on its last delivery, while the other messages' outputs go on being stored.
+func TestOutputThatNoStreamStoresIsRetriedThenDeadLettered(t *testing.T) {
+	e := newEnv(t, envOpts{maxDeliver: 3})
+	var calls counter
+	e.run(e.cfg(), Typed(func(ctx context.Context, msg *wrapperspb.StringValue, in *Input) ([]Output, error) {
+		calls.add(msg.GetValue())
+		subject := "out." + msg.GetValue()
+		if msg.GetValue() == "bad" {
+			subject = "nowhere.bad" // no stream takes it: the publish gets no stream's ack
+		}
+		return []Output{{Subject: subject, Msg: msg}}, nil
+	}))
+	seq := e.publish("work.bad", wrapperspb.String("bad"))
+	for i := range 20 {
+		e.publish("work.good", wrapperspb.String("good-"+strconv.Itoa(i)))
+	}
+
+	e.waitCount("OUT", 20)
+	dl := e.waitCount("DLQ", 1)[0]
+	checkDeadLetter(t, dl, deadLetterWant{
+		subject: "ai.dlq.work", kind: KindExhausted, reasonHas: "publishing output to nowhere.bad",
+		originalSubject: "work.bad", seq: seq, deliveries: 3,
+	})
+	if n := calls.get("bad"); n != 3 {
+		t.Errorf("handler ran %d times for the bad message, want 3", n)
+	}
+	e.waitCount("WORK", 0)
+}
