@@ -21,25 +21,19 @@ type leases struct {
 
 // lease is one worker's message while its handler runs.
 type lease struct {
-	mu  sync.Mutex
-	msg jetstream.Msg // nil while the worker is idle or past its handler
-	due time.Time     // when the next InProgress is due
-	// every is copied from leases so that take needs nothing else.
-	every time.Duration
+	mu   sync.Mutex
+	msg  jetstream.Msg // nil while the worker is idle or past its handler
+	last time.Time     // when the lease was taken or last reported in progress
 }
 
 func newLeases(n int, every time.Duration) *leases {
-	l := &leases{held: make([]lease, n), every: every}
-	for i := range l.held {
-		l.held[i].every = every
-	}
-	return l
+	return &leases{held: make([]lease, n), every: every}
 }
 
 // take starts the lease: the first InProgress is due one interval from now.
 func (l *lease) take(msg jetstream.Msg) {
 	l.mu.Lock()
-	l.msg, l.due = msg, time.Now().Add(l.every)
+	l.msg, l.last = msg, time.Now()
 	l.mu.Unlock()
 }
 
@@ -61,7 +55,7 @@ func (l *leases) beat(stop <-chan struct{}, log *slog.Logger) {
 			return
 		case now := <-t.C:
 			for i := range l.held {
-				if err := l.held[i].beatIfDue(now); err != nil {
+				if err := l.held[i].beatIfDue(now, l.every); err != nil {
 					log.Warn("sending in-progress", "error", err)
 				}
 			}
@@ -69,13 +63,13 @@ func (l *leases) beat(stop <-chan struct{}, log *slog.Logger) {
 	}
 }
 
-func (l *lease) beatIfDue(now time.Time) error {
+func (l *lease) beatIfDue(now time.Time, every time.Duration) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.msg == nil || now.Before(l.due) {
+	if l.msg == nil || now.Sub(l.last) < every {
 		return nil
 	}
-	l.due = now.Add(l.every)
+	l.last = now
 	if err := l.msg.InProgress(); err != nil {
 		return fmt.Errorf("reporting message in progress: %w", err)
 	}
