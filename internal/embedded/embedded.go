@@ -12,13 +12,12 @@ import (
 )
 
 // Options tunes the embedded server. The zero value gives a server on a random loopback port with
-// JetStream in a fresh temporary directory that is removed on Shutdown.
+// JetStream in a fresh temporary directory that is removed on Shutdown. The server listens on
+// 127.0.0.1 only and logs nothing.
 type Options struct {
 	// StoreDir is where JetStream keeps its data. Empty means a temporary directory that
 	// Shutdown removes; a set directory is kept, so data survives a restart.
 	StoreDir string
-	// Host to listen on. Empty means 127.0.0.1.
-	Host string
 	// Port for clients. 0 means a random free port.
 	Port int
 	// MonitorPort serves /varz, /jsz (what KEDA reads). 0 means no monitoring endpoint;
@@ -26,15 +25,9 @@ type Options struct {
 	MonitorPort int
 	// MaxPayload in bytes. 0 means the server's default (1 MiB).
 	MaxPayload int32
-	// SyncAlways fsyncs every write before acknowledging it (production setting; slower).
-	SyncAlways bool
 	// ConfigFile, when set, is parsed first (accounts, users, permissions) and the fields above
 	// override it where they are set.
 	ConfigFile string
-	// Logs enables the server's own log output on stderr.
-	Logs bool
-	// ReadyTimeout bounds the wait for the server to accept connections. 0 means 10 s.
-	ReadyTimeout time.Duration
 }
 
 // Server is a running embedded server.
@@ -55,11 +48,8 @@ func Start(o Options) (*Server, error) {
 	}
 	opts.JetStream = true
 	opts.NoSigs = true
-	opts.NoLog = !o.Logs
-	opts.Host = o.Host
-	if opts.Host == "" {
-		opts.Host = "127.0.0.1"
-	}
+	opts.NoLog = true
+	opts.Host = "127.0.0.1"
 	opts.Port = o.Port
 	if opts.Port == 0 {
 		opts.Port = server.RANDOM_PORT
@@ -71,7 +61,6 @@ func Start(o Options) (*Server, error) {
 	if o.MaxPayload > 0 {
 		opts.MaxPayload = o.MaxPayload
 	}
-	opts.SyncAlways = o.SyncAlways
 	s := &Server{}
 	opts.StoreDir = o.StoreDir
 	if opts.StoreDir == "" {
@@ -87,16 +76,9 @@ func Start(o Options) (*Server, error) {
 		s.removeTemp()
 		return nil, fmt.Errorf("creating embedded NATS server: %w", err)
 	}
-	if o.Logs {
-		ns.ConfigureLogger()
-	}
 	s.Server = ns
 	ns.Start()
-	wait := o.ReadyTimeout
-	if wait == 0 {
-		wait = 10 * time.Second
-	}
-	if !ns.ReadyForConnections(wait) {
+	if !ns.ReadyForConnections(10 * time.Second) {
 		ns.Shutdown()
 		s.removeTemp()
 		return nil, errors.New("embedded NATS server did not become ready in time")

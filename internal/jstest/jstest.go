@@ -30,9 +30,6 @@ func Server(tb testing.TB, opts ...func(*embedded.Options)) *embedded.Server {
 	return s
 }
 
-// WithMonitor turns on the monitoring endpoint on a random port.
-func WithMonitor(o *embedded.Options) { o.MonitorPort = -1 }
-
 // WithMaxPayload sets the server's max payload.
 func WithMaxPayload(n int32) func(*embedded.Options) {
 	return func(o *embedded.Options) { o.MaxPayload = n }

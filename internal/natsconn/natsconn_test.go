@@ -1,9 +1,9 @@
 package natsconn
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +13,7 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/embedded"
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
 	"github.com/jetflow-dev/jetflow/internal/jstest"
+	"github.com/jetflow-dev/jetflow/internal/syncbuf"
 )
 
 func TestConnectWithUserPasswordAndNoSecretInLogs(t *testing.T) {
@@ -21,7 +22,8 @@ func TestConnectWithUserPasswordAndNoSecretInLogs(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := jstest.Server(t, func(o *embedded.Options) { o.ConfigFile = conf })
-	var logs bytes.Buffer
+	// NATS callbacks log from their own goroutines while the test reads.
+	var logs syncbuf.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 
 	r := envconfig.New(envconfig.Map(map[string]string{
@@ -57,7 +59,7 @@ func TestReconnectsAfterServerRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := srv.Addr().String()
+	port := srv.Addr().(*net.TCPAddr).Port
 	nc, err := Connect(context.Background(), Config{URL: srv.ClientURL(), Name: "t"}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -70,12 +72,7 @@ func TestReconnectsAfterServerRestart(t *testing.T) {
 		}
 		return nil
 	})
-	_, p, _ := strings.Cut(port, ":")
-	var portNum int
-	for _, c := range p {
-		portNum = portNum*10 + int(c-'0')
-	}
-	srv2, err := embedded.Start(embedded.Options{StoreDir: dir, Port: portNum})
+	srv2, err := embedded.Start(embedded.Options{StoreDir: dir, Port: port})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,12 +47,11 @@ func ParseMaxDeliveriesAdvisory(data []byte) (MaxDeliveriesAdvisory, error) {
 // AdvisoryCatcher turns max-deliveries advisories into dead letters. It runs as the handler of
 // an ordinary stage on the durable consumer of the stream that captures the advisories
 // (AI_ADVISORIES), so an advisory raised while no worker was connected is still handled, and
-// several replicas share the work. The dead letter goes to <prefix>.<consumer> with the
-// same Nats-Msg-Id the runtime would have used, so it lands once.
+// several replicas share the work. The dead letter goes to the consumer's dead-letter subject
+// (streams.DeadLetterSubject) with the same Nats-Msg-Id the runtime would have used, so it lands
+// once.
 type AdvisoryCatcher struct {
 	JS jetstream.JetStream
-	// DeadLetterPrefix is the subject prefix of dead letters. Empty means "ai.dlq".
-	DeadLetterPrefix string
 }
 
 // Handle copies the message an advisory points at into the dead-letter stream, then removes it
@@ -77,10 +76,6 @@ func (c AdvisoryCatcher) Handle(ctx context.Context, in *Input) ([]Output, error
 		}
 		return nil, fmt.Errorf("reading %s seq %d: %w", a.Stream, a.StreamSeq, err)
 	}
-	prefix := c.DeadLetterPrefix
-	if prefix == "" {
-		prefix = defaultDeadLetterPrefix
-	}
 	d := DeadLetter{
 		Stage:           a.Consumer,
 		Kind:            KindMaxDeliveries,
@@ -96,7 +91,7 @@ func (c AdvisoryCatcher) Handle(ctx context.Context, in *Input) ([]Output, error
 	if d.FailedAt.IsZero() {
 		d.FailedAt = time.Now()
 	}
-	if err := publishDeadLetter(ctx, c.JS, prefix, int(c.JS.Conn().MaxPayload()), d); err != nil {
+	if err := publishDeadLetter(ctx, c.JS, d); err != nil {
 		return nil, err
 	}
 	if stream.CachedInfo().Config.Retention == jetstream.WorkQueuePolicy {

@@ -12,7 +12,7 @@ var defaultBackoff = []time.Duration{time.Second, 5 * time.Second, 15 * time.Sec
 
 // Config describes one stage: which durable consumer it serves and how hard it works.
 type Config struct {
-	// Name of the stage. It names the dead-letter subject (<DeadLetterPrefix>.<Name>), the
+	// Name of the stage. It names the dead-letter subject (streams.DeadLetterSubject), the
 	// metrics and spans, and is part of every output's Nats-Msg-Id. Required; one subject token.
 	Name string
 	// Stream and Consumer name the durable pull consumer. Required. The consumer must exist
@@ -38,13 +38,7 @@ type Config struct {
 	GracePeriod time.Duration
 	// FetchWait is how long one pull request waits on the server for messages. 0 means 5s.
 	FetchWait time.Duration
-	// DeadLetterPrefix is the subject prefix of dead letters. Empty means "ai.dlq".
-	DeadLetterPrefix string
 }
-
-// defaultDeadLetterPrefix is where dead letters go unless configured otherwise: the subjects of
-// the AI_DLQ stream (streams.DeadLetterSubject).
-const defaultDeadLetterPrefix = "ai.dlq"
 
 func (c Config) withDefaults() Config {
 	if c.Concurrency == 0 {
@@ -61,9 +55,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.FetchWait == 0 {
 		c.FetchWait = 5 * time.Second
-	}
-	if c.DeadLetterPrefix == "" {
-		c.DeadLetterPrefix = defaultDeadLetterPrefix
 	}
 	return c
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetflow-dev/jetflow/streams"
 )
 
 // DeadLetter describes a message that will not be retried.
@@ -53,16 +55,9 @@ func (d DeadLetter) Message(subject string, maxPayload int) *nats.Msg {
 	build := func(withOriginalHeaders bool, reason string, data []byte) *nats.Msg {
 		h := nats.Header{}
 		if withOriginalHeaders {
-			for k, v := range d.Header {
-				h[k] = append([]string(nil), v...)
-			}
+			h = withoutServerHeaders(d.Header)
 			if id := d.Header.Get(jetstream.MsgIDHeader); id != "" {
 				h.Set(HeaderOriginalMsgID, id)
-			}
-			for k := range h {
-				if strings.HasPrefix(k, natsHeaderPrefix) {
-					delete(h, k)
-				}
 			}
 		}
 		h.Set(HeaderError, sanitizeHeaderValue(reason))
@@ -100,6 +95,18 @@ func (d DeadLetter) Message(subject string, maxPayload int) *nats.Msg {
 	return msg
 }
 
+// withoutServerHeaders copies h without its Nats-* headers, for a message republished as a copy
+// of another (a dead letter, a requeued copy).
+func withoutServerHeaders(h nats.Header) nats.Header {
+	c := make(nats.Header, len(h)+10) // room for the headers the copy adds
+	for k, v := range h {
+		if !strings.HasPrefix(k, natsHeaderPrefix) {
+			c[k] = append([]string(nil), v...)
+		}
+	}
+	return c
+}
+
 func msgSize(m *nats.Msg) int { return len(m.Data) + headerSize(m.Header) }
 
 // headerSize is the size of the header block on the wire ("NATS/1.0\r\n", "K: V\r\n" lines,
@@ -124,9 +131,15 @@ func sanitizeHeaderValue(s string) string {
 	}, s)
 }
 
-// publishDeadLetter publishes d to <prefix>.<stage> and waits for the publish ack.
-func publishDeadLetter(ctx context.Context, js jetstream.JetStream, prefix string, maxPayload int, d DeadLetter) error {
-	msg := d.Message(prefix+"."+d.Stage, maxPayload)
+// publishDeadLetter publishes d to its stage's dead-letter subject and waits for the publish ack.
+// It reads the server's max payload from the connection each time: a reconnect may reach a
+// server with another limit.
+func publishDeadLetter(ctx context.Context, js jetstream.JetStream, d DeadLetter) error {
+	maxPayload := 0
+	if nc := js.Conn(); nc != nil {
+		maxPayload = int(nc.MaxPayload())
+	}
+	msg := d.Message(streams.DeadLetterSubject(d.Stage), maxPayload)
 	if _, err := js.PublishMsg(ctx, msg); err != nil {
 		return fmt.Errorf("publishing dead letter %s to %s: %w", d.MsgID(), msg.Subject, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -24,13 +25,23 @@ type Input struct {
 	Stream    string
 	Sequence  uint64
 	Delivered uint64
-	// JSON is true when the input was protojson; outputs are then protojson too.
+	// Attempt is the number of this attempt at the message's work, counted across the copies
+	// the runtime requeued it as: the attempts of earlier copies (HeaderAttempts) plus Delivered.
+	// A copy is requeued only when its work was not attempted, or after a failure that found the
+	// stage's breaker open; a delivery refused without trying does not count. The runtime
+	// dead-letters the message once Attempt reaches the consumer's max_deliver.
+	Attempt uint64
+	// OriginalSequence is the stream sequence of the message as first published: for a requeued
+	// copy the sequence named by HeaderRequeuedFrom, otherwise Sequence. It identifies the
+	// message whichever copy of it is delivered. The runtime sets Attempt and OriginalSequence;
+	// an Input made outside it has what its maker set.
+	OriginalSequence uint64
+	// JSON is true when the input was protojson (HeaderContentType); outputs are then protojson
+	// too.
 	JSON bool
 	// origin is "<stream>:<sequence>" of the message as first published, which a requeued copy
 	// keeps; output ids derive from it.
 	origin string
-	// priorAttempts were spent by earlier copies (HeaderAttempts).
-	priorAttempts uint64
 
 	pub *publisher // nil for an Input made outside the runtime
 }
@@ -91,7 +102,7 @@ func Typed[T proto.Message](fn func(ctx context.Context, msg T, in *Input) ([]Ou
 	name := string(mt.Descriptor().FullName())
 	return HandlerFunc(func(ctx context.Context, in *Input) ([]Output, error) {
 		msg := mt.New().Interface().(T)
-		if err := decode(in, name, msg); err != nil {
+		if err := Decode(in.Header, in.Data, msg); err != nil {
 			return nil, err
 		}
 		if v, ok := any(msg).(validated); ok {
@@ -120,12 +131,17 @@ func Typed[T proto.Message](fn func(ctx context.Context, msg T, in *Input) ([]Ou
 // fillInput fills in the handler's view of a delivery.
 func fillInput(in *Input, msg jetstream.Msg, meta *jetstream.MsgMetadata) {
 	h := msg.Headers()
+	in.OriginalSequence = meta.Sequence.Stream
 	in.origin = h.Get(HeaderRequeuedFrom)
 	if in.origin == "" {
 		in.origin = meta.Stream + ":" + strconv.FormatUint(meta.Sequence.Stream, 10)
+	} else if seq, err := strconv.ParseUint(in.origin[strings.LastIndexByte(in.origin, ':')+1:], 10, 64); err == nil {
+		// A malformed header (not the runtime's) leaves OriginalSequence at this copy's sequence.
+		in.OriginalSequence = seq
 	}
+	var prior uint64
 	if a := h.Get(HeaderAttempts); a != "" {
-		in.priorAttempts, _ = strconv.ParseUint(a, 10, 32)
+		prior, _ = strconv.ParseUint(a, 10, 32)
 	}
 	in.Subject = msg.Subject()
 	in.Header = h
@@ -133,5 +149,6 @@ func fillInput(in *Input, msg jetstream.Msg, meta *jetstream.MsgMetadata) {
 	in.Stream = meta.Stream
 	in.Sequence = meta.Sequence.Stream
 	in.Delivered = meta.NumDelivered
+	in.Attempt = prior + meta.NumDelivered
 	in.JSON = isJSON(h)
 }

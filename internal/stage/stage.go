@@ -12,9 +12,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -71,11 +69,12 @@ type Stage struct {
 	gate          Gate
 	ins           *instruments
 
-	consumer    jetstream.Consumer
-	ackWait     time.Duration
-	maxDeliver  int
-	maxPayload  int         // server max payload, for dead letters
-	hardStopped atomic.Bool // the grace period ran out: handler contexts are cancelled
+	consumer   jetstream.Consumer
+	ackWait    time.Duration
+	maxDeliver int
+	// publishTimeout bounds the wait for the publish acks of a message's outputs, as the
+	// JetStream context's default timeout bounds a synchronous publish.
+	publishTimeout time.Duration
 
 	afterPublish func(*Input) // test hook: runs between the outputs' publish acks and the ack
 }
@@ -123,6 +122,9 @@ func (s *Stage) Check(ctx context.Context) error {
 	return nil
 }
 
+// errGraceOver is the cause of the handler contexts' cancellation when the grace period ran out.
+var errGraceOver = errors.New("shutdown grace period over")
+
 // Run pulls and handles messages until ctx is cancelled, then stops pulling, lets in-flight
 // handlers finish within the grace period, cancels and naks the rest, and returns. Every
 // goroutine it starts has ended when it returns. It returns nil after a clean shutdown.
@@ -132,9 +134,10 @@ func (s *Stage) Run(ctx context.Context) error {
 	}
 
 	// Handlers run under their own context, so that shutdown stops pulling at once but gives
-	// in-flight work the grace period before cancelling it.
-	handlerCtx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelHandlers()
+	// in-flight work the grace period before cancelling it. Its cause tells fail that a
+	// cancellation was the end of the grace period.
+	handlerCtx, cancelHandlers := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancelHandlers(nil)
 
 	slots := make(chan struct{}, s.cfg.Concurrency)
 	for range s.cfg.Concurrency {
@@ -220,8 +223,7 @@ func (s *Stage) Run(ctx context.Context) error {
 	case <-finished:
 	case <-time.After(s.cfg.GracePeriod):
 		s.log.Warn("grace period over, cancelling in-flight handlers", "grace", s.cfg.GracePeriod)
-		s.hardStopped.Store(true)
-		cancelHandlers()
+		cancelHandlers(errGraceOver)
 		<-finished
 	}
 	// Acks and naks are fire-and-forget; make sure they reached the server before saying done.
@@ -251,7 +253,7 @@ func (s *Stage) bind(ctx context.Context) error {
 				s.log.Warn("consumer has a server-side backoff list: it replaces ack_wait with its first value; the runtime computes retry delays itself, so remove it", "backoff", info.Config.BackOff)
 				s.ackWait = min(s.ackWait, info.Config.BackOff[0])
 			}
-			s.maxPayload = s.serverMaxPayload()
+			s.publishTimeout = s.js.Options().DefaultTimeout
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -265,13 +267,6 @@ func (s *Stage) bind(ctx context.Context) error {
 		}
 		wait = min(wait*2, 5*time.Second)
 	}
-}
-
-func (s *Stage) serverMaxPayload() int {
-	if c := s.js.Conn(); c != nil {
-		return int(c.MaxPayload())
-	}
-	return 0
 }
 
 // pull fetches as many messages as there are free slots, never more, so nothing waits in a
@@ -288,11 +283,12 @@ func (s *Stage) pull(ctx context.Context, slots chan struct{}, work chan<- jetst
 		case <-slots:
 		}
 		n := 1
-		if busy := s.cfg.Concurrency - len(slots) - 1; busy > s.cfg.Concurrency/2 && !s.probing() {
+		probing := s.probing()
+		if busy := s.cfg.Concurrency - len(slots) - 1; busy > s.cfg.Concurrency/2 && !probing {
 			n = gatherSlots(slots, n, s.cfg.Concurrency/2)
 		}
 	more:
-		for n < s.cfg.Concurrency && !s.probing() {
+		for n < s.cfg.Concurrency && !probing {
 			select {
 			case <-slots:
 				n++
@@ -458,7 +454,7 @@ func (s *Stage) process(ctx context.Context, msg jetstream.Msg, l *lease) *compl
 	if err == nil && len(outs) > 0 {
 		// As for a synchronous publish, the wait for the publish acks is bounded by the
 		// JetStream context's default timeout.
-		c.deadline = time.Now().Add(s.js.Options().DefaultTimeout)
+		c.deadline = time.Now().Add(s.publishTimeout)
 		if c.futures, err = c.pub.publishAsync(ctx, outs); err == nil {
 			return c
 		}
@@ -520,9 +516,9 @@ func (s *Stage) heartbeatEvery() time.Duration { return max(s.ackWait/3, 10*time
 // permanent or out of attempts, requeue when the work was not attempted or the stage's breaker
 // is now open, delayed nak otherwise.
 func (s *Stage) fail(ctx context.Context, msg jetstream.Msg, in *Input, err error) {
-	attempts := in.priorAttempts + in.Delivered
+	attempts := in.Attempt
 	switch {
-	case s.hardStopped.Load() && ctx.Err() != nil:
+	case errors.Is(context.Cause(ctx), errGraceOver):
 		s.nak(msg, "grace period over")
 		s.ins.processed.Add(ctx, 1, s.ins.outcome[outcomeNaked]...)
 	case failure.IsPermanent(err):
@@ -554,12 +550,7 @@ func (s *Stage) fail(ctx context.Context, msg jetstream.Msg, in *Input, err erro
 // set and spend a delivery each time; the copy waits as ordinary pending work, with its whole
 // delivery budget, for a replica whose breaker lets it through.
 func (s *Stage) requeue(ctx context.Context, msg jetstream.Msg, in *Input, attempts uint64, cause error) {
-	h := nats.Header{}
-	for k, v := range in.Header {
-		if !strings.HasPrefix(k, natsHeaderPrefix) {
-			h[k] = v
-		}
-	}
+	h := withoutServerHeaders(in.Header)
 	h.Set(HeaderRequeuedFrom, in.origin)
 	h.Set(HeaderAttempts, strconv.FormatUint(attempts, 10))
 	h.Set(jetstream.MsgIDHeader, "requeue:"+in.Stream+":"+strconv.FormatUint(in.Sequence, 10))
@@ -570,6 +561,7 @@ func (s *Stage) requeue(ctx context.Context, msg jetstream.Msg, in *Input, attem
 		s.log.Warn("requeueing failed, naking instead", "seq", in.Sequence, "error", err)
 		_ = msg.NakWithDelay(retryDelay(s.cfg.Backoff, in.Delivered, hint))
 		s.ins.retried.Add(ctx, 1, s.ins.add...)
+		s.ins.processed.Add(ctx, 1, s.ins.outcome[outcomeRetried]...)
 		return
 	}
 	if err := msg.Ack(); err != nil {
@@ -595,17 +587,19 @@ func (s *Stage) deadLetter(ctx context.Context, msg jetstream.Msg, in *Input, ki
 		OriginalSubject: in.Subject,
 		Stream:          in.Stream,
 		Sequence:        in.Sequence,
-		Deliveries:      in.priorAttempts + in.Delivered,
+		Deliveries:      in.Attempt,
 		Header:          in.Header,
 		Data:            in.Data,
 		FailedAt:        time.Now(),
 	}
 	pubCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := publishDeadLetter(pubCtx, s.js, s.cfg.DeadLetterPrefix, s.maxPayload, d); err != nil {
+	if err := publishDeadLetter(pubCtx, s.js, d); err != nil {
 		// Keep the original: it comes back after a delay and we try again.
 		s.log.Error("dead-lettering failed, retrying the message later", "seq", in.Sequence, "error", err)
 		_ = msg.NakWithDelay(retryDelay(s.cfg.Backoff, 1, 0))
+		s.ins.retried.Add(ctx, 1, s.ins.add...)
+		s.ins.processed.Add(ctx, 1, s.ins.outcome[outcomeRetried]...)
 		return
 	}
 	s.log.Warn("dead-lettered", "seq", in.Sequence, "kind", kind, "delivered", in.Delivered, "error", cause)
@@ -644,12 +638,40 @@ func (p *publisher) msgID(key string) string {
 func (p *publisher) build(ctx context.Context, out Output, key string) (*nats.Msg, *[]byte, error) {
 	id := p.msgID(key)
 	if out.ID != "" {
-		id = p.stage.cfg.Name + ":" + out.ID
+		id = outputID(p.stage.cfg.Name, out.ID)
 	}
+	return newOutputMsg(ctx, id, out, p.in.JSON, true)
+}
+
+// outputID is the Nats-Msg-Id of an output with Output.ID set.
+func outputID(stageName, id string) string { return stageName + ":" + id }
+
+// BuildOutput builds the message the runtime of stage stageName publishes for out, for code
+// that publishes such an output itself (outside a handler, or ahead of the runtime): the same
+// Nats-Msg-Id "<stageName>:<out.ID>" (so either copy lands once), HeaderContentType (protojson
+// when asJSON, binary protobuf otherwise), HeaderType, HeaderRequestID when the message has a
+// request id, out.Header, and the trace context of ctx. out.ID is required: the runtime's other
+// ids derive from the input being handled, which this function does not know. The message's
+// Data belongs to the caller. Like the runtime, it fails permanently when out.Msg cannot be
+// encoded.
+func BuildOutput(ctx context.Context, stageName string, out Output, asJSON bool) (*nats.Msg, error) {
+	if out.ID == "" {
+		return nil, fmt.Errorf("building output for %s: output has no ID", out.Subject)
+	}
+	msg, _, err := newOutputMsg(ctx, outputID(stageName, out.ID), out, asJSON, false)
+	if err != nil {
+		return nil, fmt.Errorf("building output for %s: %w", out.Subject, err)
+	}
+	return msg, nil
+}
+
+// newOutputMsg builds an output message with Nats-Msg-Id id. With pooled, a binary payload is
+// encoded into a pooled buffer, returned for releaseBuffer once no publish can resend it.
+func newOutputMsg(ctx context.Context, id string, out Output, asJSON, pooled bool) (*nats.Msg, *[]byte, error) {
 	if out.Subject == "" {
 		return nil, nil, errors.New("output has no subject")
 	}
-	data, buf, ct, err := encode(out.Msg, p.in.JSON)
+	data, buf, ct, err := encode(out.Msg, asJSON, pooled)
 	if err != nil {
 		return nil, nil, failure.Permanent(err)
 	}

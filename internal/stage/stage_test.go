@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.uber.org/goleak"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -21,6 +25,8 @@ import (
 
 	"github.com/jetflow-dev/jetflow/internal/failure"
 	"github.com/jetflow-dev/jetflow/internal/jstest"
+	"github.com/jetflow-dev/jetflow/internal/telemetry"
+	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 )
 
 func TestOutputPublishedThenInputAcked(t *testing.T) {
@@ -528,7 +534,15 @@ func TestOpenGateStopsPulling(t *testing.T) {
 	var calls counter
 	e.run(e.cfg(), echo(&calls), WithGate(&gate))
 	e.publish("work.g", wrapperspb.String("g"))
-	time.Sleep(300 * time.Millisecond) // a window in which a pull would have happened
+	// The stage consults the gate before every pull: once it has done so a few times since the
+	// message was stored, it had every chance to pull it.
+	since := gate.consulted.Load()
+	jstest.Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if n := gate.consulted.Load() - since; n < 3 {
+			return fmt.Errorf("gate consulted %d times since the publish", n)
+		}
+		return nil
+	})
 	if calls.get("g") != 0 {
 		t.Fatal("pulled while the gate was open")
 	}
@@ -539,9 +553,13 @@ func TestOpenGateStopsPulling(t *testing.T) {
 	e.waitCount("OUT", 1)
 }
 
-type fakeGate struct{ open atomic.Bool }
+type fakeGate struct {
+	open      atomic.Bool
+	consulted atomic.Int64 // OpenFor calls
+}
 
 func (g *fakeGate) OpenFor() time.Duration {
+	g.consulted.Add(1)
 	if g.open.Load() {
 		return 50 * time.Millisecond
 	}
@@ -554,10 +572,12 @@ func TestNotAttemptedWorkIsRequeuedWithoutSpendingDeliveries(t *testing.T) {
 	e := newEnv(t, envOpts{maxDeliver: 2})
 	var calls counter
 	var deliveries []uint64
+	var copies []deliveredCopy
 	var mu sync.Mutex
 	e.run(e.cfg(), Typed(func(ctx context.Context, msg *wrapperspb.StringValue, in *Input) ([]Output, error) {
 		mu.Lock()
 		deliveries = append(deliveries, in.Delivered)
+		copies = append(copies, copyOf(in))
 		mu.Unlock()
 		if calls.add("q") <= 3 { // refused three times: more than max_deliver allows
 			return nil, failure.NotAttempted(failure.RetryAfter(errors.New("circuit breaker open"), time.Second))
@@ -580,8 +600,91 @@ func TestNotAttemptedWorkIsRequeuedWithoutSpendingDeliveries(t *testing.T) {
 			t.Fatalf("attempt %d was delivery %d; every copy should be on its first delivery (%v)", i, d, deliveries)
 		}
 	}
+	if len(copies) != 4 {
+		t.Fatalf("handler saw %d copies, want 4", len(copies))
+	}
+	// A refused delivery spends no attempt: every copy carries the attempts of none.
+	for i, c := range copies {
+		want := deliveredCopy{attemptsHeader: "0", requeuedFrom: "WORK:" + strconv.FormatUint(seq, 10), attempt: 1, originalSequence: seq}
+		if i == 0 {
+			want.attemptsHeader, want.requeuedFrom = "", ""
+		}
+		got := c
+		got.sequence = 0
+		if got != want {
+			t.Errorf("copy %d: %+v, want %+v", i, got, want)
+		}
+		if i > 0 && c.sequence == seq {
+			t.Errorf("copy %d has the original's sequence %d", i, seq)
+		}
+	}
 	if info := e.consumerInfo(); info.NumAckPending != 0 {
 		t.Fatalf("num_ack_pending = %d", info.NumAckPending)
+	}
+}
+
+// deliveredCopy is what a handler saw of one copy of a requeued message.
+type deliveredCopy struct {
+	attemptsHeader, requeuedFrom        string
+	attempt, originalSequence, sequence uint64
+}
+
+func copyOf(in *Input) deliveredCopy {
+	return deliveredCopy{
+		attemptsHeader: in.Header.Get(HeaderAttempts), requeuedFrom: in.Header.Get(HeaderRequeuedFrom),
+		attempt: in.Attempt, originalSequence: in.OriginalSequence, sequence: in.Sequence,
+	}
+}
+
+// A retryable failure that meets an open breaker requeues the message: the attempt it spent
+// goes with the copy, which is attempt 2 on its first delivery and keeps the original's
+// sequence.
+func TestRequeuedCopyCountsTheAttemptsOfItsOriginal(t *testing.T) {
+	e := newEnv(t, envOpts{maxDeliver: 5})
+	var gate fakeGate
+	var mu sync.Mutex
+	var copies []deliveredCopy
+	e.run(e.cfg(), Typed(func(ctx context.Context, msg *wrapperspb.StringValue, in *Input) ([]Output, error) {
+		mu.Lock()
+		copies = append(copies, copyOf(in))
+		n := len(copies)
+		mu.Unlock()
+		if n == 1 {
+			gate.open.Store(true) // the failure trips the breaker
+			return nil, errors.New("upstream answered 503")
+		}
+		return []Output{{Subject: "out.c", Msg: msg}}, nil
+	}), WithGate(&gate))
+	seq := e.publish("work.c", wrapperspb.String("c"))
+	origin := "WORK:" + strconv.FormatUint(seq, 10)
+	// The gate stays open until the message was requeued: stored, or already taken by a pull
+	// that was waiting on the server when the gate opened.
+	jstest.Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {
+		mu.Lock()
+		handled := len(copies)
+		mu.Unlock()
+		if work := e.messages("WORK"); handled < 2 && (len(work) != 1 || work[0].Header.Get(HeaderRequeuedFrom) != origin) {
+			return fmt.Errorf("WORK holds %d messages and the handler saw %d copies, want the requeued copy", len(work), handled)
+		}
+		return nil
+	})
+	gate.open.Store(false)
+	e.waitCount("OUT", 1)
+	e.waitCount("WORK", 0)
+	mu.Lock()
+	defer mu.Unlock()
+	want := []deliveredCopy{
+		{attempt: 1, originalSequence: seq, sequence: seq},
+		{attemptsHeader: "1", requeuedFrom: origin, attempt: 2, originalSequence: seq},
+	}
+	if len(copies) != len(want) {
+		t.Fatalf("handler saw %d copies, want %d: %+v", len(copies), len(want), copies)
+	}
+	copies[1].sequence = 0 // the copy's own sequence is the stream's choice
+	for i := range want {
+		if copies[i] != want[i] {
+			t.Errorf("copy %d: %+v, want %+v", i, copies[i], want[i])
+		}
 	}
 }
 
@@ -733,4 +836,271 @@ func TestOutputThatNoStreamStoresIsRetriedThenDeadLettered(t *testing.T) {
 		t.Errorf("handler ran %d times for the bad message, want 3", n)
 	}
 	e.waitCount("WORK", 0)
+}
+
+// An output published to a subject that no stream captures yet gets "no responders", and the
+// JetStream client sends the same *nats.Msg again after its retry wait (250 ms, twice): its
+// encode buffer must not be reused before the publish ack, or the resend carries whatever was
+// encoded into it since. The late outputs here wait for their stream while their own worker
+// encodes the next ones and the other workers encode outputs of their own; every stored output
+// must still be byte for byte what its handler returned.
+func TestOutputResentAfterNoRespondersIsIntact(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	const lateInputs, lateOutputs, fillers, fillerOutputs = 4, 6, 24, 5
+	// Every late output has the same size, so that each fits the buffer of another.
+	late := func(i, j int) []byte {
+		b := make([]byte, 4096)
+		for k := range b {
+			b[k] = byte(i*31 + j*7 + k)
+		}
+		return b
+	}
+	filler := func(i, j int) []byte {
+		b := make([]byte, 1+(i*7919+j*104729)%4096)
+		for k := range b {
+			b[k] = byte(128 + i*3 + j*5 + k)
+		}
+		return b
+	}
+	for i := range lateInputs {
+		e.publish("work.late."+strconv.Itoa(i), wrapperspb.String("late"))
+	}
+	for i := range fillers {
+		e.publish("work.fill."+strconv.Itoa(i), wrapperspb.String("fill"))
+	}
+
+	// The stage has a JetStream context of its own, for its count of pending publishes, on the
+	// test's connection: the late outputs' first sends reach the server before the request that
+	// creates their stream.
+	stageJS, err := jetstream.New(e.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lateCalls counter
+	release := make(chan struct{})
+	cfg := e.cfg()
+	cfg.Concurrency = lateInputs + 4
+	e.runOn(stageJS, cfg, Typed(func(ctx context.Context, _ *wrapperspb.StringValue, in *Input) ([]Output, error) {
+		parts := strings.Split(in.Subject, ".")
+		i, err := strconv.Atoi(parts[2])
+		if err != nil {
+			return nil, failure.Permanent(err)
+		}
+		if parts[1] == "late" {
+			lateCalls.add(parts[2])
+			outs := make([]Output, lateOutputs)
+			for j := range outs {
+				outs[j] = Output{Subject: fmt.Sprintf("late.%d.%d", i, j), Msg: wrapperspb.Bytes(late(i, j))}
+			}
+			return outs, nil
+		}
+		select {
+		case <-release: // the late outputs are waiting for their resend
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		outs := make([]Output, fillerOutputs)
+		for j := range outs {
+			outs[j] = Output{Subject: fmt.Sprintf("out.%d.%d", i, j), Msg: wrapperspb.Bytes(filler(i, j))}
+		}
+		return outs, nil
+	}))
+
+	jstest.Eventually(t, 10*time.Second, time.Millisecond, func() error {
+		if n := stageJS.PublishAsyncPending(); n != lateInputs*lateOutputs {
+			return fmt.Errorf("%d publishes pending, want the %d late outputs", n, lateInputs*lateOutputs)
+		}
+		return nil
+	})
+	close(release)
+	e.mustStream(jetstream.StreamConfig{Name: "LATE", Subjects: []string{"late.>"}})
+
+	check := func(m *jetstream.RawStreamMsg, want func(i, j int) []byte) {
+		t.Helper()
+		parts := strings.Split(m.Subject, ".")
+		i, errI := strconv.Atoi(parts[1])
+		j, errJ := strconv.Atoi(parts[2])
+		if errI != nil || errJ != nil {
+			t.Fatalf("output subject %q", m.Subject)
+		}
+		var got wrapperspb.BytesValue
+		if err := proto.Unmarshal(m.Data, &got); err != nil || !bytes.Equal(got.GetValue(), want(i, j)) {
+			t.Errorf("%s: %d bytes that differ from the %d the handler returned (%v)", m.Subject, len(got.GetValue()), len(want(i, j)), err)
+		}
+	}
+	for _, m := range e.waitCount("LATE", lateInputs*lateOutputs) {
+		check(m, late)
+	}
+	for _, m := range e.waitCount("OUT", fillers*fillerOutputs) {
+		check(m, filler)
+	}
+	e.waitCount("WORK", 0)
+	// Handled once: the stored late outputs are the resent messages, not a redelivery's.
+	for i := range lateInputs {
+		if n := lateCalls.get(strconv.Itoa(i)); n != 1 {
+			t.Errorf("late input %d handled %d times, want 1: its outputs were not stored by a resend", i, n)
+		}
+	}
+}
+
+// stageMetrics reads a stage's counters from a manual reader: "processed/<outcome>",
+// "retried" and "dead_lettered".
+func stageMetrics(t *testing.T) (metric.MeterProvider, func() map[string]int64) {
+	t.Helper()
+	reader := sdkmetric.NewManualReader()
+	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { _ = provider.Shutdown(context.Background()) })
+	return provider, func() map[string]int64 {
+		var rm metricdata.ResourceMetrics
+		if err := reader.Collect(context.Background(), &rm); err != nil {
+			t.Fatalf("collecting metrics: %v", err)
+		}
+		got := map[string]int64{}
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				sum, ok := m.Data.(metricdata.Sum[int64])
+				if !ok {
+					continue
+				}
+				for _, p := range sum.DataPoints {
+					key := strings.TrimPrefix(m.Name, "jetflow.stage.")
+					if outcome, ok := p.Attributes.Value("outcome"); ok {
+						key += "/" + outcome.AsString()
+					}
+					got[key] += p.Value
+				}
+			}
+		}
+		return got
+	}
+}
+
+// A requeue whose publish fails falls back to a delayed nak: a retry, in both counters.
+func TestFailedRequeueCountsAsRetried(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	// The original fills the stream: its copy is refused until the original is acked, which
+	// waits for the copy.
+	if _, err := e.js.UpdateStream(e.ctx, jetstream.StreamConfig{
+		Name: "WORK", Subjects: []string{"work.>"}, Retention: jetstream.WorkQueuePolicy, MaxMsgs: 1, Discard: jetstream.DiscardNew,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	provider, read := stageMetrics(t)
+	e.run(e.cfg(), Typed(func(ctx context.Context, msg *wrapperspb.StringValue, in *Input) ([]Output, error) {
+		return nil, failure.NotAttempted(errors.New("circuit breaker open"))
+	}), WithMeterProvider(provider))
+	e.publish("work.f", wrapperspb.String("f"))
+	jstest.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
+		m := read()
+		if m["processed/retried"] < 1 || m["retried"] != m["processed/retried"] || m["processed/requeued"] != 0 {
+			return fmt.Errorf("metrics %v, want retries counted as processed/retried and retried alike, and no requeue", m)
+		}
+		return nil
+	})
+}
+
+// A dead letter whose publish fails keeps the original for a later try: a retry, in both
+// counters; once the dead-letter stream is back the message is dead-lettered once.
+func TestFailedDeadLetterCountsAsRetried(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	if err := e.js.DeleteStream(e.ctx, "DLQ"); err != nil {
+		t.Fatal(err)
+	}
+	provider, read := stageMetrics(t)
+	e.run(e.cfg(), Typed(func(ctx context.Context, msg *wrapperspb.StringValue, in *Input) ([]Output, error) {
+		return nil, failure.Permanentf("model rejected the input: 400")
+	}), WithMeterProvider(provider))
+	e.publish("work.d", wrapperspb.String("d"))
+	jstest.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
+		m := read()
+		if m["processed/retried"] < 1 || m["retried"] != m["processed/retried"] || m["dead_lettered"] != 0 {
+			return fmt.Errorf("metrics %v, want the failed dead letter counted as processed/retried and retried alike", m)
+		}
+		return nil
+	})
+	e.mustStream(jetstream.StreamConfig{Name: "DLQ", Subjects: []string{"ai.dlq.>"}})
+	e.waitCount("DLQ", 1)
+	jstest.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if m := read(); m["processed/dead_lettered"] != 1 || m["dead_lettered"] != 1 {
+			return fmt.Errorf("metrics %v, want one dead letter", m)
+		}
+		return nil
+	})
+}
+
+func TestDecodeRefusesWhatItCannotUnderstand(t *testing.T) {
+	valid := mustMarshal(t, wrapperspb.String("hello"))
+	tests := []struct {
+		name      string
+		h         nats.Header
+		data      []byte
+		reasonHas string
+	}{
+		{name: "empty payload", reasonHas: "empty payload"},
+		{name: "type header of another type", h: nats.Header{HeaderType: {"jetflow.v1.TtsRequest"}}, data: valid, reasonHas: "is a jetflow.v1.TtsRequest"},
+		{name: "message of another type", data: mustMarshal(t, wrapperspb.Int64(42)), reasonHas: "unknown to google.protobuf.StringValue"},
+		{name: "bad json", h: nats.Header{HeaderContentType: {"application/json"}}, data: []byte(`{"value": 1`), reasonHas: "decoding protojson"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Decode(tt.h, tt.data, &wrapperspb.StringValue{})
+			if !errors.Is(err, failure.ErrInvalid) || !failure.IsPermanent(err) || !strings.Contains(err.Error(), tt.reasonHas) {
+				t.Fatalf("Decode = %v, want a permanent invalid-input error saying %q", err, tt.reasonHas)
+			}
+		})
+	}
+	for _, c := range []struct {
+		h    nats.Header
+		data []byte
+	}{
+		{h: nats.Header{HeaderType: {"google.protobuf.StringValue"}}, data: valid},
+		{h: nats.Header{HeaderContentType: {"application/json; charset=utf-8"}}, data: []byte(`"hello"`)},
+	} {
+		var got wrapperspb.StringValue
+		if err := Decode(c.h, c.data, &got); err != nil || got.GetValue() != "hello" {
+			t.Errorf("Decode(%v) = %q, %v", c.h, got.GetValue(), err)
+		}
+	}
+}
+
+// BuildOutput builds, for an output with an ID, the very message the runtime publishes.
+func TestBuildOutputMatchesWhatTheRuntimePublishes(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	out := func(name string) Output {
+		return Output{
+			Subject: "out." + name, ID: "r-1." + name, Header: nats.Header{"X-Extra": {"1"}},
+			Msg: &jetflowv1.TtsAudioChunk{RequestId: "r-1", Audio: []byte("pcm"), Last: true},
+		}
+	}
+	e.run(e.cfg(), HandlerFunc(func(_ context.Context, in *Input) ([]Output, error) {
+		return []Output{out(strings.TrimPrefix(in.Subject, "work."))}, nil
+	}))
+	const traceparent = "00-0102030405060708090a0b0c0d0e0f10-0102030405060708-01"
+	for i, asJSON := range []bool{false, true} {
+		name := "chunk-" + strconv.Itoa(i)
+		t.Run(fmt.Sprintf("json=%v", asJSON), func(t *testing.T) {
+			hdr := []string{"traceparent", traceparent}
+			if asJSON {
+				hdr = append(hdr, HeaderContentType, "application/json")
+			}
+			e.publishRaw("work."+name, []byte("input"), hdr...)
+			stored := e.waitCount("OUT", i+1)[i]
+			ctx := telemetry.Extract(context.Background(), nats.Header{"traceparent": {traceparent}})
+			built, err := BuildOutput(ctx, "work", out(name), asJSON)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if built.Subject != stored.Subject || !bytes.Equal(built.Data, stored.Data) || !reflect.DeepEqual(built.Header, stored.Header) {
+				t.Fatalf("built %s %v %q,\nruntime published %s %v %q", built.Subject, built.Header, built.Data, stored.Subject, stored.Header, stored.Data)
+			}
+			if built.Header.Get(jetstream.MsgIDHeader) != "work:r-1."+name || built.Header.Get(HeaderRequestID) != "r-1" || built.Header.Get("traceparent") != traceparent {
+				t.Errorf("built headers %v lack the output id, the request id or the trace context", built.Header)
+			}
+		})
+	}
+	noID := out("x")
+	noID.ID = ""
+	if _, err := BuildOutput(context.Background(), "work", noID, false); err == nil {
+		t.Fatal("BuildOutput without an ID succeeded")
+	}
 }

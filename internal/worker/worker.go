@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -37,6 +36,24 @@ type Env struct {
 	NC        *nats.Conn
 	JS        jetstream.JetStream
 	Telemetry *telemetry.Providers
+
+	atStop []func(context.Context) error
+}
+
+// AtStop registers f to run once the process stops: after every runner has returned and the
+// NATS connection is drained, or when starting fails after Build registered it. Functions run in
+// reverse order of registration. A Build that opens a connection to an upstream (Milvus) closes it
+// here, where no handler can still be using it.
+func (e *Env) AtStop(f func(context.Context) error) { e.atStop = append(e.atStop, f) }
+
+func (e *Env) stop(ctx context.Context) error {
+	var errs []error
+	for i := len(e.atStop) - 1; i >= 0; i-- {
+		if err := e.atStop[i](ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // StageOptions are the runtime options every stage of the process should get.
@@ -72,17 +89,8 @@ func settingsFromEnv(r *envconfig.Reader) Settings {
 		DrainTimeout:    r.Duration("NATS_DRAIN_TIMEOUT", 10*time.Second, 100*time.Millisecond, 5*time.Minute),
 		AdvisoryCatcher: r.Bool("DEAD_LETTER_ADVISORIES", true),
 	}
-	switch strings.ToLower(r.String("LOG_LEVEL", "info")) {
-	case "debug":
-		s.LogLevel = slog.LevelDebug
-	case "info":
-		s.LogLevel = slog.LevelInfo
-	case "warn":
-		s.LogLevel = slog.LevelWarn
-	case "error":
-		s.LogLevel = slog.LevelError
-	default:
-		r.Fail("LOG_LEVEL", "must be debug, info, warn or error")
+	if err := s.LogLevel.UnmarshalText([]byte(r.String("LOG_LEVEL", "info"))); err != nil {
+		r.Fail("LOG_LEVEL", "must be debug, info, warn or error: %v", err)
 	}
 	return s
 }
@@ -101,7 +109,7 @@ func Main(name string, build Build) int {
 
 // Run is Main without the process: it reads the environment through lookup and returns when
 // ctx ends and everything has stopped.
-func Run(ctx context.Context, name string, lookup envconfig.Lookup, log *slog.Logger, build Build) error {
+func Run(ctx context.Context, name string, lookup envconfig.Lookup, log *slog.Logger, build Build) (err error) {
 	r := envconfig.New(lookup)
 	settings := settingsFromEnv(r)
 	natsCfg := natsconn.FromEnv(r, name)
@@ -130,6 +138,11 @@ func Run(ctx context.Context, name string, lookup envconfig.Lookup, log *slog.Lo
 		return fmt.Errorf("creating JetStream context: %w", err)
 	}
 	env := &Env{Name: name, Log: log, Config: r, Lookup: lookup, NC: nc, JS: js, Telemetry: tel}
+	defer func() {
+		if stopErr := env.stop(context.WithoutCancel(ctx)); stopErr != nil {
+			err = errors.Join(err, fmt.Errorf("stopping %s: %w", name, stopErr))
+		}
+	}()
 	runners, err := build(ctx, env)
 	if err == nil {
 		err = r.Err()

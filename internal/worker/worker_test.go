@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,7 +62,16 @@ func TestRunServesReadinessMetricsAndStops(t *testing.T) {
 	}
 	addr := freeAddr(t)
 	env := envconfig.Map(map[string]string{"NATS_URL": srv.ClientURL(), "HEALTH_ADDR": addr})
+	var stopped atomic.Int32
 	build := func(ctx context.Context, e *Env) ([]Runner, error) {
+		e.AtStop(func(context.Context) error {
+			// The connection is drained only after every runner has returned.
+			if !e.NC.IsClosed() {
+				t.Error("AtStop ran before the runners stopped and the connection was drained")
+			}
+			stopped.Add(1)
+			return nil
+		})
 		s, err := stage.New(e.JS, stage.Config{Name: streams.ConsumerTTS, Stream: streams.StreamTTS, Consumer: streams.ConsumerTTS},
 			stage.Typed(func(ctx context.Context, req *jetflowv1.TtsRequest, in *stage.Input) ([]stage.Output, error) {
 				return []stage.Output{{Subject: streams.ResultSubject(streams.ResultKindTTS, req.GetRequestId()), Msg: &jetflowv1.TtsAudioChunk{RequestId: req.GetRequestId(), Last: true}}}, nil
@@ -118,6 +128,9 @@ func TestRunServesReadinessMetricsAndStops(t *testing.T) {
 		}
 		return nil
 	})
+	if n := stopped.Load(); n != 0 {
+		t.Fatalf("AtStop ran %d times before the worker stopped", n)
+	}
 	cancel()
 	select {
 	case err := <-done:
@@ -130,6 +143,28 @@ func TestRunServesReadinessMetricsAndStops(t *testing.T) {
 	if _, _, err := httpGet("http://" + addr + "/healthz"); err == nil {
 		t.Fatal("health server still up after Run returned")
 	}
+	if n := stopped.Load(); n != 1 {
+		t.Fatalf("AtStop ran %d times, want once after the stage stopped", n)
+	}
+}
+
+// A Build that fails after registering a cleanup still gets it run, in reverse order, and the
+// cleanup's error joins Build's.
+func TestAtStopRunsWhenBuildFails(t *testing.T) {
+	srv := jstest.Server(t)
+	env := envconfig.Map(map[string]string{"NATS_URL": srv.ClientURL(), "HEALTH_ADDR": freeAddr(t)})
+	var order []string
+	err := Run(jstest.Context(t), "w", env, slog.New(slog.DiscardHandler), func(_ context.Context, e *Env) ([]Runner, error) {
+		e.AtStop(func(context.Context) error { order = append(order, "first"); return nil })
+		e.AtStop(func(context.Context) error { order = append(order, "second"); return errors.New("closing twice") })
+		return nil, errors.New("bad config")
+	})
+	if err == nil || !strings.Contains(err.Error(), "bad config") || !strings.Contains(err.Error(), "closing twice") {
+		t.Fatalf("Run error %v, want Build's and the cleanup's", err)
+	}
+	if strings.Join(order, ",") != "second,first" {
+		t.Fatalf("cleanups ran as %v, want second,first", order)
+	}
 }
 
 func TestRunReportsEveryBadVariable(t *testing.T) {
@@ -141,5 +176,21 @@ func TestRunReportsEveryBadVariable(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("error %v does not name %s", err, name)
 		}
+	}
+}
+
+func TestLogLevelTakesTheDocumentedValues(t *testing.T) {
+	for value, want := range map[string]slog.Level{
+		"": slog.LevelInfo, "debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError, "WARN": slog.LevelWarn,
+	} {
+		r := envconfig.New(envconfig.Map(map[string]string{"LOG_LEVEL": value}))
+		if got := settingsFromEnv(r).LogLevel; got != want || r.Err() != nil {
+			t.Errorf("LOG_LEVEL=%q gives %v (%v), want %v", value, got, r.Err(), want)
+		}
+	}
+	r := envconfig.New(envconfig.Map(map[string]string{"LOG_LEVEL": "verbose"}))
+	settingsFromEnv(r)
+	if err := r.Err(); err == nil || !strings.Contains(err.Error(), "LOG_LEVEL") {
+		t.Errorf("LOG_LEVEL=verbose: error %v, want one naming LOG_LEVEL", err)
 	}
 }
