@@ -22,6 +22,28 @@ func MaxChunkBytes(maxPayload int64) int {
 	return n
 }
 
+// ResultsMaxMsgSize is the max_msg_size of AI_RESULTS (streams/stream/AI_RESULTS.json), where
+// audio chunks are published: no chunk message may be larger, whatever the server allows.
+const ResultsMaxMsgSize = 1 << 20
+
+// ChunkBytesFor returns the audio bytes per chunk message for a connection whose server allows
+// messages of serverMaxPayload bytes (0 or less when unknown) and a configured chunk size (0 or
+// less for "as large as fits"). The result never exceeds what fits a message of
+// min(serverMaxPayload, ResultsMaxMsgSize), so a configured size too large for the stream is cut
+// rather than refused at publish time; it is even, so a chunk of PCM16 never splits a sample;
+// and it is at least 2, so a Splitter always makes progress.
+func ChunkBytesFor(serverMaxPayload int64, configured int) int {
+	limit := int64(ResultsMaxMsgSize)
+	if serverMaxPayload > 0 {
+		limit = min(limit, serverMaxPayload)
+	}
+	n := MaxChunkBytes(limit)
+	if configured > 0 {
+		n = min(n, configured)
+	}
+	return max(n&^1, 2)
+}
+
 // Emit publishes one chunk. data is only valid during the call.
 type Emit func(ctx context.Context, sequence int, data []byte, last bool) error
 

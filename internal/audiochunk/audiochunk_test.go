@@ -6,6 +6,8 @@ import (
 	"errors"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/jetflow-dev/jetflow/streams"
 )
 
 func TestSplitterReassemblesExactly(t *testing.T) {
@@ -76,5 +78,56 @@ func TestWriteAfterClose(t *testing.T) {
 	}
 	if err := s.Write(context.Background(), []byte("x")); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Write after Close = %v", err)
+	}
+}
+
+func TestChunkBytesFor(t *testing.T) {
+	fits1MiB := MaxChunkBytes(1 << 20)
+	tests := []struct {
+		name             string
+		serverMaxPayload int64
+		configured       int
+		want             int
+	}{
+		{name: "default server", serverMaxPayload: 1 << 20, want: fits1MiB},
+		{name: "unknown server limit", serverMaxPayload: 0, want: fits1MiB},
+		{name: "server allows more than AI_RESULTS", serverMaxPayload: 8 << 20, want: fits1MiB},
+		{name: "smaller server limit", serverMaxPayload: 256 << 10, want: MaxChunkBytes(256 << 10)},
+		{name: "odd server limit rounded to whole samples", serverMaxPayload: 100_001, want: (100_001 - headroom) &^ 1},
+		{name: "configured", serverMaxPayload: 1 << 20, configured: 32 << 10, want: 32 << 10},
+		{name: "odd configured rounded to whole samples", serverMaxPayload: 1 << 20, configured: 4001, want: 4000},
+		{name: "configured too large for AI_RESULTS", serverMaxPayload: 8 << 20, configured: 2 << 20, want: fits1MiB},
+		{name: "configured too large for the server", serverMaxPayload: 64 << 10, configured: 1 << 20, want: MaxChunkBytes(64 << 10)},
+		{name: "configured one byte", serverMaxPayload: 1 << 20, configured: 1, want: 2},
+		{name: "negative configured means as large as fits", serverMaxPayload: 1 << 20, configured: -4, want: fits1MiB},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := ChunkBytesFor(tt.serverMaxPayload, tt.configured)
+			if got != tt.want {
+				t.Fatalf("ChunkBytesFor(%d, %d) = %d, want %d", tt.serverMaxPayload, tt.configured, got, tt.want)
+			}
+			message := int64(ResultsMaxMsgSize)
+			if tt.serverMaxPayload > 0 {
+				message = min(message, tt.serverMaxPayload)
+			}
+			if got%2 != 0 || int64(got)+headroom > message {
+				t.Fatalf("ChunkBytesFor(%d, %d) = %d splits a sample or overflows a message", tt.serverMaxPayload, tt.configured, got)
+			}
+		})
+	}
+}
+
+func TestResultsMaxMsgSizeIsTheStreams(t *testing.T) {
+	set, err := streams.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, ok := set.Stream(streams.StreamResults)
+	if !ok {
+		t.Fatalf("no %s stream definition", streams.StreamResults)
+	}
+	if cfg.MaxMsgSize != ResultsMaxMsgSize {
+		t.Fatalf("%s max_msg_size = %d, ResultsMaxMsgSize = %d", streams.StreamResults, cfg.MaxMsgSize, ResultsMaxMsgSize)
 	}
 }

@@ -95,12 +95,6 @@ func New(stage, upstream string, s Settings, opts ...Option) *Breaker {
 	return b
 }
 
-// Stage returns the stage the breaker belongs to.
-func (b *Breaker) Stage() string { return b.stage }
-
-// Upstream returns the upstream the breaker guards.
-func (b *Breaker) Upstream() string { return b.upstream }
-
 // State returns the current state, moving an open breaker whose Timeout has passed to half-open.
 func (b *Breaker) State() State { return fromGobreaker(b.cb.State()) }
 
@@ -176,11 +170,5 @@ func (b *Breaker) onStateChange(_ string, from, to gobreaker.State) {
 
 // readyToTrip decides, on every failure while closed, whether the breaker opens.
 func (s Settings) readyToTrip(c gobreaker.Counts) bool {
-	if c.ConsecutiveFailures >= s.ConsecutiveFailures {
-		return true
-	}
-	if s.FailureRatio > 0 && c.Requests >= s.MinRequests {
-		return float64(c.TotalFailures)/float64(c.Requests) >= s.FailureRatio
-	}
-	return false
+	return c.ConsecutiveFailures >= s.ConsecutiveFailures
 }

@@ -229,32 +229,24 @@ func TestCancelledProbeFreesItsSlot(t *testing.T) {
 	}
 }
 
-func TestFailureRatioTrips(t *testing.T) {
-	tests := []struct {
-		name  string
-		ratio float64
-		want  State
-	}{
-		{name: "disabled", ratio: 0, want: Closed},
-		{name: "half the calls fail", ratio: 0.5, want: Open},
-		{name: "ratio not reached", ratio: 0.9, want: Closed},
+// Only runs of failures trip the breaker: an upstream failing every other call stays in use.
+func TestAlternatingFailuresDoNotTrip(t *testing.T) {
+	b := New("chat", Reranker, Settings{ConsecutiveFailures: 2, Timeout: time.Minute})
+	u := &upstream{}
+	for i := range 6 {
+		var err error
+		if i%2 == 1 {
+			err = errUnavailable
+		}
+		if _, got := Do(t.Context(), b, u.answer(err)); errors.Is(got, ErrOpen) {
+			t.Fatalf("call %d refused: %v", i, got)
+		}
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			b := New("chat", Reranker, Settings{FailureRatio: tt.ratio, MinRequests: 4, Timeout: time.Minute})
-			u := &upstream{}
-			// Alternate so there are never two failures in a row.
-			for i := range 6 {
-				var err error
-				if i%2 == 1 {
-					err = errUnavailable
-				}
-				_, _ = Do(t.Context(), b, u.answer(err))
-			}
-			if got := b.State(); got != tt.want {
-				t.Fatalf("state = %v, want %v", got, tt.want)
-			}
-		})
+	if got := b.State(); got != Closed {
+		t.Fatalf("state = %v, want closed", got)
+	}
+	if got := u.calls.Load(); got != 6 {
+		t.Fatalf("upstream saw %d calls, want 6", got)
 	}
 }
 

@@ -6,23 +6,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-)
 
-// eventually polls check until it returns nil, failing the test after total.
-func eventually(t *testing.T, total time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v: %v", total, err)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
+	"github.com/jetflow-dev/jetflow/internal/jstest"
+)
 
 // upstream is a stand-in for a model server: it counts the calls that reach it and answers
 // with whatever error it is told to.
@@ -58,7 +44,7 @@ func trip(t *testing.T, b *Breaker, u *upstream) {
 // waitHalfOpen polls until the open Timeout has passed.
 func waitHalfOpen(t *testing.T, b *Breaker) {
 	t.Helper()
-	eventually(t, 5*time.Second, func() error {
+	jstest.Eventually(t, 5*time.Second, 2*time.Millisecond, func() error {
 		if s := b.State(); s != HalfOpen {
 			return errors.New("still " + s.String())
 		}

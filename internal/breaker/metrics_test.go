@@ -2,12 +2,15 @@ package breaker
 
 import (
 	"errors"
+	"maps"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/jetflow-dev/jetflow/internal/jstest"
 )
 
 // collect reads the breaker metrics: the gauge by (stage, upstream) and the transition counts
@@ -75,7 +78,7 @@ func TestMetricsReportState(t *testing.T) {
 			// The gauge shows half-open once Timeout passed, before any call moves the breaker.
 			name: "llm timeout passed",
 			act: func(t *testing.T) {
-				eventually(t, 5*time.Second, func() error {
+				jstest.Eventually(t, 5*time.Second, 2*time.Millisecond, func() error {
 					if g, _ := collect(t, reader); g["chat/llm"] != 1 {
 						return errors.New("gauge still reports open")
 					}
@@ -106,23 +109,11 @@ func TestMetricsReportState(t *testing.T) {
 	for _, step := range steps {
 		step.act(t)
 		gauge, transitions := collect(t, reader)
-		if !equal(gauge, step.gauge) {
+		if !maps.Equal(gauge, step.gauge) {
 			t.Errorf("%s: gauge = %v, want %v", step.name, gauge, step.gauge)
 		}
-		if !equal(transitions, step.transitions) {
+		if !maps.Equal(transitions, step.transitions) {
 			t.Errorf("%s: transitions = %v, want %v", step.name, transitions, step.transitions)
 		}
 	}
-}
-
-func equal(a, b map[string]int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }

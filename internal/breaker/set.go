@@ -47,15 +47,8 @@ func (s *Set) Get(upstream string) *Breaker {
 // OpenFor is the longest Breaker.OpenFor of the set: a stage's messages may need any of its
 // upstreams, so it waits for the last one to let calls through.
 func (s *Set) OpenFor() time.Duration {
-	s.mu.Lock()
-	breakers := make([]*Breaker, 0, len(s.breakers))
-	for _, b := range s.breakers {
-		breakers = append(breakers, b)
-	}
-	s.mu.Unlock()
-
 	var longest time.Duration
-	for _, b := range breakers {
+	for _, b := range s.snapshot() {
 		longest = max(longest, b.OpenFor())
 	}
 	return longest
@@ -65,16 +58,22 @@ func (s *Set) OpenFor() time.Duration {
 // message at a time, so that the probe decides before more messages spend a delivery on an
 // upstream that may still be down.
 func (s *Set) Probing() bool {
-	s.mu.Lock()
-	breakers := make([]*Breaker, 0, len(s.breakers))
-	for _, b := range s.breakers {
-		breakers = append(breakers, b)
-	}
-	s.mu.Unlock()
-	for _, b := range breakers {
+	for _, b := range s.snapshot() {
 		if b.State() == HalfOpen {
 			return true
 		}
 	}
 	return false
+}
+
+// snapshot returns the set's breakers so their state can be read without holding the set's
+// lock: reading a state may move a breaker and log, which must not block Get.
+func (s *Set) snapshot() []*Breaker {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	breakers := make([]*Breaker, 0, len(s.breakers))
+	for _, b := range s.breakers {
+		breakers = append(breakers, b)
+	}
+	return breakers
 }

@@ -55,8 +55,8 @@ func TestSetGetReturnsOneBreakerPerUpstream(t *testing.T) {
 	if set.Get(LLM) == set.Get(TTS) {
 		t.Fatal("two upstreams share a breaker")
 	}
-	if b := set.Get(STT); b.Stage() != "voice" || b.Upstream() != STT {
-		t.Fatalf("breaker is for %s/%s, want voice/stt", b.Stage(), b.Upstream())
+	if b := set.Get(STT); b.stage != "voice" || b.upstream != STT {
+		t.Fatalf("breaker is for %s/%s, want voice/stt", b.stage, b.upstream)
 	}
 }
 

@@ -2,7 +2,6 @@ package breaker
 
 import (
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -15,7 +14,6 @@ const (
 	DefaultInterval            = 60 * time.Second
 	DefaultTimeout             = 30 * time.Second
 	DefaultConsecutiveFailures = 5
-	DefaultMinRequests         = 10
 )
 
 // Settings tunes one breaker. The zero value is usable: every zero field takes the default named
@@ -34,14 +32,6 @@ type Settings struct {
 	// ConsecutiveFailures trips the breaker after that many retryable failures in a row.
 	// 0 means 5.
 	ConsecutiveFailures uint32
-	// FailureRatio, when above 0, also trips the breaker once the failed share of calls in the
-	// current Interval reaches it (0 < FailureRatio <= 1), catching an upstream that fails often
-	// but not in long runs. 0 disables the ratio trip.
-	FailureRatio float64
-	// MinRequests is how many calls the current Interval must hold before FailureRatio is
-	// judged, so one early failure is not a 100% failure rate. Used only when FailureRatio > 0;
-	// 0 means 10.
-	MinRequests uint32
 }
 
 // Validate reports every field that New would not accept as written.
@@ -52,9 +42,6 @@ func (s Settings) Validate() error {
 	}
 	if s.Timeout < 0 {
 		problems = append(problems, fmt.Sprintf("timeout %v is negative", s.Timeout))
-	}
-	if math.IsNaN(s.FailureRatio) || s.FailureRatio < 0 || s.FailureRatio > 1 {
-		problems = append(problems, fmt.Sprintf("failure ratio %v is outside [0, 1]", s.FailureRatio))
 	}
 	if len(problems) == 0 {
 		return nil
@@ -78,9 +65,6 @@ func (s Settings) withDefaults(stage, upstream string) Settings {
 	}
 	if s.ConsecutiveFailures == 0 {
 		s.ConsecutiveFailures = DefaultConsecutiveFailures
-	}
-	if s.MinRequests == 0 {
-		s.MinRequests = DefaultMinRequests
 	}
 	return s
 }

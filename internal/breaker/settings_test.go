@@ -2,7 +2,6 @@ package breaker
 
 import (
 	"errors"
-	"math"
 	"strings"
 	"testing"
 	"time"
@@ -18,11 +17,11 @@ func TestValidate(t *testing.T) {
 	}{
 		{name: "zero value", s: Settings{}},
 		{name: "all set", s: Settings{MaxRequests: 2, Interval: time.Minute, Timeout: time.Second,
-			ConsecutiveFailures: 3, FailureRatio: 0.5, MinRequests: 20}},
+			ConsecutiveFailures: 3}},
 		{name: "negative timeout", s: Settings{Timeout: -time.Second}, wantErr: "timeout -1s is negative"},
 		{name: "negative interval", s: Settings{Interval: -time.Second}, wantErr: "interval -1s is negative"},
-		{name: "ratio above one", s: Settings{FailureRatio: 1.5}, wantErr: "failure ratio 1.5"},
-		{name: "ratio NaN", s: Settings{FailureRatio: math.NaN()}, wantErr: "failure ratio NaN"},
+		{name: "both negative", s: Settings{Interval: -time.Second, Timeout: -time.Minute},
+			wantErr: "interval -1s is negative; timeout -1m0s is negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -43,14 +42,14 @@ func TestValidate(t *testing.T) {
 func TestDefaults(t *testing.T) {
 	got := Settings{}.withDefaults("chat", LLM)
 	want := Settings{Name: "chat/llm", MaxRequests: 1, Interval: 60 * time.Second, Timeout: 30 * time.Second,
-		ConsecutiveFailures: 5, MinRequests: 10}
+		ConsecutiveFailures: 5}
 	if got != want {
 		t.Fatalf("defaults = %+v, want %+v", got, want)
 	}
 }
 
 func TestSettingsFromEnv(t *testing.T) {
-	def := Settings{Name: "kept", ConsecutiveFailures: 5, Timeout: 30 * time.Second, FailureRatio: 0.5}
+	def := Settings{Name: "kept", ConsecutiveFailures: 5, Timeout: 30 * time.Second}
 	tests := []struct {
 		name    string
 		prefix  string
@@ -65,12 +64,12 @@ func TestSettingsFromEnv(t *testing.T) {
 			env: map[string]string{"CHAT_BREAKER_FAILURES": "3", "CHAT_BREAKER_TIMEOUT": "10s",
 				"CHAT_BREAKER_PROBES": "2", "CHAT_BREAKER_INTERVAL": "2m"},
 			want: Settings{Name: "kept", ConsecutiveFailures: 3, Timeout: 10 * time.Second, MaxRequests: 2,
-				Interval: 2 * time.Minute, FailureRatio: 0.5},
+				Interval: 2 * time.Minute},
 		},
 		{
 			name:   "empty prefix",
 			env:    map[string]string{"BREAKER_FAILURES": "7"},
-			want:   Settings{Name: "kept", ConsecutiveFailures: 7, Timeout: 30 * time.Second, FailureRatio: 0.5},
+			want:   Settings{Name: "kept", ConsecutiveFailures: 7, Timeout: 30 * time.Second},
 			prefix: "",
 		},
 		{

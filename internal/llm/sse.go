@@ -11,14 +11,11 @@ import (
 // that sends such an event will send it again, so the caller treats it as permanent.
 var errEventTooLarge = errors.New("server-sent event is larger than the limit")
 
-// sseEvent is one dispatched Server-Sent Event.
+// sseEvent is one dispatched Server-Sent Event. Only its data is kept: OpenAI-compatible servers
+// put everything, errors included, in "data:" lines, so "event:" and "id:" are ignored.
 type sseEvent struct {
-	// Name is the "event:" field, empty for the default "message" type.
-	Name string
 	// Data is the "data:" lines joined by "\n".
 	Data string
-	// ID is the last "id:" field seen (it persists across events, as the spec says).
-	ID string
 }
 
 // sseReader parses a text/event-stream body as the WHATWG HTML standard ("Server-sent events",
@@ -35,8 +32,6 @@ type sseReader struct {
 	line    []byte
 	data    bytes.Buffer
 	hasData bool
-	name    string
-	id      string
 	skipLF  bool // the previous line ended in CR: a following LF belongs to it
 	started bool // the BOM check is done
 }
@@ -55,12 +50,11 @@ func (s *sseReader) Next() (sseEvent, error) {
 		}
 		if len(line) == 0 {
 			if !s.hasData {
-				s.name = ""
 				continue
 			}
-			ev := sseEvent{Name: s.name, Data: string(bytes.TrimSuffix(s.data.Bytes(), []byte("\n"))), ID: s.id}
+			ev := sseEvent{Data: string(bytes.TrimSuffix(s.data.Bytes(), []byte("\n")))}
 			s.data.Reset()
-			s.hasData, s.name = false, ""
+			s.hasData = false
 			return ev, nil
 		}
 		if line[0] == ':' {
@@ -71,22 +65,15 @@ func (s *sseReader) Next() (sseEvent, error) {
 			field, value = line[:i], line[i+1:]
 			value = bytes.TrimPrefix(value, []byte(" "))
 		}
-		switch string(field) {
-		case "data":
-			if s.data.Len()+len(value)+1 > s.max {
-				return sseEvent{}, errEventTooLarge
-			}
-			s.data.Write(value)
-			s.data.WriteByte('\n')
-			s.hasData = true
-		case "event":
-			s.name = string(value)
-		case "id":
-			if bytes.IndexByte(value, 0) < 0 {
-				s.id = string(value)
-			}
+		if string(field) != "data" {
+			continue // "event", "id", "retry" and unknown fields
 		}
-		// "retry" and unknown fields are ignored, as the spec says.
+		if s.data.Len()+len(value)+1 > s.max {
+			return sseEvent{}, errEventTooLarge
+		}
+		s.data.Write(value)
+		s.data.WriteByte('\n')
+		s.hasData = true
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -56,9 +55,6 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 
 // Model returns the configured model name ("" for the server's default).
 func (c *Client) Model() string { return c.model }
-
-// MaxResponseBytes returns the bound on a response body.
-func (c *Client) MaxResponseBytes() int64 { return c.maxBody }
 
 // Request is one POST to the model server.
 type Request struct {
@@ -115,9 +111,7 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 		return resp, nil
 	}
 	defer resp.Close()
-	// The body only decorates the error; a failure to read it changes nothing.
-	body, _ := io.ReadAll(io.LimitReader(hresp.Body, int64(maxErrorBody+len(c.apiKey))))
-	se := &StatusError{StatusCode: hresp.StatusCode, Body: redactBody(body, c.apiKey), Endpoint: endpoint}
+	se := &StatusError{StatusCode: hresp.StatusCode, Body: ReadErrorBody(hresp.Body, c.apiKey), Endpoint: endpoint}
 	return nil, classifyStatus(se, hresp.Header.Get("Retry-After"), c.now())
 }
 

@@ -147,8 +147,8 @@ func TestStatusErrorBodyIsTruncated(t *testing.T) {
 	if !ok {
 		t.Fatalf("err = %v, want a StatusError", err)
 	}
-	if len(se.Body) != maxErrorBody {
-		t.Fatalf("body has %d bytes, want %d", len(se.Body), maxErrorBody)
+	if len(se.Body) != MaxErrorBody {
+		t.Fatalf("body has %d bytes, want %d", len(se.Body), MaxErrorBody)
 	}
 	if se.Endpoint != "POST "+srv.URL+"/rerank" {
 		t.Fatalf("Endpoint = %q", se.Endpoint)
@@ -269,6 +269,73 @@ func TestResponseTooLargeIsPermanent(t *testing.T) {
 	err := c.PostJSON(t.Context(), "/x", struct{}{}, decodeInto(new(any)))
 	if !errors.Is(err, ErrResponseTooLarge) || !failure.IsPermanent(err) {
 		t.Fatalf("err = %v, want permanent ErrResponseTooLarge", err)
+	}
+}
+
+func TestReadStopsAtTheLimit(t *testing.T) {
+	const limit = 100
+	tests := []struct {
+		name     string
+		bodySize int
+		tooLarge bool
+	}{
+		{name: "under the limit", bodySize: limit - 1},
+		{name: "exactly the limit", bodySize: limit},
+		{name: "one byte over", bodySize: limit + 1, tooLarge: true},
+		{name: "far over", bodySize: 10 * limit, tooLarge: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				// Written in pieces and flushed, as a stream arrives.
+				for sent := 0; sent < tt.bodySize; sent += 30 {
+					_, _ = w.Write([]byte(strings.Repeat("a", min(30, tt.bodySize-sent))))
+					w.(http.Flusher).Flush()
+				}
+			}))
+			defer srv.Close()
+			c := newTestClient(t, srv.URL, Config{}, WithMaxResponseBytes(limit))
+			resp, err := c.Do(t.Context(), Request{Path: "/stream"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Close()
+
+			var got int
+			buf := make([]byte, 64)
+			for {
+				n, err := resp.Read(buf)
+				got += n
+				if errors.Is(err, io.EOF) {
+					if tt.tooLarge {
+						t.Fatalf("read %d bytes to EOF, want ErrResponseTooLarge", got)
+					}
+					break
+				}
+				if err != nil {
+					if !tt.tooLarge || !errors.Is(err, ErrResponseTooLarge) || !failure.IsPermanent(err) ||
+						!strings.Contains(err.Error(), resp.Endpoint()) {
+						t.Fatalf("err = %v, want a permanent ErrResponseTooLarge naming %s", err, resp.Endpoint())
+					}
+					break
+				}
+			}
+			if want := min(tt.bodySize, limit); got != want {
+				t.Fatalf("read %d bytes, want %d", got, want)
+			}
+		})
+	}
+}
+
+func TestReadAllTakesABodyOfExactlyTheLimit(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`"` + strings.Repeat("a", 98) + `"`))
+	}))
+	defer srv.Close()
+	c := newTestClient(t, srv.URL, Config{}, WithMaxResponseBytes(100))
+	var got string
+	if err := c.PostJSON(t.Context(), "/x", struct{}{}, decodeInto(&got)); err != nil || len(got) != 98 {
+		t.Fatalf("decoded %d characters, %v; want 98", len(got), err)
 	}
 }
 

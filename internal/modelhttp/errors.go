@@ -3,6 +3,7 @@ package modelhttp
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -23,11 +24,12 @@ var ErrResponseTooLarge = errors.New("model server response is larger than the l
 // ErrInvalidOption is matched by an Option given a value it cannot use.
 var ErrInvalidOption = errors.New("invalid model client option")
 
-// maxErrorBody is how much of a non-2xx body a StatusError keeps.
-const maxErrorBody = 512
+// MaxErrorBody is how much of a non-2xx body ReadErrorBody keeps (and so a StatusError quotes):
+// enough for a server's error message, not a whole HTML error page.
+const MaxErrorBody = 512
 
-// MaxRetryAfter caps a server's Retry-After, so that one odd header cannot park a message far
-// beyond its own deadline.
+// MaxRetryAfter caps what ParseRetryAfter returns, so that one odd Retry-After header cannot
+// park a message far beyond its own deadline.
 const MaxRetryAfter = 5 * time.Minute
 
 // StatusError is a non-2xx answer from a model server.
@@ -49,9 +51,12 @@ func (e *StatusError) Error() string {
 }
 
 // Retryable reports whether the status says the same request may succeed later.
-func (e *StatusError) Retryable() bool { return retryableStatus(e.StatusCode) }
+func (e *StatusError) Retryable() bool { return RetryableStatus(e.StatusCode) }
 
-func retryableStatus(code int) bool {
+// RetryableStatus reports whether an HTTP status (or a status code carried inside an error
+// object, as vLLM does mid-stream) says the same request may succeed later: 408, 425, 429 and
+// 5xx.
+func RetryableStatus(code int) bool {
 	switch code {
 	case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests:
 		return true
@@ -65,15 +70,17 @@ func classifyStatus(e *StatusError, retryAfter string, now time.Time) error {
 	if !e.Retryable() {
 		return failure.Permanent(e)
 	}
-	if d, ok := parseRetryAfter(retryAfter, now); ok {
+	if d, ok := ParseRetryAfter(retryAfter, now); ok {
 		return failure.RetryAfter(e, d)
 	}
 	return e
 }
 
-// parseRetryAfter reads a Retry-After value (RFC 9110 section 10.2.3): delay-seconds or an
-// HTTP-date. A date in the past means "now" (zero delay); the result is capped at MaxRetryAfter.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+// ParseRetryAfter reads a Retry-After header value (RFC 9110 section 10.2.3): delay-seconds or
+// an HTTP-date, taken relative to now. A date in the past means "now" (zero delay); the result
+// is capped at MaxRetryAfter. ok is false for an empty or unreadable value, which callers treat
+// as no advice.
+func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0, false
@@ -92,21 +99,19 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	return min(d, MaxRetryAfter), true
 }
 
-// redactBody removes the API key, should the server echo the request's headers back, then
-// trims the body for an error message. The caller reads maxErrorBody+len(apiKey) bytes so that
-// a key straddling the cut is still seen whole.
-func redactBody(body []byte, apiKey string) string {
-	s := string(body)
-	if apiKey != "" {
-		s = strings.ReplaceAll(s, apiKey, "[REDACTED]")
+// ReadErrorBody reads the start of a non-2xx body for an error message: at most MaxErrorBody
+// bytes, with every occurrence of secret (the API key or bearer token sent) replaced by
+// "[REDACTED]", should the server echo the request's headers back, and invalid UTF-8 replaced.
+// It reads MaxErrorBody+len(secret) bytes, so a secret straddling the cut is still seen whole.
+// A read error only shortens the result: the body merely decorates an error already known.
+func ReadErrorBody(body io.Reader, secret string) string {
+	b, _ := io.ReadAll(io.LimitReader(body, int64(MaxErrorBody+len(secret))))
+	s := string(b)
+	if secret != "" {
+		s = strings.ReplaceAll(s, secret, "[REDACTED]")
 	}
-	if len(s) > maxErrorBody {
-		s = s[:maxErrorBody]
+	if len(s) > MaxErrorBody {
+		s = s[:MaxErrorBody]
 	}
 	return strings.ToValidUTF8(s, "\uFFFD")
 }
-
-// RetryableStatus reports whether an HTTP status (or a status code carried inside an error
-// object, as vLLM does mid-stream) says the same request may succeed later: 408, 425, 429 and
-// 5xx.
-func RetryableStatus(code int) bool { return retryableStatus(code) }

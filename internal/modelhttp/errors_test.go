@@ -28,32 +28,48 @@ func TestParseRetryAfter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := parseRetryAfter(tt.value, now)
+			got, ok := ParseRetryAfter(tt.value, now)
 			if got != tt.want || ok != tt.wantOK {
-				t.Fatalf("parseRetryAfter(%q) = %v, %v; want %v, %v", tt.value, got, ok, tt.want, tt.wantOK)
+				t.Fatalf("ParseRetryAfter(%q) = %v, %v; want %v, %v", tt.value, got, ok, tt.want, tt.wantOK)
 			}
 		})
 	}
 }
 
-func TestRedactBody(t *testing.T) {
+func TestReadErrorBody(t *testing.T) {
 	key := "sk-0123456789"
 	tests := []struct {
 		name string
 		body string
+		want string
 	}{
-		{name: "echoed key", body: `{"error":"bad key sk-0123456789"}`},
-		{name: "key across the cut", body: strings.Repeat("x", maxErrorBody-5) + key + "tail"},
+		{name: "echoed key", body: `{"error":"bad key sk-0123456789"}`, want: `{"error":"bad key [REDACTED]"}`},
+		{name: "key across the cut", body: strings.Repeat("x", MaxErrorBody-5) + key + "tail",
+			want: strings.Repeat("x", MaxErrorBody-5) + "[REDA"},
+		{name: "long body cut", body: strings.Repeat("y", 3*MaxErrorBody), want: strings.Repeat("y", MaxErrorBody)},
+		{name: "invalid UTF-8 replaced", body: "caf\xc3", want: "caf\uFFFD"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := redactBody([]byte(tt.body), key)
+			got := ReadErrorBody(strings.NewReader(tt.body), key)
 			if strings.Contains(got, key[:6]) {
 				t.Fatalf("body keeps (part of) the key: %q", got)
 			}
-			if len(got) > maxErrorBody {
-				t.Fatalf("body has %d bytes, want at most %d", len(got), maxErrorBody)
+			if len(got) > MaxErrorBody {
+				t.Fatalf("body has %d bytes, want at most %d", len(got), MaxErrorBody)
+			}
+			if got != tt.want {
+				t.Fatalf("body = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestRetryableStatus(t *testing.T) {
+	for code := 100; code <= 599; code++ {
+		want := code == 408 || code == 425 || code == 429 || code >= 500
+		if got := RetryableStatus(code); got != want {
+			t.Errorf("RetryableStatus(%d) = %v, want %v", code, got, want)
+		}
 	}
 }

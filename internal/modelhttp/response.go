@@ -11,8 +11,9 @@ import (
 )
 
 // Response is an open 2xx answer. Reading it returns io.EOF at the end and classified errors
-// otherwise (the caller's context error, ErrTimeout, or a retryable cut-off), so that a decoder
-// reading it can pass errors on unchanged.
+// otherwise (the caller's context error, ErrTimeout, a retryable cut-off, or a permanent
+// ErrResponseTooLarge past the client's MaxResponseBytes), so that a decoder reading it can pass
+// errors on unchanged.
 type Response struct {
 	// StatusCode is the 2xx status.
 	StatusCode int
@@ -25,10 +26,32 @@ type Response struct {
 	cancel   context.CancelFunc
 	client   *Client
 	endpoint string
+	read     int64 // bytes of the body returned so far
 }
 
-// Read reads the body.
+// Read reads the body. It returns at most the client's MaxResponseBytes in all, then fails with
+// a permanent ErrResponseTooLarge if the body goes on, so a stream (speech audio, an LLM's
+// events) is bounded like a body read whole.
 func (r *Response) Read(p []byte) (int, error) {
+	limit := r.client.maxBody
+	if r.read >= limit {
+		// Only one more byte tells a body of exactly the limit from a longer one.
+		var probe [1]byte
+		n, err := r.readBody(probe[:])
+		if n > 0 {
+			return 0, failure.Permanent(fmt.Errorf("%s: %w (%d bytes)", r.endpoint, ErrResponseTooLarge, limit))
+		}
+		return 0, err
+	}
+	if left := limit - r.read; int64(len(p)) > left {
+		p = p[:left]
+	}
+	n, err := r.readBody(p)
+	r.read += int64(n)
+	return n, err
+}
+
+func (r *Response) readBody(p []byte) (int, error) {
 	n, err := r.body.Read(p)
 	if err != nil && !errors.Is(err, io.EOF) {
 		err = r.client.classifyIO(r.parent, r.call, r.endpoint, fmt.Errorf("reading response: %w", err))
@@ -47,15 +70,11 @@ func (r *Response) Close() error {
 // Endpoint returns the method and redacted URL, for error messages.
 func (r *Response) Endpoint() string { return r.endpoint }
 
-// ReadAll reads the whole body, up to the client's MaxResponseBytes.
+// ReadAll reads the whole body, failing as Read does past the client's MaxResponseBytes.
 func (r *Response) ReadAll() ([]byte, error) {
-	limit := r.client.maxBody
-	body, err := io.ReadAll(io.LimitReader(r, limit+1))
+	body, err := io.ReadAll(r)
 	if err != nil {
 		return nil, err
-	}
-	if int64(len(body)) > limit {
-		return nil, failure.Permanent(fmt.Errorf("%s: %w (%d bytes)", r.endpoint, ErrResponseTooLarge, limit))
 	}
 	return body, nil
 }

@@ -11,11 +11,6 @@ import (
 	"math"
 )
 
-// EmbedBatchSize is the number of texts LoadJSONL sends to the embed function at once. 32 is the
-// default maximum batch of Hugging Face TEI, the smallest limit among the embedding servers the
-// platform runs.
-const EmbedBatchSize = 32
-
 // MaxLineBytes bounds one line of a JSONL corpus (a 4096-dimension vector in JSON is ~80 KB).
 const MaxLineBytes = 4 << 20
 
@@ -29,8 +24,9 @@ type EmbedFunc func(ctx context.Context, texts []string) ([][]float32, error)
 //
 // "vector" and "metadata" are optional; other keys are refused, so a misspelt "vectors" is an
 // error instead of a silent re-embedding. Blank lines are skipped. IDs must be unique and
-// texts non-empty. Lines without a vector are embedded with embed, EmbedBatchSize texts per call,
-// after the whole file has been read, so a bad line costs no embedding calls. Every vector, read
+// texts non-empty. Lines without a vector are embedded with one call of embed after the whole
+// file has been read, so a bad line costs no embedding calls; splitting the texts into requests
+// the server accepts is embed's job (the embeddings client batches by its BatchSize). Every vector, read
 // or embedded, must be finite, non-zero and of one dimension. A problem with a line is a
 // *LineError naming it.
 func LoadJSONL(ctx context.Context, r io.Reader, embed EmbedFunc) ([]Record, error) {
@@ -92,32 +88,32 @@ func LoadJSONL(ctx context.Context, r io.Reader, embed EmbedFunc) ([]Record, err
 	if len(pending) > 0 && embed == nil {
 		return nil, &LineError{Line: lines[pending[0]], Err: errors.New("no vector, and no embed function to make one")}
 	}
-	for start := 0; start < len(pending); start += EmbedBatchSize {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("embedding corpus: %w", err)
+	if len(pending) == 0 {
+		return records, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("embedding corpus: %w", err)
+	}
+	texts := make([]string, len(pending))
+	for i, at := range pending {
+		texts[i] = records[at].Text
+	}
+	first, last := lines[pending[0]], lines[pending[len(pending)-1]]
+	vectors, err := embed(ctx, texts)
+	if err != nil {
+		return nil, fmt.Errorf("embedding lines %d-%d: %w", first, last, err)
+	}
+	if len(vectors) != len(pending) {
+		return nil, fmt.Errorf("embedding lines %d-%d: got %d vectors for %d texts", first, last, len(vectors), len(pending))
+	}
+	for i, at := range pending {
+		if err := checkVector(vectors[i]); err != nil {
+			return nil, &LineError{Line: lines[at], Err: fmt.Errorf("embedding: %w", err)}
 		}
-		batch := pending[start:min(start+EmbedBatchSize, len(pending))]
-		texts := make([]string, len(batch))
-		for i, at := range batch {
-			texts[i] = records[at].Text
+		if err := checkDim(len(vectors[i]), lines[at]); err != nil {
+			return nil, &LineError{Line: lines[at], Err: fmt.Errorf("embedding: %w", err)}
 		}
-		first, last := lines[batch[0]], lines[batch[len(batch)-1]]
-		vectors, err := embed(ctx, texts)
-		if err != nil {
-			return nil, fmt.Errorf("embedding lines %d-%d: %w", first, last, err)
-		}
-		if len(vectors) != len(batch) {
-			return nil, fmt.Errorf("embedding lines %d-%d: got %d vectors for %d texts", first, last, len(vectors), len(batch))
-		}
-		for i, at := range batch {
-			if err := checkVector(vectors[i]); err != nil {
-				return nil, &LineError{Line: lines[at], Err: fmt.Errorf("embedding: %w", err)}
-			}
-			if err := checkDim(len(vectors[i]), lines[at]); err != nil {
-				return nil, &LineError{Line: lines[at], Err: fmt.Errorf("embedding: %w", err)}
-			}
-			records[at].Vector = vectors[i]
-		}
+		records[at].Vector = vectors[i]
 	}
 	return records, nil
 }

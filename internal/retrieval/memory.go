@@ -152,10 +152,7 @@ func (m *Memory) Search(ctx context.Context, q Query) ([]Document, error) {
 		return nil, fmt.Errorf("searching collection %q: %w", collection, err)
 	}
 	topK := cmp.Or(q.TopK, m.topK)
-	query, err := unitVector(q.Vector)
-	if err != nil { // not reached: Validate refused such vectors
-		return nil, fmt.Errorf("searching collection %q: %w", collection, invalidf("%v", err))
-	}
+	query := normalize(q.Vector) // Validate refused the vectors normalize cannot scale
 
 	m.mu.RLock()
 	defer m.mu.RUnlock()
@@ -202,6 +199,11 @@ func unitVector(v []float32) ([]float32, error) {
 	if err := checkVector(v); err != nil {
 		return nil, err
 	}
+	return normalize(v), nil
+}
+
+// normalize returns v scaled to length 1; v must have passed checkVector.
+func normalize(v []float32) []float32 {
 	var sum float64
 	for _, x := range v {
 		sum += float64(x) * float64(x)
@@ -211,7 +213,7 @@ func unitVector(v []float32) ([]float32, error) {
 	for i, x := range v {
 		unit[i] = float32(float64(x) / norm)
 	}
-	return unit, nil
+	return unit
 }
 
 // dot is accumulated in float64 so that near-ties between long vectors order the same way on

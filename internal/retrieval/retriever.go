@@ -10,10 +10,7 @@
 // retryable (unmarked).
 package retrieval
 
-import (
-	"context"
-	"math"
-)
+import "context"
 
 // MaxTopK is the largest TopK a query may ask for. It is Milvus' own limit (quotaAndLimits
 // topK), so a query valid for one implementation is valid for the other.
@@ -66,19 +63,8 @@ type Record struct {
 // Validate checks what can be checked without the corpus: a non-empty, finite, non-zero vector
 // and a TopK within [0, MaxTopK]. Its errors are permanent and match ErrInvalidQuery.
 func (q Query) Validate() error {
-	if len(q.Vector) == 0 {
-		return invalidf("query vector is empty")
-	}
-	var norm float64
-	for i, v := range q.Vector {
-		f := float64(v)
-		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return invalidf("query vector element %d is %v", i, v)
-		}
-		norm += f * f
-	}
-	if norm == 0 {
-		return invalidf("query vector is all zeros")
+	if err := checkVector(q.Vector); err != nil {
+		return invalidf("query %v", err)
 	}
 	if q.TopK < 0 || q.TopK > MaxTopK {
 		return invalidf("top_k %d is outside [0, %d]", q.TopK, MaxTopK)

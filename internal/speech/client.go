@@ -124,7 +124,7 @@ func (c *Client) body(req Request) ([]byte, Format, error) {
 // Stream synthesizes req and calls fn with each piece of audio as it is read, and returns the
 // content type and the number of bytes. An error from fn stops the call and is returned
 // wrapped; cancelling ctx closes the connection at once. Audio longer than the client's limit
-// fails permanently with modelhttp.ErrResponseTooLarge after the chunks before it were passed.
+// fails permanently with modelhttp.ErrResponseTooLarge after the limit's worth was passed.
 func (c *Client) Stream(ctx context.Context, req Request, fn func(Chunk) error) (contentType string, n int64, err error) {
 	body, format, err := c.body(req)
 	if err != nil {
@@ -146,7 +146,6 @@ func (c *Client) Stream(ctx context.Context, req Request, fn func(Chunk) error) 
 		contentType = contentTypes[format]
 	}
 
-	limit := c.http.MaxResponseBytes()
 	buf := make([]byte, readSize)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -154,10 +153,6 @@ func (c *Client) Stream(ctx context.Context, req Request, fn func(Chunk) error) 
 		}
 		m, rerr := resp.Read(buf)
 		if m > 0 {
-			if n+int64(m) > limit {
-				return contentType, n, failure.Permanent(fmt.Errorf("synthesizing speech with %s: %w (%d bytes)",
-					resp.Endpoint(), modelhttp.ErrResponseTooLarge, limit))
-			}
 			if err := fn(Chunk{ContentType: contentType, Offset: n, Data: buf[:m]}); err != nil {
 				return contentType, n, fmt.Errorf("handling speech audio: %w", err)
 			}

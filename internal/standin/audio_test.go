@@ -3,6 +3,7 @@ package standin
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"mime/multipart"
@@ -12,7 +13,19 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jetflow-dev/jetflow/internal/transcribe"
 )
+
+// wavFile is transcribe.EncodeWAV for audio the test built to fit a WAV file; it panics
+// otherwise, as that is a mistake in the test.
+func wavFile(pcm []byte, sampleRate int) []byte {
+	b, err := transcribe.EncodeWAV(pcm, sampleRate)
+	if err != nil {
+		panic(fmt.Sprintf("test audio does not fit a WAV file: %v", err))
+	}
+	return b
+}
 
 // speak calls the speech endpoint as an OpenAI client does and returns the body and content type.
 func speak(t *testing.T, url string, req map[string]any) ([]byte, *http.Response) {
@@ -90,7 +103,7 @@ func TestSpeechThenTranscriptionOverHTTP(t *testing.T) {
 					t.Fatalf("pcm answer is not EncodeSpeech's output")
 				}
 				wav = wavFile(audio, 16000)
-			} else if resp.Header.Get("Content-Type") != "audio/wav" || len(audio) < wavHeaderSize || string(audio[:4]) != "RIFF" {
+			} else if resp.Header.Get("Content-Type") != "audio/wav" || len(audio) < transcribe.WAVHeaderSize || string(audio[:4]) != "RIFF" {
 				t.Fatalf("wav answer: content type %q, %d bytes", resp.Header.Get("Content-Type"), len(audio))
 			}
 			got := decodeAs[clientTranscription](t, transcribeRaw(t, ts.URL, rechunk(rng, wav), map[string]string{"model": "whisper-1"}), http.StatusOK)

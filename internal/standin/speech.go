@@ -1,9 +1,12 @@
 package standin
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/jetflow-dev/jetflow/internal/transcribe"
 )
 
 // maxSpeechInput is OpenAI's limit on the speech endpoint's input, in characters.
@@ -51,7 +54,11 @@ func (s *Server) speech(w http.ResponseWriter, r *http.Request) *statusError {
 	var body []byte
 	switch req.ResponseFormat {
 	case "", "wav":
-		body = wavFile(pcm, rate)
+		wav, err := transcribe.EncodeWAV(pcm, rate)
+		if err != nil { // not expected: EncodeSpeech's PCM and rate fit a WAV file
+			return &statusError{status: http.StatusInternalServerError, msg: fmt.Sprintf("encoding WAV: %v", err)}
+		}
+		body = wav
 		w.Header().Set("Content-Type", "audio/wav")
 	case "pcm":
 		body = pcm

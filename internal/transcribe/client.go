@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"mime/multipart"
 	"net/textproto"
+	"strings"
 	"time"
 
 	"github.com/jetflow-dev/jetflow/internal/failure"
@@ -56,6 +57,22 @@ type Result struct {
 	Segments []Segment
 }
 
+// Transcriber turns speech into text; *Client is the real one, and the workers' tests use
+// fakes.
+type Transcriber interface {
+	Transcribe(ctx context.Context, req Request) (Result, error)
+}
+
+var _ Transcriber = (*Client)(nil)
+
+// LanguageCode returns the ISO-639-1 code transcription servers take for a BCP 47 tag: the
+// primary subtag, lower-cased ("de-CH" gives "de"); "" stays "" so the server detects the
+// language.
+func LanguageCode(tag string) string {
+	primary, _, _ := strings.Cut(tag, "-")
+	return strings.ToLower(primary)
+}
+
 // Client calls one transcription endpoint. It is safe for concurrent use.
 type Client struct {
 	http *modelhttp.Client
@@ -100,11 +117,14 @@ func (c *Client) form(req Request) ([]byte, string, error) {
 	if len(req.PCM) == 0 {
 		return nil, "", failure.Invalidf("no audio to transcribe")
 	}
-	wav, err := EncodeWAV(req.PCM, req.SampleRate)
+	header, err := appendWAVHeader(nil, len(req.PCM), req.SampleRate)
 	if err != nil {
 		return nil, "", failure.Invalidf("audio to transcribe: %v", err)
 	}
 	var buf bytes.Buffer
+	// Sized up front so the audio is copied once: besides the audio and the prompt, the form's
+	// boundaries, part headers and short fields take well under 1 KiB.
+	buf.Grow(len(header) + len(req.PCM) + len(req.Prompt) + 1<<10)
 	mw := multipart.NewWriter(&buf)
 	h := make(textproto.MIMEHeader)
 	h.Set("Content-Disposition", `form-data; name="file"; filename="audio.wav"`)
@@ -113,7 +133,9 @@ func (c *Client) form(req Request) ([]byte, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("building transcription form: %w", err)
 	}
-	_, _ = part.Write(wav) // writes to a bytes.Buffer cannot fail
+	// Writes to a bytes.Buffer cannot fail.
+	_, _ = part.Write(header)
+	_, _ = part.Write(req.PCM)
 	fields := []struct{ name, value string }{
 		{"model", c.http.Model()},
 		{"language", req.Language},

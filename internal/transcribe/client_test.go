@@ -173,3 +173,20 @@ func TestTranscribeFailures(t *testing.T) {
 		})
 	}
 }
+
+func TestLanguageCode(t *testing.T) {
+	tests := map[string]string{
+		"":           "",
+		"en":         "en",
+		"de-CH":      "de",
+		"EN-gb":      "en",
+		"zh-Hant-TW": "zh",
+		"pt-":        "pt",
+		"-US":        "",
+	}
+	for tag, want := range tests {
+		if got := LanguageCode(tag); got != want {
+			t.Errorf("LanguageCode(%q) = %q, want %q", tag, got, want)
+		}
+	}
+}

@@ -27,7 +27,7 @@ func TestConfigValidate(t *testing.T) {
 		{name: "negative lease", change: func(c *Config) { c.PublishLease = -time.Second }, reason: "negative"},
 		{name: "zero backoff entry", change: func(c *Config) { c.Backoff = []time.Duration{0} }, reason: "backoff"},
 		{name: "post-roll beyond min silence", change: func(c *Config) { c.VAD.MinSilence, c.VAD.PostRoll = 100*time.Millisecond, 200*time.Millisecond }, reason: "post-roll"},
-		{name: "breaker ratio above one", change: func(c *Config) { c.Breaker.FailureRatio = 2 }, reason: "failure ratio"},
+		{name: "negative breaker timeout", change: func(c *Config) { c.Breaker.Timeout = -time.Second }, reason: "timeout -1s is negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -38,7 +38,7 @@ func Build(_ context.Context, env *worker.Env) ([]worker.Runner, error) {
 		return nil, fmt.Errorf("configuring the TTS client (TTS_URL): %w", err)
 	}
 	breakers := breaker.NewSet("tts", bs, breaker.WithLogger(env.Log), breaker.WithMeter(env.Telemetry.Meter.Meter("jetflow/tts")))
-	st, err := NewStage(env.JS, NewSynthesis(client, breakers, cfg, maxPayload(env.NC)), env.StageOptions()...)
+	st, err := NewStage(env.JS, NewSynthesis(client, breakers, cfg, env.NC.MaxPayload()), env.StageOptions()...)
 	if err != nil {
 		return nil, err
 	}

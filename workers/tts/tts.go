@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetflow-dev/jetflow/internal/audiochunk"
@@ -30,8 +29,9 @@ type Synthesizer interface {
 type Config struct {
 	// Concurrency of the tts stage. 0 means 8.
 	Concurrency int
-	// ChunkBytes is the audio per result message. 0 means as much as the connection's max
-	// payload allows (audiochunk.MaxChunkBytes).
+	// ChunkBytes is the audio per result message. 0 means as much as a result message allows;
+	// a larger value is cut to that, and an odd one rounded down so PCM16 samples stay whole
+	// (audiochunk.ChunkBytesFor).
 	ChunkBytes int
 	// SampleRate reported for PCM audio, which carries no header. 0 means 24000, the rate of
 	// OpenAI-compatible servers' pcm format.
@@ -44,9 +44,7 @@ func (c Config) withDefaults(maxPayload int64) Config {
 	if c.Concurrency == 0 {
 		c.Concurrency = 8
 	}
-	if c.ChunkBytes == 0 {
-		c.ChunkBytes = audiochunk.MaxChunkBytes(maxPayload)
-	}
+	c.ChunkBytes = audiochunk.ChunkBytesFor(maxPayload, c.ChunkBytes)
 	if c.SampleRate == 0 {
 		c.SampleRate = 24000
 	}
@@ -67,7 +65,8 @@ type Synthesis struct {
 	cfg      Config
 }
 
-// NewSynthesis returns the handler; breakers guard the TTS upstream.
+// NewSynthesis returns the handler; breakers guard the TTS upstream. maxPayload is the NATS
+// server's max payload (nats.Conn.MaxPayload), which with AI_RESULTS' limit sizes the chunks.
 func NewSynthesis(synth Synthesizer, breakers *breaker.Set, cfg Config, maxPayload int64) *Synthesis {
 	return &Synthesis{synth: synth, breakers: breakers, cfg: cfg.withDefaults(maxPayload)}
 }
@@ -140,13 +139,4 @@ func (h *Synthesis) Handle(ctx context.Context, req *jetflowv1.TtsRequest, in *s
 	}
 	final.Msg.(*jetflowv1.TtsAudioChunk).TotalBytes = total
 	return []stage.Output{*final}, nil
-}
-
-// maxPayload of a connection, for sizing chunks.
-func maxPayload(nc *nats.Conn) int64 {
-	if nc == nil || nc.MaxPayload() <= 0 {
-		return 1 << 20
-	}
-	// AI_RESULTS takes at most 1 MiB per message whatever the server allows.
-	return min(nc.MaxPayload(), 1<<20)
 }

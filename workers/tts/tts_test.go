@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/jetflow-dev/jetflow/internal/audiochunk"
 	"github.com/jetflow-dev/jetflow/internal/breaker"
 	"github.com/jetflow-dev/jetflow/internal/jstest"
 	"github.com/jetflow-dev/jetflow/internal/modelhttp"
@@ -80,7 +81,7 @@ func setup(t *testing.T, speechURL string) *fixture {
 		t.Fatal(err)
 	}
 	breakers := breaker.NewSet("tts", breaker.Settings{})
-	st, err := NewStage(js, NewSynthesis(client, breakers, Config{Concurrency: 2}, maxPayload(nc)))
+	st, err := NewStage(js, NewSynthesis(client, breakers, Config{Concurrency: 2}, nc.MaxPayload()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,22 +238,49 @@ func TestVoicesService(t *testing.T) {
 }
 
 func TestParseVoices(t *testing.T) {
+	voice := func(id, language, name string) *jetflowv1.Voice {
+		return &jetflowv1.Voice{Id: id, Language: language, Name: name}
+	}
 	tests := []struct {
 		in   string
-		n    int
+		want []*jetflowv1.Voice
 		fail bool
 	}{
-		{in: "alloy", n: 1},
-		{in: "a:en, b:de:Berta", n: 2},
+		{in: "alloy", want: []*jetflowv1.Voice{voice("alloy", "", "alloy")}},
+		{in: "a:en, b:de:Berta", want: []*jetflowv1.Voice{voice("a", "en", "a"), voice("b", "de", "Berta")}},
+		{in: " x : fr : Xavier : the third ,, ", want: []*jetflowv1.Voice{voice("x", "fr", "Xavier : the third")}},
 		{in: "a,a", fail: true},
 		{in: " , ", fail: true},
+		{in: ":en", fail: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
 			v, err := ParseVoices(tt.in)
-			if (err != nil) != tt.fail || len(v) != tt.n {
+			if (err != nil) != tt.fail || len(v) != len(tt.want) {
 				t.Fatalf("ParseVoices(%q) = %v, %v", tt.in, v, err)
 			}
+			for i := range v {
+				if !proto.Equal(v[i], tt.want[i]) {
+					t.Errorf("voice %d = %v, want %v", i, v[i], tt.want[i])
+				}
+			}
 		})
+	}
+}
+
+func TestChunkBytesKeepSamplesWhole(t *testing.T) {
+	tests := []struct {
+		configured int
+		maxPayload int64
+		want       int
+	}{
+		{configured: 4001, maxPayload: 1 << 20, want: 4000},
+		{configured: 0, maxPayload: 1 << 20, want: audiochunk.ChunkBytesFor(1<<20, 0)},
+		{configured: 1 << 20, maxPayload: 1 << 20, want: audiochunk.ChunkBytesFor(1<<20, 0)},
+	}
+	for _, tt := range tests {
+		if got := (Config{ChunkBytes: tt.configured}).withDefaults(tt.maxPayload).ChunkBytes; got != tt.want {
+			t.Errorf("ChunkBytes %d with max payload %d became %d, want %d", tt.configured, tt.maxPayload, got, tt.want)
+		}
 	}
 }

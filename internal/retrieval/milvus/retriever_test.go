@@ -297,6 +297,13 @@ func TestScores(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			var ids []string
+			for _, d := range docs {
+				ids = append(ids, d.ID)
+			}
+			if want := []string{"a", "b", "c"}; !slices.Equal(ids, want) {
+				t.Fatalf("ids = %v, want %v", ids, want)
+			}
 			for i, d := range docs {
 				if math.Abs(float64(d.Score-tt.want[i])) > 1e-5 {
 					t.Errorf("%s: score %v, want %v", d.ID, d.Score, tt.want[i])
