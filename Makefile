@@ -78,7 +78,7 @@ nats: ## build the pinned nats CLI into bin/nats
 binaries: ## static, stripped binaries of every command into bin/
 	@mkdir -p $(BIN)
 	@for b in $(BINARIES); do \
-	  if [ -d cmd/$$b ]; then CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/$$b ./cmd/$$b || exit 1; fi; \
+	  CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/$$b ./cmd/$$b || exit 1; \
 	done
 
 .PHONY: deploy-gen
@@ -86,8 +86,9 @@ deploy-gen: ## regenerate the NACK resources in deploy/ from streams/ (a test fa
 	$(GO) -C deploy run ./cmd/gen-nack -out kubernetes/base/nack
 
 .PHONY: footprint
-footprint: ## size, start time, memory and clean stop of every worker against the budgets
-	deploy/footprint.sh
+# The binaries make binaries builds are the Dockerfile's (same flags), so they are the ones measured.
+footprint: binaries ## size, start time, memory and clean stop of every worker against the budgets
+	JETFLOW_WORKER_BIN=$(CURDIR)/$(BIN) deploy/footprint.sh
 
 .PHONY: images
 images: ## container images of every worker (needs a Docker engine)

@@ -5,29 +5,20 @@
 #   idle RSS      <= 20 MiB (VmRSS one second after ready)
 #   RSS under load<= 40 MiB (VmHWM after a few hundred requests; tts-module and chat-handler)
 #   SIGTERM       exits 0
-# The binaries are built exactly as deploy/Dockerfile builds them. A worker whose cmd/<name>
-# does not exist yet is skipped and reported. Exits non-zero when a budget is exceeded.
+# It measures the binaries of `make binaries` (bin/, or JETFLOW_WORKER_BIN), which are built with
+# deploy/Dockerfile's flags; `make footprint` builds them first. A missing binary is an error.
+# Exits non-zero when a budget is exceeded.
 #
 # Usage: deploy/footprint.sh [-requests N]   (from anywhere; MILVUS_ADDR turns RAG on for chat)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-workers=(chat-handler pipeline-bridge stt-module tts-module voice-assistant)
+bin="${JETFLOW_WORKER_BIN:-$root/bin}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-cd "$root"
-for w in "${workers[@]}"; do
-  if [[ ! -d "cmd/$w" ]]; then
-    echo "footprint: cmd/$w does not exist yet: skipping $w" >&2
-    continue
-  fi
-  echo "footprint: building $w" >&2
-  CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$tmp/bin/$w" "./cmd/$w"
-done
-
-go -C deploy build -o "$tmp/footprint" ./cmd/footprint
-"$tmp/footprint" -bin "$tmp/bin" -log "$tmp/workers.log" "$@" || status=$?
+go -C "$root/deploy" build -o "$tmp/footprint" ./cmd/footprint
+"$tmp/footprint" -bin "$bin" -log "$tmp/workers.log" "$@" || status=$?
 status="${status:-0}"
 if [[ "$status" -ne 0 && -s "$tmp/workers.log" ]]; then
   echo "footprint: the workers' logs:" >&2

@@ -95,9 +95,15 @@ func TestExampleOverlay(t *testing.T) {
 				continue
 			}
 			ref := e.ValueFrom.ConfigMapKeyRef
+			if ref.Optional != nil && *ref.Optional {
+				continue
+			}
 			cm, ok := configMaps[ref.Name]
-			_, hasKey := cm.Data[ref.Key]
-			if (!ok || !hasKey) && (ref.Optional == nil || !*ref.Optional) {
+			if !ok {
+				t.Errorf("%s: %s reads ConfigMap %s, which the build does not have", w.Name, e.Name, ref.Name)
+				continue
+			}
+			if _, ok := cm.Data[ref.Key]; !ok {
 				t.Errorf("%s: %s reads %s/%s, which the build does not have", w.Name, e.Name, ref.Name, ref.Key)
 			}
 		}
@@ -224,6 +230,16 @@ func checkDeployment(t *testing.T, w Worker, d *appsv1.Deployment) {
 	for _, name := range append([]string{"NATS_URL", "NATS_NKEY", "LOG_LEVEL", "GOMEMLIMIT", "OTEL_EXPORTER_OTLP_ENDPOINT"}, w.Env...) {
 		if _, ok := env[name]; !ok {
 			t.Errorf("env %s is not set", name)
+		}
+	}
+	// The ScaledObject is sized from w.Concurrency; a stage left at the worker's built-in default
+	// would hold a different number of messages per replica.
+	if len(w.ConcurrencyEnv) != len(w.Consumers) {
+		t.Errorf("%d concurrency variables %v for %d stages %v, want one per stage", len(w.ConcurrencyEnv), w.ConcurrencyEnv, len(w.Consumers), w.Consumers)
+	}
+	for _, name := range w.ConcurrencyEnv {
+		if e, ok := env[name]; !ok || e.ValueFrom != nil || e.Value != strconv.Itoa(w.Concurrency) {
+			t.Errorf("env %s is %q (set %v), want %d: the ScaledObject is sized for it", name, e.Value, ok, w.Concurrency)
 		}
 	}
 	checkCredentials(t, w, pod, c, env["NATS_NKEY"].Value)
@@ -434,7 +450,7 @@ func TestDockerfile(t *testing.T) {
 	}
 	for _, w := range Workers() {
 		if _, err := os.Stat(filepath.Join("..", "cmd", w.Name)); err != nil {
-			t.Logf("cmd/%s does not exist yet: its image cannot be built", w.Name)
+			t.Errorf("the image of %s cannot be built: %v", w.Name, err)
 		}
 	}
 }

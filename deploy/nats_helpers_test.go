@@ -46,7 +46,6 @@ func nkeyEnv(user string) string {
 // the streams of streams/ applied by the admin user.
 type natsEnv struct {
 	srv   *server.Server
-	opts  *server.Options // as parsed from the file, before the test's changes
 	keys  map[string]nkeys.KeyPair
 	set   *streams.Set
 	admin jetstream.JetStream
@@ -83,8 +82,7 @@ func loadNATSConfig(t *testing.T) (*server.Options, map[string]nkeys.KeyPair) {
 // store and without the cluster routes.
 func startNATS(t *testing.T) *natsEnv {
 	t.Helper()
-	parsed, keys := loadNATSConfig(t)
-	opts := parsed.Clone()
+	opts, keys := loadNATSConfig(t)
 	opts.Host = "127.0.0.1"
 	opts.Port = server.RANDOM_PORT
 	opts.HTTPHost = "127.0.0.1"
@@ -107,7 +105,7 @@ func startNATS(t *testing.T) *natsEnv {
 	if !srv.ReadyForConnections(10 * time.Second) {
 		t.Fatal("server did not become ready")
 	}
-	env := &natsEnv{srv: srv, opts: parsed, keys: keys}
+	env := &natsEnv{srv: srv, keys: keys}
 	env.set = loadStreams(t)
 	c := env.connect(t, userAdmin)
 	env.admin, env.nc = c.js, c.nc
@@ -135,7 +133,9 @@ type userConn struct {
 
 	mu   sync.Mutex
 	errs []error
-	seen chan struct{} // signalled on every error
+	// seen is signalled on every error, without blocking: the handler runs on the connection's
+	// callback goroutine, and one pending signal is enough to make violation look again.
+	seen chan struct{}
 }
 
 func (e *natsEnv) connect(t *testing.T, user string) *userConn {
@@ -145,7 +145,7 @@ func (e *natsEnv) connect(t *testing.T, user string) *userConn {
 		t.Fatalf("no nkey for user %s", user)
 	}
 	pub, _ := kp.PublicKey()
-	c := &userConn{user: user, seen: make(chan struct{}, 1024)}
+	c := &userConn{user: user, seen: make(chan struct{}, 1)}
 	nc, err := nats.Connect(e.srv.ClientURL(),
 		nats.Name("deploy-test-"+user),
 		nats.Nkey(pub, kp.Sign),
@@ -153,7 +153,10 @@ func (e *natsEnv) connect(t *testing.T, user string) *userConn {
 			c.mu.Lock()
 			c.errs = append(c.errs, err)
 			c.mu.Unlock()
-			c.seen <- struct{}{}
+			select {
+			case c.seen <- struct{}{}:
+			default:
+			}
 		}),
 	)
 	if err != nil {

@@ -146,10 +146,9 @@ func checkSubjectNames(set *streams.Set, subject string) error {
 		return nil
 	}
 	switch {
-	case strings.HasPrefix(subject, "$JS.API.CONSUMER.") && len(tok) >= 6:
-		if tok[3] == "MSG" { // $JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>
-			return consumer(tok[5], tok[6])
-		}
+	case strings.HasPrefix(subject, "$JS.API.CONSUMER.MSG.NEXT.") && len(tok) >= 7: // .<stream>.<consumer>
+		return consumer(tok[5], tok[6])
+	case strings.HasPrefix(subject, "$JS.API.CONSUMER.") && len(tok) >= 6: // .<op>.<stream>.<consumer>
 		return consumer(tok[4], tok[5])
 	case strings.HasPrefix(subject, "$JS.API.STREAM.MSG.") && len(tok) >= 6:
 		return stream(tok[5])
@@ -167,6 +166,31 @@ func checkSubjectNames(set *streams.Set, subject string) error {
 		return errors.New("unexpected JetStream subject")
 	}
 	return nil
+}
+
+func TestCheckSubjectNames(t *testing.T) {
+	set := loadStreams(t)
+	tests := []struct {
+		subject string
+		wantErr bool
+	}{
+		{"$JS.API.CONSUMER.MSG.NEXT.AI_CHAT.chat-retrieve", false},
+		{"$JS.API.CONSUMER.INFO.AI_CHAT.chat-retrieve", false},
+		{"$JS.API.CONSUMER.MSG.NEXT.AI_CHAT.tts", true},
+		{"$JS.API.CONSUMER.INFO.AI_TTS.nothing", true},
+		// Too short to name a consumer: reported, not a panic.
+		{"$JS.API.CONSUMER.MSG.NEXT.AI_CHAT", true},
+		{"$JS.API.STREAM.INFO.AI_RESULTS", false},
+		{"$JS.API.STREAM.INFO.AI_NOTHING", true},
+		{"$KV.stt-sessions.>", false},
+		{"$KV.nothing.>", true},
+		{"ai.chat.request", false},
+	}
+	for _, tt := range tests {
+		if err := checkSubjectNames(set, tt.subject); (err != nil) != tt.wantErr {
+			t.Errorf("checkSubjectNames(%q) = %v, want an error: %v", tt.subject, err, tt.wantErr)
+		}
+	}
 }
 
 // TestWorkerPermissionsAllowTheJob runs, as each worker's user, everything the worker does on a
@@ -495,17 +519,14 @@ func TestWorkerPermissionsRefuseTheRest(t *testing.T) {
 	})
 }
 
+// streamMsgs counts the messages of a stream, from the info the lookup fetched.
 func streamMsgs(ctx context.Context, t *testing.T, env *natsEnv, name string) uint64 {
 	t.Helper()
 	s, err := env.admin.Stream(ctx, name)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("reading stream %s: %v", name, err)
 	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Msgs
+	return s.CachedInfo().State.Msgs
 }
 
 // forbiddenPublishes lists what w must not publish: every request subject, what other workers

@@ -33,9 +33,13 @@ type Worker struct {
 	// Env are the configuration variables the Deployment sets besides the common ones (NATS_URL,
 	// NATS_NKEY, HEALTH_ADDR, LOG_LEVEL, GOMEMLIMIT, OTEL_EXPORTER_OTLP_ENDPOINT).
 	Env []string
-	// Concurrency is the number of messages one replica's stage handles at once (the workers'
-	// default), which the ScaledObject's lagThreshold and maxReplicaCount are sized from.
+	// Concurrency is the number of messages one replica's stage handles at once, which the
+	// ScaledObject's lagThreshold and maxReplicaCount are sized from. The Deployment sets it
+	// for every stage through ConcurrencyEnv: the workers' built-in defaults differ (chat
+	// generation's is 64), so without the variables the sizing would not hold.
 	Concurrency int
+	// ConcurrencyEnv are the variables that set each stage's concurrency, one per consumer.
+	ConcurrencyEnv []string
 	// ReadsResults is true when the worker reads its own earlier results back from AI_RESULTS
 	// (last message on a result subject).
 	ReadsResults bool
@@ -55,45 +59,50 @@ func Workers() []Worker {
 	const concurrency = 8
 	ws := []Worker{
 		{
-			Name:        "chat-handler",
-			Env:         []string{"LLM_URL", "LLM_MODEL", "EMBEDDINGS_URL", "RERANKER_URL", "MILVUS_ADDR", "MILVUS_COLLECTION"},
-			Concurrency: concurrency,
-			Consumers:   []string{streams.ConsumerChatRetrieve, streams.ConsumerChatGenerate},
-			ResultKind:  streams.ResultKindChat,
-			Handoffs:    []string{streams.SubjectChatGenerate},
-			TokenStream: true,
-			Milvus:      true,
+			Name:           "chat-handler",
+			Env:            []string{"LLM_URL", "LLM_MODEL", "EMBEDDINGS_URL", "RERANKER_URL", "MILVUS_ADDR", "MILVUS_COLLECTION"},
+			Concurrency:    concurrency,
+			ConcurrencyEnv: []string{"CHAT_RETRIEVE_CONCURRENCY", "CHAT_GENERATE_CONCURRENCY"},
+			Consumers:      []string{streams.ConsumerChatRetrieve, streams.ConsumerChatGenerate},
+			ResultKind:     streams.ResultKindChat,
+			Handoffs:       []string{streams.SubjectChatGenerate},
+			TokenStream:    true,
+			Milvus:         true,
 		},
 		{
-			Name:        "pipeline-bridge",
-			Env:         []string{"PIPELINES_FILE", "ARGO_NAMESPACE", "KFP_URL"},
-			Concurrency: concurrency,
-			Consumers:   []string{streams.ConsumerPipelineBridge},
-			ResultKind:  streams.ResultKindPipeline,
-			Kubernetes:  true,
+			Name:           "pipeline-bridge",
+			Env:            []string{"PIPELINES_FILE", "ARGO_NAMESPACE", "KFP_URL"},
+			Concurrency:    concurrency,
+			ConcurrencyEnv: []string{"PIPELINE_CONCURRENCY"},
+			Consumers:      []string{streams.ConsumerPipelineBridge},
+			ResultKind:     streams.ResultKindPipeline,
+			Kubernetes:     true,
 		},
 		{
-			Name:        "stt-module",
-			Env:         []string{"STT_URL"},
-			Concurrency: concurrency,
-			Consumers:   []string{streams.ConsumerSTT},
-			Buckets:     []string{streams.BucketSTTSessions},
-			Watches:     []string{streams.BucketSTTSessions},
-			ResultKind:  streams.ResultKindSTT,
-			ReadsBack:   []string{streams.StreamSTT},
+			Name:           "stt-module",
+			Env:            []string{"STT_URL"},
+			Concurrency:    concurrency,
+			ConcurrencyEnv: []string{"STT_CONCURRENCY"},
+			Consumers:      []string{streams.ConsumerSTT},
+			Buckets:        []string{streams.BucketSTTSessions},
+			Watches:        []string{streams.BucketSTTSessions},
+			ResultKind:     streams.ResultKindSTT,
+			ReadsBack:      []string{streams.StreamSTT},
 		},
 		{
-			Name:        "tts-module",
-			Env:         []string{"TTS_URL"},
-			Concurrency: concurrency,
-			Consumers:   []string{streams.ConsumerTTS},
-			ResultKind:  streams.ResultKindTTS,
-			Services:    []string{streams.SubjectTTSVoices},
+			Name:           "tts-module",
+			Env:            []string{"TTS_URL"},
+			Concurrency:    concurrency,
+			ConcurrencyEnv: []string{"TTS_CONCURRENCY"},
+			Consumers:      []string{streams.ConsumerTTS},
+			ResultKind:     streams.ResultKindTTS,
+			Services:       []string{streams.SubjectTTSVoices},
 		},
 		{
-			Name:        "voice-assistant",
-			Env:         []string{"STT_URL", "LLM_URL", "LLM_MODEL", "EMBEDDINGS_URL", "RERANKER_URL", "MILVUS_ADDR", "MILVUS_COLLECTION", "TTS_URL"},
-			Concurrency: concurrency,
+			Name:           "voice-assistant",
+			Env:            []string{"STT_URL", "LLM_URL", "LLM_MODEL", "EMBEDDINGS_URL", "RERANKER_URL", "MILVUS_ADDR", "MILVUS_COLLECTION", "TTS_URL"},
+			Concurrency:    concurrency,
+			ConcurrencyEnv: []string{"VOICE_TRANSCRIBE_CONCURRENCY", "VOICE_ANSWER_CONCURRENCY", "VOICE_SYNTHESIZE_CONCURRENCY"},
 			Consumers: []string{
 				streams.ConsumerVoiceTranscribe, streams.ConsumerVoiceAnswer, streams.ConsumerVoiceSynthesize,
 			},
@@ -108,14 +117,4 @@ func Workers() []Worker {
 	}
 	slices.SortFunc(ws, func(a, b Worker) int { return cmp.Compare(a.Name, b.Name) })
 	return ws
-}
-
-// WorkerByName returns the named worker.
-func WorkerByName(name string) (Worker, bool) {
-	for _, w := range Workers() {
-		if w.Name == name {
-			return w, true
-		}
-	}
-	return Worker{}, false
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
@@ -43,10 +44,12 @@ func TestWorkersUnderProductionPermissions(t *testing.T) {
 		t.Run(w.Name, func(t *testing.T) {
 			bin := filepath.Join(dir, w.Name)
 			if _, err := os.Stat(bin); err != nil {
-				t.Skipf("no binary: %v", err)
+				t.Fatalf("no binary of %s in %s (make binaries): %v", w.Name, workerBinEnv, err)
 			}
 			ctx, cancel := context.WithTimeout(jstest.Context(t), 30*time.Second)
 			defer cancel()
+			// Subscribed before the worker starts, so that a watch it opens at once is seen too.
+			watches := env.watchesOpened(t, w)
 			logs := env.runWorker(ctx, t, w, bin, models)
 			if req, ok := workerRequest(w.Name); ok {
 				before := resultCount(ctx, t, env, w.ResultKind)
@@ -66,11 +69,9 @@ func TestWorkersUnderProductionPermissions(t *testing.T) {
 					return nil
 				})
 			}
-			// Let periodic work run too (the STT sweeper's KV watch, every second).
-			select {
-			case <-time.After(2500 * time.Millisecond):
-			case <-ctx.Done():
-			}
+			// Periodic work needs permissions too: the STT sweeper watches its bucket once per
+			// sweep, the voice turns watch for the whole run.
+			watches(ctx, logs)
 			for _, s := range w.Services {
 				if _, err := gw.nc.Request(s, nil, 5*time.Second); err != nil {
 					t.Errorf("requesting %s: %v", s, err)
@@ -82,6 +83,41 @@ func TestWorkersUnderProductionPermissions(t *testing.T) {
 		})
 	}
 	gw.noErrors(t)
+}
+
+// consumerCreatedPrefix is the server's advisory subject for a new consumer,
+// <prefix>.<stream>.<consumer>; a KV watch creates one on the bucket's stream.
+const consumerCreatedPrefix = "$JS.EVENT.ADVISORY.CONSUMER.CREATED."
+
+// watchesOpened subscribes, as the admin, to the consumer-created advisories of the buckets w
+// watches. The returned function waits until each bucket got a consumer, which is the server
+// letting the worker's watch through.
+func (e *natsEnv) watchesOpened(t *testing.T, w Worker) func(context.Context, *syncbuf.Buffer) {
+	t.Helper()
+	subs := make(map[string]*nats.Subscription, len(w.Watches))
+	for _, bucket := range w.Watches {
+		// nats.go names a bucket's stream KV_<bucket>.
+		sub, err := e.nc.SubscribeSync(consumerCreatedPrefix + "KV_" + bucket + ".*")
+		if err != nil {
+			t.Fatalf("subscribing to the consumer advisories of bucket %s: %v", bucket, err)
+		}
+		t.Cleanup(func() { _ = sub.Unsubscribe() })
+		subs[bucket] = sub
+	}
+	if err := e.nc.Flush(); err != nil {
+		t.Fatalf("flushing the advisory subscriptions: %v", err)
+	}
+	return func(ctx context.Context, logs *syncbuf.Buffer) {
+		t.Helper()
+		for bucket, sub := range subs {
+			wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+			_, err := sub.NextMsgWithContext(wctx)
+			cancel()
+			if err != nil {
+				t.Errorf("%s opened no watch of bucket %s: %v; worker log:\n%s", w.Name, bucket, err, logs.String())
+			}
+		}
+	}
 }
 
 type request struct {

@@ -14,7 +14,4 @@ var (
 	// file asks for (the server normalised it), so every Apply would report it as changed.
 	// The fix is to write the server's value into the file.
 	ErrNotConverged = errors.New("server config does not match the definition after writing it")
-
-	// ErrInvalidToken is returned by CheckToken for an id that cannot be one subject token.
-	ErrInvalidToken = errors.New("invalid subject token")
 )

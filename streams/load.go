@@ -199,7 +199,7 @@ func (l *loader) crossCheck() {
 		}
 	}
 	for _, b := range l.set.buckets {
-		if s, ok := streams["KV_"+b.cfg.Bucket]; ok {
+		if s, ok := streams[kvStreamPrefix+b.cfg.Bucket]; ok {
 			l.fail(s.file, fmt.Errorf("stream name is the backing stream of bucket %s", b.cfg.Bucket))
 		}
 	}

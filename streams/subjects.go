@@ -1,12 +1,5 @@
 package streams
 
-import (
-	"fmt"
-	"strings"
-	"unicode"
-	"unicode/utf8"
-)
-
 // Subjects that stages publish to and consume from. Build per-id subjects with the functions
 // below; never spell a subject elsewhere.
 const (
@@ -54,8 +47,8 @@ const (
 )
 
 // The functions below do not validate their arguments: an id with a '.' or a wildcard would
-// make a different subject. Ids from outside (messages, HTTP requests) go through CheckToken
-// first.
+// make a different subject. Ids from outside (messages, HTTP requests) are checked first by the
+// Validate methods of the proto messages that carry them (jetflowv1.ValidSubjectToken).
 
 // STTAudioSubject is the subject of a session's audio chunks, "ai.stt.audio.<sessionID>".
 func STTAudioSubject(sessionID string) string { return sttAudioPrefix + sessionID }
@@ -77,28 +70,4 @@ func TokenStreamSubject(requestID string) string { return tokenStreamPrefix + re
 // gave up on after max_deliver attempts.
 func AdvisoryMaxDeliveriesSubject(stream, consumer string) string {
 	return maxDeliveriesPrefix + stream + "." + consumer
-}
-
-// maxTokenLen bounds ids so that subjects stay far below the server's limits.
-const maxTokenLen = 256
-
-// CheckToken reports whether s can be used as one subject token: non-empty, at most 256 bytes,
-// valid UTF-8, printable, and free of '.', '*', '>' and white space.
-func CheckToken(s string) error {
-	switch {
-	case s == "":
-		return fmt.Errorf("%w: empty", ErrInvalidToken)
-	case len(s) > maxTokenLen:
-		return fmt.Errorf("%w: %d bytes, at most %d", ErrInvalidToken, len(s), maxTokenLen)
-	case !utf8.ValidString(s):
-		return fmt.Errorf("%w: not valid UTF-8", ErrInvalidToken)
-	case strings.ContainsAny(s, ".*>"):
-		return fmt.Errorf("%w: %q contains '.', '*' or '>'", ErrInvalidToken, s)
-	}
-	for _, r := range s {
-		if unicode.IsSpace(r) || !unicode.IsPrint(r) {
-			return fmt.Errorf("%w: %q contains white space or a control character", ErrInvalidToken, s)
-		}
-	}
-	return nil
 }

@@ -164,6 +164,8 @@ func TestGenerateRejectsWhatNACKCannotCarry(t *testing.T) {
 	}
 }
 
+// TestGenerateOptions checks that Replicas reaches every stream and bucket resource, and that 0
+// keeps each definition's own num_replicas.
 func TestGenerateOptions(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -177,15 +179,54 @@ func TestGenerateOptions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			files, err := nack.Generate(load(t), nack.Options{Replicas: tt.replicas})
+			set := load(t)
+			files, err := nack.Generate(set, nack.Options{Replicas: tt.replicas})
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("error %v, want error %v", err, tt.wantErr)
 			}
 			if err != nil {
 				return
 			}
-			if files[len(files)-1].Name != nack.KustomizationFile && !slices.ContainsFunc(files, func(f nack.File) bool { return f.Name == nack.KustomizationFile }) {
+			if !slices.ContainsFunc(files, func(f nack.File) bool { return f.Name == nack.KustomizationFile }) {
 				t.Error("no kustomization.yaml")
+			}
+			want := func(defined int) int {
+				if tt.replicas == 0 {
+					return defined
+				}
+				return tt.replicas
+			}
+			var streamsSeen, bucketsSeen int
+			for _, f := range files {
+				switch {
+				case strings.HasPrefix(f.Name, "stream-"):
+					var r nack.Stream
+					decode(t, f.Name, f.Data, &r, nack.KindStream, r.Kind, r.APIVersion)
+					def, ok := set.Stream(r.Spec.Name)
+					if !ok {
+						t.Errorf("%s names stream %s, which is not in streams/", f.Name, r.Spec.Name)
+						continue
+					}
+					streamsSeen++
+					if w := want(def.Replicas); r.Spec.Replicas != w {
+						t.Errorf("%s: replicas %d, want %d", f.Name, r.Spec.Replicas, w)
+					}
+				case strings.HasPrefix(f.Name, "keyvalue-"):
+					var r nack.KeyValue
+					decode(t, f.Name, f.Data, &r, nack.KindKeyValue, r.Kind, r.APIVersion)
+					def, ok := set.Bucket(r.Spec.Bucket)
+					if !ok {
+						t.Errorf("%s names bucket %s, which is not in streams/", f.Name, r.Spec.Bucket)
+						continue
+					}
+					bucketsSeen++
+					if w := want(def.Replicas); r.Spec.Replicas != w {
+						t.Errorf("%s: replicas %d, want %d", f.Name, r.Spec.Replicas, w)
+					}
+				}
+			}
+			if streamsSeen != len(set.Streams()) || bucketsSeen != len(set.Buckets()) {
+				t.Errorf("%d stream and %d bucket files, want %d and %d", streamsSeen, bucketsSeen, len(set.Streams()), len(set.Buckets()))
 			}
 		})
 	}

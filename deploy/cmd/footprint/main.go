@@ -1,7 +1,7 @@
 // Command footprint measures worker binaries (size, time to ready, memory idle and under load,
 // clean stop) against an embedded JetStream server and stand-in models, prints a Markdown table
-// and exits 1 when a worker is over budget. deploy/footprint.sh builds the binaries and runs
-// it:
+// and exits 1 when a worker is over budget, 2 when it cannot measure one (a binary is missing,
+// say). deploy/footprint.sh runs it on the binaries of make binaries:
 //
 //	footprint -bin DIR [-requests 300] [-log FILE]
 package main
@@ -28,7 +28,7 @@ func main() {
 	os.Exit(code)
 }
 
-func run(ctx context.Context, args []string) int {
+func run(ctx context.Context, args []string) (code int) {
 	fs := flag.NewFlagSet("footprint", flag.ContinueOnError)
 	bin := fs.String("bin", "bin", "directory with the built worker binaries")
 	requests := fs.Int("requests", 300, "requests published to each worker that has a load generator")
@@ -52,7 +52,12 @@ func run(ctx context.Context, args []string) int {
 		fmt.Fprintln(os.Stderr, "footprint:", err)
 		return 2
 	}
-	defer p.Close()
+	defer func() {
+		if err := p.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "footprint: the measurements are not to be trusted:", err)
+			code = 2
+		}
+	}()
 	// With MILVUS_ADDR set, chat requests use RAG against that Milvus; without, they skip it.
 	milvus := map[string]string{}
 	for _, k := range []string{"MILVUS_ADDR", "MILVUS_COLLECTION"} {

@@ -1,7 +1,7 @@
 // Package footprint measures what a worker binary costs to run: its stripped size, the time from
 // process start to ready, its resident memory idle and under load, and whether it stops cleanly
-// on SIGTERM. deploy/footprint.sh builds the binaries and runs it through cmd/footprint; the
-// Kubernetes resource requests and limits are sized from its table.
+// on SIGTERM. deploy/footprint.sh runs it through cmd/footprint on the binaries of make
+// binaries; the Kubernetes resource requests and limits are sized from its table.
 package footprint
 
 import (
@@ -35,8 +35,6 @@ var DefaultBudgets = Budgets{
 // Result is one worker's measurements. Zero values of optional parts mean "not measured".
 type Result struct {
 	Worker string
-	// Missing is set when there is no binary for the worker (cmd/<worker> does not exist yet).
-	Missing bool
 	// Big is true for binaries with the larger size budget.
 	Big  bool
 	Size int64
@@ -56,12 +54,8 @@ type Result struct {
 	ExitCode int
 }
 
-// Violations lists every budget r exceeds, and every failure; empty means within budget. A
-// missing binary is not a violation (it is reported as such).
+// Violations lists every budget r exceeds, and every failure; empty means within budget.
 func (b Budgets) Violations(r Result) []string {
-	if r.Missing {
-		return nil
-	}
 	var v []string
 	size := b.Size
 	if r.Big {

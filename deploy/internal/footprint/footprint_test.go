@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/signal"
@@ -70,11 +72,6 @@ func TestMeasure(t *testing.T) {
 				t.Errorf("error %v, want exited before ready", r.Err)
 			}
 		}},
-		{name: "not built", binary: filepath.Join(t.TempDir(), "nothing"), check: func(t *testing.T, r Result) {
-			if !r.Missing {
-				t.Errorf("result %+v, want missing", r)
-			}
-		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -98,6 +95,21 @@ func TestMeasure(t *testing.T) {
 				t.Errorf("violations %q, want some: %v", DefaultBudgets.Violations(r), tt.wantBad)
 			}
 		})
+	}
+}
+
+// TestMeasureMissingBinary: a worker without a binary cannot be measured, so the run fails
+// instead of reporting the worker as fine.
+func TestMeasureMissingBinary(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nothing")
+	_, err := Measure(t.Context(), nil, Target{
+		Worker: deploy.Worker{Name: "fake"},
+		Binary: missing,
+		Env:    func(string) []string { return nil },
+		Output: io.Discard,
+	})
+	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "make binaries") {
+		t.Errorf("error %v, want one saying the binary does not exist and how to build it", err)
 	}
 }
 
@@ -155,7 +167,6 @@ func TestViolations(t *testing.T) {
 		{name: "unclean exit", edit: func(r *Result) { r.ExitCode = 1 }, want: "SIGTERM"},
 		{name: "hung at stop", edit: func(r *Result) { r.Exited = false }, want: "SIGTERM"},
 		{name: "failed", edit: func(r *Result) { r.Err = errors.New("not ready") }, want: "not ready"},
-		{name: "missing", edit: func(r *Result) { *r = Result{Worker: "w", Missing: true} }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -173,14 +184,13 @@ func TestWriteTable(t *testing.T) {
 	good := Result{Worker: "tts-module", Size: MiB, Ready: time.Millisecond, IdleRSS: MiB, Exited: true, LoadNote: "no load generator"}
 	bad := good
 	bad.Worker, bad.IdleRSS = "chat-handler", 100*MiB
-	missing := Result{Worker: "stt-module", Missing: true}
 	tests := []struct {
 		name    string
 		results []Result
 		wantOK  bool
 		want    []string
 	}{
-		{name: "all within", results: []Result{good, missing}, wantOK: true, want: []string{"| tts-module |", "| ok |", "cmd/stt-module does not exist yet"}},
+		{name: "all within", results: []Result{good}, wantOK: true, want: []string{"| tts-module |", "| ok |"}},
 		{name: "one over", results: []Result{good, bad}, want: []string{"**over budget**: idle RSS 100.0 MiB"}},
 	}
 	for _, tt := range tests {

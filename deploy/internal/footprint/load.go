@@ -59,7 +59,8 @@ func publishAll(ctx context.Context, js jetstream.JetStream, subject string, n i
 	return nil
 }
 
-// lag is the KEDA lag (pending + ack pending) summed over consumers.
+// lag is the KEDA lag (pending + ack pending) summed over consumers. It is polled, so each
+// consumer costs one round trip: the lookup fetches fresh info, which is what is read.
 func lag(ctx context.Context, js jetstream.JetStream, set *streams.Set, consumers []string) (uint64, error) {
 	var total uint64
 	for _, name := range consumers {
@@ -71,24 +72,18 @@ func lag(ctx context.Context, js jetstream.JetStream, set *streams.Set, consumer
 		if err != nil {
 			return 0, fmt.Errorf("reading consumer %s: %w", name, err)
 		}
-		info, err := c.Info(ctx)
-		if err != nil {
-			return 0, fmt.Errorf("reading consumer %s: %w", name, err)
-		}
+		info := c.CachedInfo()
 		total += info.NumPending + uint64(info.NumAckPending)
 	}
 	return total, nil
 }
 
-// streamMsgs counts the messages in a stream (AI_RESULTS, AI_DLQ).
+// streamMsgs counts the messages in a stream (AI_RESULTS, AI_DLQ), from the info the lookup
+// fetched.
 func streamMsgs(ctx context.Context, js jetstream.JetStream, name string) (uint64, error) {
 	s, err := js.Stream(ctx, name)
 	if err != nil {
 		return 0, fmt.Errorf("reading %s: %w", name, err)
 	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("reading %s: %w", name, err)
-	}
-	return info.State.Msgs, nil
+	return s.CachedInfo().State.Msgs, nil
 }

@@ -30,7 +30,7 @@ const (
 // Target is one worker binary to measure.
 type Target struct {
 	Worker deploy.Worker
-	// Binary is the path of the built binary; when it does not exist the result is Missing.
+	// Binary is the path of the built binary (make binaries); a missing one fails Measure.
 	Binary string
 	// Env is the worker's environment (Platform.Env); HEALTH_ADDR is added.
 	Env func(healthAddr string) []string
@@ -48,12 +48,8 @@ type Target struct {
 func Measure(ctx context.Context, p *Platform, t Target) (Result, error) {
 	r := Result{Worker: t.Worker.Name, Big: t.Worker.Milvus, LoadNote: t.LoadNote}
 	st, err := os.Stat(t.Binary)
-	if errors.Is(err, os.ErrNotExist) {
-		r.Missing = true
-		return r, nil
-	}
 	if err != nil {
-		return r, fmt.Errorf("reading %s: %w", t.Binary, err)
+		return r, fmt.Errorf("reading the binary of %s (make binaries builds it): %w", t.Worker.Name, err)
 	}
 	r.Size = st.Size()
 	addr, err := freeAddr(ctx)
@@ -149,10 +145,6 @@ func waitReady(ctx context.Context, url string, start time.Time, exited <-chan s
 // runLoad publishes the requests and waits until the worker's consumers have nothing pending
 // or unacknowledged.
 func runLoad(ctx context.Context, p *Platform, t Target, r *Result) error {
-	set, err := streams.Load()
-	if err != nil {
-		return err
-	}
 	resultsBefore, err := streamMsgs(ctx, p.JS, streams.StreamResults)
 	if err != nil {
 		return err
@@ -169,7 +161,7 @@ func runLoad(ctx context.Context, p *Platform, t Target, r *Result) error {
 	}
 	r.Load = t.Requests
 	for {
-		n, err := lag(ctx, p.JS, set, t.Worker.Consumers)
+		n, err := lag(ctx, p.JS, p.set, t.Worker.Consumers)
 		if err != nil {
 			return err
 		}

@@ -25,10 +25,14 @@ type Platform struct {
 	ModelsURL string // base URL of the stand-in models (OpenAI routes under /v1)
 	JS        jetstream.JetStream
 
+	// set is streams/ as applied to the server; the load measurement reads consumers from it.
+	set    *streams.Set
 	srv    *embedded.Server
 	nc     *nats.Conn
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// served is why the stand-in models stopped serving early; Close reports it, because every
+	// measurement after that ran against models that no longer answered.
 	served error
 }
 
@@ -40,8 +44,7 @@ func StartPlatform(ctx context.Context, log *slog.Logger) (*Platform, error) {
 	}
 	p := &Platform{srv: srv, NATSURL: srv.ClientURL()}
 	fail := func(err error) (*Platform, error) {
-		p.Close()
-		return nil, err
+		return nil, errors.Join(err, p.Close())
 	}
 	if p.nc, err = nats.Connect(srv.ClientURL(), nats.Name("footprint")); err != nil {
 		return fail(fmt.Errorf("connecting to the embedded server: %w", err))
@@ -49,11 +52,10 @@ func StartPlatform(ctx context.Context, log *slog.Logger) (*Platform, error) {
 	if p.JS, err = jetstream.New(p.nc); err != nil {
 		return fail(fmt.Errorf("creating JetStream context: %w", err))
 	}
-	set, err := streams.Load()
-	if err != nil {
+	if p.set, err = streams.Load(); err != nil {
 		return fail(err)
 	}
-	if _, err := streams.Apply(ctx, p.JS, set); err != nil {
+	if _, err := streams.Apply(ctx, p.JS, p.set); err != nil {
 		return fail(fmt.Errorf("applying streams: %w", err))
 	}
 	models, err := standin.New(standin.Config{}, log)
@@ -71,14 +73,15 @@ func StartPlatform(ctx context.Context, log *slog.Logger) (*Platform, error) {
 	go func() {
 		defer p.wg.Done()
 		if err := models.Serve(serveCtx, ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, context.Canceled) {
-			p.served = err
+			p.served = fmt.Errorf("serving the stand-in models: %w", err)
 		}
 	}()
 	return p, nil
 }
 
-// Close stops the stand-ins and the server and waits for them.
-func (p *Platform) Close() {
+// Close stops the stand-ins and the server and waits for them. It returns why the stand-in
+// models stopped serving before Close, if they did.
+func (p *Platform) Close() error {
 	if p.cancel != nil {
 		p.cancel()
 	}
@@ -87,6 +90,7 @@ func (p *Platform) Close() {
 		p.nc.Close()
 	}
 	p.srv.Shutdown()
+	return p.served
 }
 
 // Env is the environment a worker is started with: the platform's endpoints for every

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jetflow-dev/jetflow/internal/natscli"
 )
 
 // These tests run the buf pinned in tools/go.mod, so they need the go command (go test puts
@@ -30,7 +32,7 @@ func TestGeneratedCodeIsCurrent(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs buf generate; skipped with -short")
 	}
-	root := repoRoot(t)
+	root := natscli.RepoRoot(t)
 	out := t.TempDir()
 	runBuf(t, root, "generate", "--template", filepath.Join(root, "buf.gen.yaml"), "-o", out)
 
@@ -93,7 +95,7 @@ func TestBufLint(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs buf lint; skipped with -short")
 	}
-	runBuf(t, repoRoot(t), "lint")
+	runBuf(t, natscli.RepoRoot(t), "lint")
 }
 
 // TestBufFormat fails when a .proto file is not in buf's canonical format.
@@ -101,7 +103,7 @@ func TestBufFormat(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs buf format; skipped with -short")
 	}
-	runBuf(t, repoRoot(t), "format", "--diff", "--exit-code")
+	runBuf(t, natscli.RepoRoot(t), "format", "--diff", "--exit-code")
 }
 
 // runBuf runs the pinned buf in root and fails the test with buf's output if it fails.
@@ -115,24 +117,5 @@ func runBuf(t *testing.T, root string, args ...string) {
 	output, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("go %s: %v\n%s\nfix the findings, then run make proto", strings.Join(args, " "), err, output)
-	}
-}
-
-// repoRoot finds the repository root: the nearest directory above with buf.gen.yaml.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "buf.gen.yaml")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no buf.gen.yaml above the test's directory")
-		}
-		dir = parent
 	}
 }

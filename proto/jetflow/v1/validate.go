@@ -324,7 +324,7 @@ func (m *PipelineTrigger) validate(prefix string) error {
 	if err := validateCommon(prefix, m, false); err != nil {
 		return err
 	}
-	if !validPipelineName(m.GetPipeline()) {
+	if !ValidPipelineName(m.GetPipeline()) {
 		return invalid(prefix+"pipeline", "must be 1..%d characters of [a-z0-9-]", MaxPipelineNameLen)
 	}
 	params := m.GetParameters()
@@ -338,7 +338,7 @@ func (m *PipelineTrigger) validate(prefix string) error {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		if !validParameterKey(k) {
+		if !ValidParameterKey(k) {
 			return invalid(prefix+"parameters", "key %q must match [A-Za-z_][A-Za-z0-9_-]{0,%d}", truncate(k, MaxParameterKeyLen), MaxParameterKeyLen-1)
 		}
 		if n := len(params[k]); n > MaxParameterValueBytes {
@@ -541,7 +541,10 @@ func checkSampleRate(field string, hz int32, required bool) error {
 	return nil
 }
 
-func validPipelineName(s string) bool {
+// ValidPipelineName reports whether s can name a pipeline: 1..MaxPipelineNameLen characters of
+// [a-z0-9-], so that it can be a Kubernetes label value. The pipeline bridge's allow-list holds
+// its names to the same rule, so that every allowed name can be triggered.
+func ValidPipelineName(s string) bool {
 	if len(s) == 0 || len(s) > MaxPipelineNameLen {
 		return false
 	}
@@ -553,7 +556,10 @@ func validPipelineName(s string) bool {
 	return true
 }
 
-func validParameterKey(s string) bool {
+// ValidParameterKey reports whether s can be a pipeline parameter key:
+// [A-Za-z_][A-Za-z0-9_-]*, at most MaxParameterKeyLen characters, which Argo and KFP both take
+// as a parameter name.
+func ValidParameterKey(s string) bool {
 	if len(s) == 0 || len(s) > MaxParameterKeyLen {
 		return false
 	}

@@ -560,3 +560,61 @@ func TestValidSubjectToken(t *testing.T) {
 		})
 	}
 }
+
+func TestValidPipelineName(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		in   string
+		want bool
+	}{
+		{"lower letters digits hyphen", "train-model-2", true},
+		{"one character", "a", true},
+		{"at the limit", strings.Repeat("p", MaxPipelineNameLen), true},
+		{"empty", "", false},
+		{"too long", strings.Repeat("p", MaxPipelineNameLen+1), false},
+		{"upper case", "Train", false},
+		{"underscore", "train_model", false},
+		{"dot", "train.model", false},
+		{"space", "train model", false},
+		{"non-ASCII letter", "é", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := ValidPipelineName(tt.in); got != tt.want {
+				t.Fatalf("ValidPipelineName(%q) = %v, want %v", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidParameterKey(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		in   string
+		want bool
+	}{
+		{"letters digits underscore hyphen", "learning_rate-2", true},
+		{"leading underscore", "_seed", true},
+		{"upper case", "Epochs", true},
+		{"one character", "x", true},
+		{"at the limit", strings.Repeat("k", MaxParameterKeyLen), true},
+		{"empty", "", false},
+		{"too long", strings.Repeat("k", MaxParameterKeyLen+1), false},
+		{"leading digit", "1rate", false},
+		{"leading hyphen", "-rate", false},
+		{"dot", "a.b", false},
+		{"space", "a b", false},
+		{"non-ASCII letter", "é", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := ValidParameterKey(tt.in); got != tt.want {
+				t.Fatalf("ValidParameterKey(%q) = %v, want %v", tt.in, got, tt.want)
+			}
+		})
+	}
+}
