@@ -23,12 +23,14 @@ func Build(ctx context.Context, env *worker.Env) ([]worker.Runner, error) {
 	if err != nil {
 		return nil, err
 	}
+	env.AtStop(rag.Close)
 	r := env.Config
+	d := defaultStageConfig
 	cfg := StageConfig{
-		RetrieveConcurrency: r.Int("CHAT_RETRIEVE_CONCURRENCY", 16, 1, 1024),
-		GenerateConcurrency: r.Int("CHAT_GENERATE_CONCURRENCY", 64, 1, 1024),
-		RetrieveTimeout:     r.Duration("CHAT_RETRIEVE_TIMEOUT", 30*time.Second, time.Second, time.Hour),
-		GenerateTimeout:     r.Duration("CHAT_GENERATE_TIMEOUT", 5*time.Minute, time.Second, time.Hour),
+		RetrieveConcurrency: r.Int("CHAT_RETRIEVE_CONCURRENCY", d.RetrieveConcurrency, 1, 1024),
+		GenerateConcurrency: r.Int("CHAT_GENERATE_CONCURRENCY", d.GenerateConcurrency, 1, 1024),
+		RetrieveTimeout:     r.Duration("CHAT_RETRIEVE_TIMEOUT", d.RetrieveTimeout, time.Second, time.Hour),
+		GenerateTimeout:     r.Duration("CHAT_GENERATE_TIMEOUT", d.GenerateTimeout, time.Second, time.Hour),
 	}
 	bs := breaker.SettingsFromEnv(r, "CHAT", breaker.Settings{})
 	if err := r.Err(); err != nil {
@@ -53,15 +55,15 @@ func Build(ctx context.Context, env *worker.Env) ([]worker.Runner, error) {
 // RAGFromEnv builds the model clients and the retriever: LLM_*, EMBEDDINGS_*, RERANKER_* (no
 // RERANKER_URL: no reranking), MILVUS_* (no MILVUS_ADDR: the in-memory retriever over RAG_CORPUS,
 // a JSONL file, or the built-in sample corpus), RAG_TOP_K, RAG_SYSTEM_PROMPT, RAG_MAX_TOKENS.
-// voice-assistant uses it too.
+// voice-assistant uses it too. The RAG holds the Milvus connection: register its Close with
+// env.AtStop.
 func RAGFromEnv(ctx context.Context, env *worker.Env) (*RAG, error) {
 	r := env.Config
 	llmCfg := modelhttp.FromEnv(r, llm.EnvPrefix, modelhttp.Config{})
 	embCfg := embedding.FromEnv(r, embedding.Config{})
-	rerankURL := r.String(rerank.EnvPrefix+"_URL", "")
 	rerankCfg := rerank.FromEnv(r, rerank.Config{})
 	ragCfg := RAGConfig{
-		TopK:         r.Int("RAG_TOP_K", 5, 1, 100),
+		TopK:         r.Int("RAG_TOP_K", defaultTopK, 1, 100),
 		SystemPrompt: r.String("RAG_SYSTEM_PROMPT", ""),
 		MaxTokens:    r.Int("RAG_MAX_TOKENS", 0, 0, 131072),
 	}
@@ -78,7 +80,7 @@ func RAGFromEnv(ctx context.Context, env *worker.Env) (*RAG, error) {
 		return nil, fmt.Errorf("configuring the embeddings client (EMBEDDINGS_URL): %w", err)
 	}
 	var reranker Reranker
-	if rerankURL != "" {
+	if rerankCfg.HTTP.BaseURL != "" {
 		rc, err := rerank.New(rerankCfg)
 		if err != nil {
 			return nil, fmt.Errorf("configuring the reranker client (RERANKER_URL): %w", err)

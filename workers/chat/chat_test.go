@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -295,5 +296,44 @@ func TestPromptListsSourcesInRankedOrder(t *testing.T) {
 	if len(msgs) != 3 || !strings.Contains(msgs[0].Content, "[source 1] first line\n[source 2] second") || msgs[2].Content != "q" {
 		b, _ := json.Marshal(msgs)
 		t.Fatalf("prompt = %s", b)
+	}
+}
+
+func TestPromptCutsLongSourcesOnACharacterBoundary(t *testing.T) {
+	r := NewRAG(nil, nil, nil, nil, RAGConfig{})
+	// "é" is two bytes: 1999 ASCII bytes then "é" puts the limit inside it.
+	long := strings.Repeat("a", maxSourceBytes-1) + strings.Repeat("é", 10)
+	msgs := r.Prompt(Question{Query: "q"}, []*jetflowv1.Source{{Text: long}})
+	system := msgs[0].Content
+	if !utf8.ValidString(system) {
+		t.Fatalf("the prompt is not valid UTF-8 after cutting a source: ...%q", system[len(system)-8:])
+	}
+	want := "[source 1] " + strings.Repeat("a", maxSourceBytes-1) + "\n"
+	if !strings.HasSuffix(system, want) {
+		t.Fatalf("prompt ends with ...%q, want the source cut before the split character", system[len(system)-8:])
+	}
+
+	exact := strings.Repeat("é", maxSourceBytes/2)
+	msgs = r.Prompt(Question{Query: "q"}, []*jetflowv1.Source{{Text: exact + "é"}})
+	if !strings.HasSuffix(msgs[0].Content, "[source 1] "+exact+"\n") {
+		t.Fatalf("a source cut at a character boundary lost more than the characters past the limit")
+	}
+}
+
+// A Build that fails after connecting to Milvus closes the connection again (TestMain's leak
+// check sees the gRPC goroutines otherwise).
+func TestBuildFailingOnConfigurationClosesTheRetriever(t *testing.T) {
+	srv := jstest.Server(t)
+	env := envconfig.Map(map[string]string{
+		"NATS_URL":                  srv.ClientURL(),
+		"LLM_URL":                   "http://127.0.0.1:1/v1",
+		"EMBEDDINGS_URL":            "http://127.0.0.1:1/v1",
+		"MILVUS_ADDR":               "127.0.0.1:1", // the retriever dials lazily
+		"MILVUS_COLLECTION":         "docs",
+		"CHAT_RETRIEVE_CONCURRENCY": "0",
+	})
+	err := worker.Run(jstest.Context(t), "chat-handler", env, slog.New(slog.DiscardHandler), Build)
+	if err == nil || !strings.Contains(err.Error(), "CHAT_RETRIEVE_CONCURRENCY") {
+		t.Fatalf("worker.Run = %v, want a CHAT_RETRIEVE_CONCURRENCY error", err)
 	}
 }

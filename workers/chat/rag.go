@@ -7,12 +7,13 @@
 package chat
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -39,41 +40,38 @@ type LLM interface {
 
 // RAGConfig holds the defaults a request may override.
 type RAGConfig struct {
-	// TopK sources kept for the prompt. 0 means 5.
+	// TopK sources kept for the prompt. 0 means defaultTopK.
 	TopK int
-	// Candidates fetched from the retriever per kept source when a reranker is set. 0 means 3.
-	CandidateFactor int
 	// SystemPrompt opens every conversation. Empty means DefaultSystemPrompt.
 	SystemPrompt string
 	// MaxTokens bounds an answer. 0 means the server's limit.
 	MaxTokens int
-	// HistoryInQuery is how many of the latest user turns are folded into the search query.
-	// 0 means 2.
-	HistoryInQuery int
-	// SourceChars bounds each source's text in the prompt. 0 means 2000.
-	SourceChars int
 }
+
+// defaultTopK is how many sources the prompt gets when neither the configuration nor the
+// request says.
+const defaultTopK = 5
 
 // DefaultSystemPrompt tells the model how sources are given and to cite them.
 const DefaultSystemPrompt = "You are a helpful assistant. Answer from the sources below when they are relevant, " +
 	"and cite them as [source N]. If they do not contain the answer, say so."
 
+const (
+	// candidateFactor is how many candidates per kept source the retriever returns when a
+	// reranker picks among them: enough for reranking to change the order, few enough to keep
+	// the rerank call small.
+	candidateFactor = 3
+	// historyInQuery is how many of the latest user turns are folded into the search query: a
+	// follow-up needs the turn it follows, older turns drift the search off the question.
+	historyInQuery = 2
+	// maxSourceBytes bounds each source's text in the prompt, so that one long passage cannot
+	// crowd the others (and the question) out of the model's context.
+	maxSourceBytes = 2000
+)
+
 func (c RAGConfig) withDefaults() RAGConfig {
-	if c.TopK == 0 {
-		c.TopK = 5
-	}
-	if c.CandidateFactor == 0 {
-		c.CandidateFactor = 3
-	}
-	if c.SystemPrompt == "" {
-		c.SystemPrompt = DefaultSystemPrompt
-	}
-	if c.HistoryInQuery == 0 {
-		c.HistoryInQuery = 2
-	}
-	if c.SourceChars == 0 {
-		c.SourceChars = 2000
-	}
+	c.TopK = cmp.Or(c.TopK, defaultTopK)
+	c.SystemPrompt = cmp.Or(c.SystemPrompt, DefaultSystemPrompt)
 	return c
 }
 
@@ -106,7 +104,7 @@ type Question struct {
 // ("and how does it scale?") finds what the conversation is about.
 func (r *RAG) searchText(q Question) string {
 	var turns []string
-	for i := len(q.History) - 1; i >= 0 && len(turns) < r.cfg.HistoryInQuery; i-- {
+	for i := len(q.History) - 1; i >= 0 && len(turns) < historyInQuery; i-- {
 		if m := q.History[i]; m.GetRole() == jetflowv1.RoleUser && strings.TrimSpace(m.GetContent()) != "" {
 			turns = append([]string{m.GetContent()}, turns...)
 		}
@@ -141,7 +139,7 @@ func (r *RAG) Retrieve(ctx context.Context, q Question, breakers *breaker.Set) (
 
 	candidates := topK
 	if r.reranker != nil {
-		candidates = min(topK*r.cfg.CandidateFactor, retrieval.MaxTopK)
+		candidates = min(topK*candidateFactor, retrieval.MaxTopK)
 	}
 	start = time.Now()
 	docs, err := breaker.Do(ctx, breakers.Get(breaker.Milvus), func(ctx context.Context) ([]retrieval.Document, error) {
@@ -212,10 +210,7 @@ func (r *RAG) Prompt(q Question, sources []*jetflowv1.Source) []llm.Message {
 	if len(sources) > 0 {
 		b.WriteString("\n\nSources:\n")
 		for i, s := range sources {
-			text := strings.Join(strings.Fields(s.GetText()), " ")
-			if len(text) > r.cfg.SourceChars {
-				text = text[:r.cfg.SourceChars]
-			}
+			text := truncateUTF8(strings.Join(strings.Fields(s.GetText()), " "), maxSourceBytes)
 			fmt.Fprintf(&b, "[source %d] %s\n", i+1, text)
 		}
 	}
@@ -226,11 +221,21 @@ func (r *RAG) Prompt(q Question, sources []*jetflowv1.Source) []llm.Message {
 	return append(msgs, llm.Message{Role: llm.RoleUser, Content: q.Query})
 }
 
-// errTokenSink marks a failure to forward a token; it must not trip the LLM's breaker.
-var errTokenSink = errors.New("forwarding a token")
+// truncateUTF8 cuts s to at most n bytes without splitting a character: a split one would
+// reach the model as an invalid byte sequence.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
 
-// Generate asks the LLM, calling onToken with each piece of the answer as it streams.
-func (r *RAG) Generate(ctx context.Context, q Question, sources []*jetflowv1.Source, breakers *breaker.Set, onToken func(string) error) (Answer, error) {
+// Generate asks the LLM, calling onToken (unless nil) with each piece of the answer as it
+// streams.
+func (r *RAG) Generate(ctx context.Context, q Question, sources []*jetflowv1.Source, breakers *breaker.Set, onToken func(string)) (Answer, error) {
 	req := llm.Request{Messages: r.Prompt(q, sources), MaxCompletionTokens: r.cfg.MaxTokens}
 	if o := q.Options; o != nil {
 		if o.MaxTokens != nil {
@@ -248,11 +253,8 @@ func (r *RAG) Generate(ctx context.Context, q Question, sources []*jetflowv1.Sou
 	start := time.Now()
 	resp, err := breaker.Do(ctx, breakers.Get(breaker.LLM), func(ctx context.Context) (llm.Response, error) {
 		return r.llm.Stream(ctx, req, func(d llm.Delta) error {
-			if d.Text == "" || onToken == nil {
-				return nil
-			}
-			if err := onToken(d.Text); err != nil {
-				return fmt.Errorf("%w: %w", errTokenSink, err)
+			if d.Text != "" && onToken != nil {
+				onToken(d.Text)
 			}
 			return nil
 		})
@@ -268,4 +270,18 @@ func (r *RAG) Generate(ctx context.Context, q Question, sources []*jetflowv1.Sou
 		},
 		Timing: timing("llm", time.Since(start)),
 	}, nil
+}
+
+// Close releases what the retriever holds: the Milvus connection, after waiting for the
+// searches in flight (from then on a search fails with a retryable error, so its message goes
+// back to the stream). The in-memory retriever holds nothing.
+func (r *RAG) Close(ctx context.Context) error {
+	c, ok := r.retriever.(interface{ Close(context.Context) error })
+	if !ok {
+		return nil
+	}
+	if err := c.Close(ctx); err != nil {
+		return fmt.Errorf("closing the retriever: %w", err)
+	}
+	return nil
 }

@@ -1,9 +1,9 @@
 package chat
 
 import (
+	"cmp"
 	"context"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -19,27 +19,30 @@ import (
 
 // StageConfig sizes the two stages.
 type StageConfig struct {
-	// RetrieveConcurrency and GenerateConcurrency; 0 means 16 and 64 (generation waits on the
-	// LLM most of the time, retrieval is quick).
+	// RetrieveConcurrency and GenerateConcurrency; 0 means defaultStageConfig's.
 	RetrieveConcurrency, GenerateConcurrency int
-	// RetrieveTimeout and GenerateTimeout bound one handler call; 0 means 30 s and 5 min.
+	// RetrieveTimeout and GenerateTimeout bound one handler call; 0 means defaultStageConfig's.
 	RetrieveTimeout, GenerateTimeout time.Duration
 }
 
+// defaultStageConfig is what an unset StageConfig field and an unset CHAT_* variable mean.
+// Generation waits on the LLM most of the time, so it runs more handlers, and longer, than
+// retrieval, which is quick.
+var defaultStageConfig = StageConfig{
+	RetrieveConcurrency: 16,
+	GenerateConcurrency: 64,
+	RetrieveTimeout:     30 * time.Second,
+	GenerateTimeout:     5 * time.Minute,
+}
+
 func (c StageConfig) withDefaults() StageConfig {
-	if c.RetrieveConcurrency == 0 {
-		c.RetrieveConcurrency = 16
+	d := defaultStageConfig
+	return StageConfig{
+		RetrieveConcurrency: cmp.Or(c.RetrieveConcurrency, d.RetrieveConcurrency),
+		GenerateConcurrency: cmp.Or(c.GenerateConcurrency, d.GenerateConcurrency),
+		RetrieveTimeout:     cmp.Or(c.RetrieveTimeout, d.RetrieveTimeout),
+		GenerateTimeout:     cmp.Or(c.GenerateTimeout, d.GenerateTimeout),
 	}
-	if c.GenerateConcurrency == 0 {
-		c.GenerateConcurrency = 64
-	}
-	if c.RetrieveTimeout == 0 {
-		c.RetrieveTimeout = 30 * time.Second
-	}
-	if c.GenerateTimeout == 0 {
-		c.GenerateTimeout = 5 * time.Minute
-	}
-	return c
 }
 
 // MaxRequestBytes is the largest ChatRequest chat-retrieve decodes (a question with a long
@@ -124,59 +127,64 @@ func (w *Worker) Generate(ctx context.Context, task *jetflowv1.ChatGenerateTask,
 
 // tokenStream publishes the answer's pieces on core NATS: at most once, for live display. A
 // retried generation streams again from index 0; the durable answer is the ChatResponse.
+//
+// It has no lock: llm.Client.Stream calls send from the calling goroutine, one piece after the
+// other, and finish runs after Stream has returned.
 type tokenStream struct {
 	nc        *nats.Conn
 	subject   string
 	requestID string
 	asJSON    bool
+	header    nats.Header
 	enabled   bool
-	mu        sync.Mutex
 	index     int32
 }
 
+// Every token chunk carries the same headers. nats.Conn.PublishMsg only reads a message's
+// header, so all streams share these two.
+var (
+	tokenChunkType       = string(proto.MessageName(&jetflowv1.TokenChunk{}))
+	tokenChunkHeaderJSON = nats.Header{stage.HeaderType: {tokenChunkType}, stage.HeaderContentType: {"application/json"}}
+	tokenChunkHeader     = nats.Header{stage.HeaderType: {tokenChunkType}}
+)
+
 func (w *Worker) tokenStream(req *jetflowv1.ChatRequest, asJSON bool) *tokenStream {
+	header := tokenChunkHeader
+	if asJSON {
+		header = tokenChunkHeaderJSON
+	}
 	return &tokenStream{
 		nc: w.nc, subject: streams.TokenStreamSubject(req.GetRequestId()), requestID: req.GetRequestId(),
-		asJSON: asJSON, enabled: req.GetStreamTokens() && w.nc != nil,
+		asJSON: asJSON, header: header, enabled: req.GetStreamTokens() && w.nc != nil,
 	}
 }
 
 func (t *tokenStream) publish(chunk *jetflowv1.TokenChunk) {
 	var data []byte
 	var err error
-	h := nats.Header{}
 	if t.asJSON {
 		data, err = protojson.Marshal(chunk)
-		h.Set(stage.HeaderContentType, "application/json")
 	} else {
 		data, err = proto.Marshal(chunk)
 	}
 	if err != nil {
 		return
 	}
-	h.Set(stage.HeaderType, string(proto.MessageName(chunk)))
 	// Live display only: a lost token is acceptable, the final answer is durable.
-	_ = t.nc.PublishMsg(&nats.Msg{Subject: t.subject, Header: h, Data: data})
+	_ = t.nc.PublishMsg(&nats.Msg{Subject: t.subject, Header: t.header, Data: data})
 }
 
-func (t *tokenStream) send(text string) error {
+func (t *tokenStream) send(text string) {
 	if !t.enabled {
-		return nil
+		return
 	}
-	t.mu.Lock()
-	i := t.index
+	t.publish(&jetflowv1.TokenChunk{RequestId: t.requestID, Index: t.index, Text: text})
 	t.index++
-	t.mu.Unlock()
-	t.publish(&jetflowv1.TokenChunk{RequestId: t.requestID, Index: i, Text: text})
-	return nil
 }
 
 func (t *tokenStream) finish() {
 	if !t.enabled {
 		return
 	}
-	t.mu.Lock()
-	i := t.index
-	t.mu.Unlock()
-	t.publish(&jetflowv1.TokenChunk{RequestId: t.requestID, Index: i, Done: true})
+	t.publish(&jetflowv1.TokenChunk{RequestId: t.requestID, Index: t.index, Done: true})
 }
