@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
+	"github.com/jetflow-dev/jetflow/internal/jstest"
 )
 
 func TestFromEnv(t *testing.T) {
@@ -127,13 +128,12 @@ func TestServeShutsDown(t *testing.T) {
 					}
 					clientDone <- err
 				}()
-				deadline := time.Now().Add(5 * time.Second)
-				for s.Stats().InFlight == 0 {
-					if time.Now().After(deadline) {
-						t.Fatal("the request never reached the server")
+				jstest.Eventually(t, 5*time.Second, 5*time.Millisecond, func() error {
+					if s.Stats().InFlight == 0 {
+						return errors.New("the request never reached the server")
 					}
-					time.Sleep(5 * time.Millisecond)
-				}
+					return nil
+				})
 			} else {
 				resp, err := http.Get(url + "/healthz")
 				if err != nil {

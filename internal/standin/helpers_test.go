@@ -3,12 +3,15 @@ package standin
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/jetflow-dev/jetflow/internal/jstest"
 )
 
 // serve starts a stand-in on an httptest server.
@@ -86,11 +89,10 @@ type teiErrorBody struct {
 // returns promptly after its client left.
 func waitIdle(t *testing.T, s *Server) {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for s.Stats().InFlight != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d request(s) still in flight 3s after the client left", s.Stats().InFlight)
+	jstest.Eventually(t, 3*time.Second, 5*time.Millisecond, func() error {
+		if n := s.Stats().InFlight; n != 0 {
+			return fmt.Errorf("%d request(s) still in flight after the client left", n)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"regexp"
@@ -14,6 +15,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
+
+	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 )
 
 // Backends, as written in the allow-list.
@@ -142,7 +145,7 @@ func ParseAllowList(data []byte, defaultBackend string) (*AllowList, error) {
 		return nil, fmt.Errorf("%w: lists no pipelines (expected a \"pipelines\" map)", ErrInvalidAllowList)
 	}
 	var errs []error
-	for _, name := range sortedKeys(file.Pipelines) {
+	for _, name := range slices.Sorted(maps.Keys(file.Pipelines)) {
 		p := file.Pipelines[name]
 		if p == nil {
 			p = &Pipeline{}
@@ -168,8 +171,8 @@ func (p *Pipeline) check() []error {
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
 	}
-	if !validPipelineName(p.Name) {
-		bad("name", "must be 1..63 characters of [a-z0-9-]")
+	if !jetflowv1.ValidPipelineName(p.Name) {
+		bad("name", "must be 1..%d characters of [a-z0-9-]", jetflowv1.MaxPipelineNameLen)
 	}
 	switch p.Backend {
 	case BackendArgo:
@@ -208,7 +211,7 @@ func (p *Pipeline) check() []error {
 			bad("service_account", "%q is not a Kubernetes object name: %s", p.ServiceAccount, strings.Join(msgs, "; "))
 		}
 	}
-	for _, k := range sortedKeys(p.Labels) {
+	for _, k := range slices.Sorted(maps.Keys(p.Labels)) {
 		if strings.HasPrefix(k, labelPrefix) {
 			bad("labels."+k, "keys under %s are set by the bridge", labelPrefix)
 		}
@@ -219,10 +222,10 @@ func (p *Pipeline) check() []error {
 			bad("labels."+k, "value %q is not a label value: %s", p.Labels[k], strings.Join(msgs, "; "))
 		}
 	}
-	for _, name := range sortedKeys(p.Parameters) {
+	for _, name := range slices.Sorted(maps.Keys(p.Parameters)) {
 		field := "parameters." + name
-		if !validParameterName(name) {
-			bad(field, "name must match [A-Za-z_][A-Za-z0-9_-]{0,63}")
+		if !jetflowv1.ValidParameterKey(name) {
+			bad(field, "name must match [A-Za-z_][A-Za-z0-9_-]{0,%d}", jetflowv1.MaxParameterKeyLen-1)
 		}
 		if p.Parameters[name] == nil {
 			bad(field, "pattern is required")
@@ -382,7 +385,7 @@ func (l *AllowList) Names() []string {
 	if l == nil {
 		return nil
 	}
-	return sortedKeys(l.pipelines)
+	return slices.Sorted(maps.Keys(l.pipelines))
 }
 
 // Pipeline returns the entry for name.
@@ -408,36 +411,6 @@ func (l *AllowList) Uses(backend string) bool {
 	return false
 }
 
-func validPipelineName(s string) bool {
-	if len(s) == 0 || len(s) > 63 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !isLower(c) && !isDigit(c) && c != '-' {
-			return false
-		}
-	}
-	return true
-}
-
-// validParameterName mirrors the key rule of PipelineTrigger.parameters.
-func validParameterName(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		letter := isLower(c) || isUpper(c) || c == '_'
-		if i == 0 && !letter {
-			return false
-		}
-		if !letter && !isDigit(c) && c != '-' {
-			return false
-		}
-	}
-	return true
-}
-
 func validKFPID(s string) bool {
 	if len(s) == 0 || len(s) > 128 {
 		return false
@@ -454,15 +427,6 @@ func validKFPID(s string) bool {
 func isLower(c byte) bool { return c >= 'a' && c <= 'z' }
 func isUpper(c byte) bool { return c >= 'A' && c <= 'Z' }
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
 
 func truncate(s string, n int) string {
 	if len(s) <= n {

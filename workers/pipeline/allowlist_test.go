@@ -356,7 +356,7 @@ func FuzzParseAllowList(f *testing.F) {
 		}
 		for _, name := range l.Names() {
 			p, _ := l.Pipeline(name)
-			if !validPipelineName(name) || (p.Backend != BackendArgo && p.Backend != BackendKFP) {
+			if !jetflowv1.ValidPipelineName(name) || (p.Backend != BackendArgo && p.Backend != BackendKFP) {
 				t.Fatalf("accepted pipeline %q with backend %q", name, p.Backend)
 			}
 			for pn, pa := range p.Parameters {

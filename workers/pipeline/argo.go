@@ -13,6 +13,7 @@ import (
 
 	"github.com/jetflow-dev/jetflow/internal/breaker"
 	"github.com/jetflow-dev/jetflow/internal/failure"
+	"github.com/jetflow-dev/jetflow/internal/modelhttp"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 )
 
@@ -36,8 +37,6 @@ const (
 	labelWorkflowTemplate = "workflows.argoproj.io/workflow-template"
 	statusBackendArgo     = "argo"
 	upstreamKubernetes    = "kubernetes"
-	// maxKubeRetryAfter caps the delay a 429 asks for.
-	maxKubeRetryAfter = 5 * time.Minute
 )
 
 // Workflow phases (status.phase) as the Argo controller writes them.
@@ -206,7 +205,7 @@ func classifyKube(what string, err error) error {
 	switch {
 	case apierrors.IsTooManyRequests(err):
 		if s, ok := apierrors.SuggestsClientDelay(err); ok && s > 0 {
-			return failure.RetryAfter(wrapped, min(time.Duration(s)*time.Second, maxKubeRetryAfter))
+			return failure.RetryAfter(wrapped, min(time.Duration(s)*time.Second, modelhttp.MaxRetryAfter))
 		}
 		return wrapped
 	case apierrors.IsForbidden(err), apierrors.IsInvalid(err), apierrors.IsBadRequest(err),

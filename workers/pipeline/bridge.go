@@ -130,9 +130,6 @@ func (b *Bridge) StageConfig() stage.Config {
 	}
 }
 
-// Gate stops the stage pulling while a backend's breaker is open.
-func (b *Bridge) Gate() stage.Gate { return b.breakers }
-
 // Stage returns the runnable stage: the bridge's handler on the pipeline-bridge consumer,
 // gated by its breakers.
 func (b *Bridge) Stage(js jetstream.JetStream, opts ...stage.Option) (*stage.Stage, error) {

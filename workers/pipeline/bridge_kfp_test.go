@@ -103,7 +103,10 @@ func (f *fakeKFP) create(w http.ResponseWriter, r *http.Request) {
 		status = f.createStatus[f.posts-1]
 	}
 	if status >= 400 && status < 500 {
-		writeJSON(w, status, map[string]any{"error": "pipeline version ver-1 not found", "code": 5})
+		// Echoing the request's credentials, as some gateways do in their error pages, lets a
+		// test see that the bridge redacts them.
+		writeJSON(w, status, map[string]any{"error": "pipeline version ver-1 not found", "code": 5,
+			"authorization": r.Header.Get("Authorization")})
 		return
 	}
 	id := fmt.Sprintf("run-%d", len(f.order)+1)
@@ -280,6 +283,9 @@ func TestKFPBadRequestIsDeadLetteredAtOnce(t *testing.T) {
 	}
 	if strings.Contains(reason, kfpToken) {
 		t.Error("the token leaked into the dead letter")
+	}
+	if !strings.Contains(reason, "Bearer [REDACTED]") {
+		t.Errorf("%s = %q, want the echoed token redacted", stage.HeaderError, reason)
 	}
 	if sts := h.statuses("req-404"); len(sts) != 0 {
 		t.Errorf("%d statuses, want none", len(sts))

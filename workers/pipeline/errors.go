@@ -23,12 +23,15 @@ var ErrNameCollision = errors.New("run name taken by another request")
 // (deleted by hand or by a TTL before its end was seen).
 var ErrRunGone = errors.New("run no longer exists")
 
-// HTTPError is a non-2xx answer from the KFP API.
+// HTTPError is a non-2xx answer from the KFP API. It is not a modelhttp.StatusError because
+// that type's Retryable method answers with the model servers' status table, and KFP's differs
+// (401 is retryable here, see classifyHTTP).
 type HTTPError struct {
 	Method     string
 	Path       string
 	StatusCode int
-	// Body is the start of the answer (at most 512 bytes), with the bearer token removed.
+	// Body is the start of the answer (at most modelhttp.MaxErrorBody bytes), with the bearer
+	// token removed.
 	Body string
 }
 

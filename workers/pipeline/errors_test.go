@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/jetflow-dev/jetflow/internal/failure"
+	"github.com/jetflow-dev/jetflow/internal/modelhttp"
 )
 
 func TestClassifyKube(t *testing.T) {
@@ -67,9 +69,12 @@ func TestClassifyHTTP(t *testing.T) {
 		{http.StatusConflict, "", true, 0},
 		{http.StatusUnauthorized, "", false, 0},
 		{http.StatusRequestTimeout, "", false, 0},
+		{http.StatusUnauthorized, "2", false, 2 * time.Second},
+		{http.StatusTooEarly, "", false, 0},
+		{http.StatusUnprocessableEntity, "5", true, 0},
 		{http.StatusTooManyRequests, "3", false, 3 * time.Second},
 		{http.StatusTooManyRequests, now.Add(time.Minute).Format(http.TimeFormat), false, time.Minute},
-		{http.StatusTooManyRequests, "99999", false, maxRetryAfter},
+		{http.StatusTooManyRequests, "99999", false, modelhttp.MaxRetryAfter},
 		{http.StatusServiceUnavailable, "garbage", false, 0},
 		{http.StatusInternalServerError, "", false, 0},
 		{http.StatusBadGateway, "", false, 0},
@@ -87,9 +92,20 @@ func TestClassifyHTTP(t *testing.T) {
 	}
 }
 
-func TestRedactKeepsTokenOut(t *testing.T) {
-	got := redact([]byte(`{"error":"bad header Authorization: Bearer s3cret"}`), "s3cret")
-	if got != `{"error":"bad header Authorization: Bearer [REDACTED]"}` {
-		t.Fatalf("redact = %q", got)
+func TestKFPErrorBodyKeepsTokenOut(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"error":"bad header Authorization: %s"}`, r.Header.Get("Authorization"))
+	}))
+	t.Cleanup(srv.Close)
+	k := &kfpBackend{http: srv.Client(), base: srv.URL, token: StaticToken("s3cret")}
+	_, err := k.do(t.Context(), http.MethodGet, "/x", nil, nil)
+	var he *HTTPError
+	if !errors.As(err, &he) {
+		t.Fatalf("do = %v, want an *HTTPError", err)
+	}
+	if he.Body != `{"error":"bad header Authorization: Bearer [REDACTED]"}` {
+		t.Fatalf("error body = %q", he.Body)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/jetflow-dev/jetflow/internal/breaker"
 	"github.com/jetflow-dev/jetflow/internal/failure"
+	"github.com/jetflow-dev/jetflow/internal/modelhttp"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 )
 
@@ -24,10 +25,6 @@ const (
 	kfpRunsPath      = "/apis/v2beta1/runs"
 	// maxKFPBody bounds a KFP answer; a run with its task details can be large.
 	maxKFPBody = 8 << 20
-	// maxErrorBody is how much of a non-2xx body an error quotes.
-	maxErrorBody = 512
-	// maxRetryAfter caps a server's Retry-After.
-	maxRetryAfter = 5 * time.Minute
 	// kfpListPage is how many runs of one display name the bridge looks at. More than one
 	// exists only after a create race (see the package doc); the oldest is adopted.
 	kfpListPage = 10
@@ -202,9 +199,10 @@ func kfpObservation(run kfpRun) observation {
 	return o
 }
 
-// do sends one request and returns the 2xx body. Non-2xx answers are *HTTPError, marked:
-// 401, 408, 429 and 5xx are retryable (429 and 503 after the server's Retry-After), every
-// other status (400, 403, 404...) is permanent. Transport errors are retryable.
+// do sends one request and returns the 2xx body. Non-2xx answers are *HTTPError, marked by
+// classifyHTTP: 401, 408, 425, 429 and 5xx are retryable (after the server's Retry-After when
+// it sent one), every other status (400, 403, 404...) is permanent. Transport errors are
+// retryable.
 func (k *kfpBackend) do(ctx context.Context, method, path string, q url.Values, body []byte) ([]byte, error) {
 	u := k.base + path
 	if len(q) > 0 {
@@ -238,8 +236,7 @@ func (k *kfpBackend) do(ctx context.Context, method, path string, q url.Values, 
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, int64(maxErrorBody+len(token))))
-		he := &HTTPError{Method: method, Path: path, StatusCode: resp.StatusCode, Body: redact(snippet, token)}
+		he := &HTTPError{Method: method, Path: path, StatusCode: resp.StatusCode, Body: modelhttp.ReadErrorBody(resp.Body, token)}
 		return nil, classifyHTTP(he, resp.Header.Get("Retry-After"), time.Now())
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxKFPBody+1))
@@ -252,45 +249,16 @@ func (k *kfpBackend) do(ctx context.Context, method, path string, q url.Values, 
 	return b, nil
 }
 
+// classifyHTTP marks a KFP answer with the statuses model servers share
+// (modelhttp.RetryableStatus) plus 401: a FileToken is rotated in place by the kubelet and the
+// next attempt reads it again, so a 401 from a token that just expired heals.
+// Retryable answers carry the server's Retry-After when it sent one.
 func classifyHTTP(e *HTTPError, retryAfter string, now time.Time) error {
-	switch {
-	case e.StatusCode == http.StatusUnauthorized, e.StatusCode == http.StatusRequestTimeout:
-		return e
-	case e.StatusCode == http.StatusTooManyRequests, e.StatusCode >= 500:
-		if d, ok := parseRetryAfter(retryAfter, now); ok {
-			return failure.RetryAfter(e, d)
-		}
-		return e
+	if e.StatusCode != http.StatusUnauthorized && !modelhttp.RetryableStatus(e.StatusCode) {
+		return failure.Permanent(e)
 	}
-	return failure.Permanent(e)
-}
-
-// parseRetryAfter reads delay-seconds or an HTTP-date (RFC 9110 section 10.2.3), capped.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
+	if d, ok := modelhttp.ParseRetryAfter(retryAfter, now); ok {
+		return failure.RetryAfter(e, d)
 	}
-	if secs, err := strconv.ParseUint(v, 10, 64); err == nil {
-		if secs > uint64(maxRetryAfter/time.Second) {
-			return maxRetryAfter, true
-		}
-		return time.Duration(secs) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return min(max(t.Sub(now), 0), maxRetryAfter), true
-	}
-	return 0, false
-}
-
-// redact removes the token should the server echo request headers, and trims for an error.
-func redact(body []byte, token string) string {
-	s := string(body)
-	if token != "" {
-		s = strings.ReplaceAll(s, token, "[REDACTED]")
-	}
-	if len(s) > maxErrorBody {
-		s = s[:maxErrorBody]
-	}
-	return strings.ToValidUTF8(s, "\uFFFD")
+	return e
 }

@@ -65,16 +65,15 @@ type kfpRunJSON struct {
 	Error            *kfpStatus `json:"error"`
 }
 
-// kfpStatus is a google.rpc.Status.
+// kfpStatus is the part of a google.rpc.Status the bridge reads.
 type kfpStatus struct {
-	Code    int    `json:"code"`
 	Message string `json:"message"`
 }
 
+// kfpRunListJSON is the part of a ListRunsResponse the bridge reads. The next page token is
+// not among it: find sorts by creation time, so the oldest run of a name is on the first page.
 type kfpRunListJSON struct {
-	Runs               []kfpRunJSON `json:"runs"`
-	NextPageToken      string       `json:"next_page_token"`
-	NextPageTokenCamel string       `json:"nextPageToken"`
+	Runs []kfpRunJSON `json:"runs"`
 }
 
 // kfpState is a RuntimeState: its name, or (from a server set to emit enum numbers) its number.

@@ -114,6 +114,7 @@ func FuzzDecodeKFPRun(f *testing.F) {
 	f.Add([]byte(`{"total_size":76}`))
 	f.Add([]byte(`{"run_id":"a/b"}`))
 	f.Add([]byte(`{"state":null,"run_id":"r"}`))
+	f.Add([]byte(`{"run_id":"r","state":"x` + strings.Repeat("é", 40) + `"}`))
 	f.Add([]byte(`[]`))
 	f.Add([]byte(``))
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -125,7 +126,9 @@ func FuzzDecodeKFPRun(f *testing.F) {
 			if o.phase == jetflowv1.PipelineStatus_PHASE_UNSPECIFIED {
 				t.Fatalf("state %q mapped to no phase", r.State)
 			}
-			_ = utf8.ValidString(o.message)
+			if !utf8.ValidString(o.message) {
+				t.Errorf("observation message %q is not valid UTF-8", o.message)
+			}
 		}
 		if r, err := decodeKFPRun(body); err == nil {
 			check(r)

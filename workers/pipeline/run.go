@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -79,7 +81,7 @@ func (l *AllowList) Resolve(t *jetflowv1.PipelineTrigger) (*Run, error) {
 	}
 	given := t.GetParameters()
 	var problems []string
-	for _, name := range sortedKeys(given) {
+	for _, name := range slices.Sorted(maps.Keys(given)) {
 		spec, ok := p.Parameters[name]
 		if !ok {
 			problems = append(problems, fmt.Sprintf("parameter %q is not allowed", name))
@@ -90,7 +92,7 @@ func (l *AllowList) Resolve(t *jetflowv1.PipelineTrigger) (*Run, error) {
 		}
 	}
 	params := make([]Param, 0, len(p.Parameters))
-	for _, name := range sortedKeys(p.Parameters) {
+	for _, name := range slices.Sorted(maps.Keys(p.Parameters)) {
 		spec := p.Parameters[name]
 		value, ok := given[name]
 		switch {
