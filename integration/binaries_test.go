@@ -29,8 +29,18 @@ import (
 
 var (
 	buildMu  sync.Mutex
-	builtDir string
+	builtDir string // made by buildBinary, removed by TestMain
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtDir != "" {
+		if err := os.RemoveAll(builtDir); err != nil {
+			fmt.Fprintf(os.Stderr, "removing the built binaries: %v\n", err)
+		}
+	}
+	os.Exit(code)
+}
 
 // buildBinary builds cmd/<name> once per test binary, as `make binaries` does.
 func buildBinary(t *testing.T, name string) string {

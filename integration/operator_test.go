@@ -24,13 +24,7 @@ func TestDeadLetterShownByNatsStreamView(t *testing.T) {
 	srv := jstest.Server(t)
 	_, js := jstest.Connect(t, srv)
 	ctx := jstest.Context(t)
-	set, err := streams.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := streams.Apply(ctx, js, set); err != nil {
-		t.Fatal(err)
-	}
+	applyStreams(t, js)
 	s, err := stage.New(js, stage.Config{Name: streams.ConsumerTTS, Stream: streams.StreamTTS, Consumer: streams.ConsumerTTS},
 		stage.Typed(func(ctx context.Context, req *jetflowv1.TtsRequest, in *stage.Input) ([]stage.Output, error) {
 			return nil, failure.Permanentf("voice %q is not installed", req.GetVoice())

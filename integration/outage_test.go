@@ -18,6 +18,7 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/jstest"
 	"github.com/jetflow-dev/jetflow/internal/modelhttp"
 	"github.com/jetflow-dev/jetflow/internal/speech"
+	"github.com/jetflow-dev/jetflow/internal/stage"
 	"github.com/jetflow-dev/jetflow/internal/standin"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
@@ -130,12 +131,8 @@ func TestUpstreamOutageStopsPullingAndLosesNothing(t *testing.T) {
 		}
 		return nil
 	})
-	dlq, err := js.Stream(ctx, streams.StreamDeadLetter)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info, err := dlq.Info(ctx); err != nil || info.State.Msgs != 0 {
-		t.Fatalf("dead letters after an outage: %v %v", info.State.Msgs, err)
+	if dead := jstest.Stored(t, ctx, js, streams.StreamDeadLetter, ""); len(dead) != 0 {
+		t.Fatalf("%d dead letters after an outage, the first %s: %s", len(dead), dead[0].Subject, dead[0].Header.Get(stage.HeaderError))
 	}
 	t.Logf("upstream calls: %d until the breaker opened, %d in all for %d requests", callsAtOpen, calls.Load(), n)
 }

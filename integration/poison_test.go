@@ -126,23 +126,13 @@ func TestPoisonOnEveryRequestSubjectIsDeadLetteredWithAReason(t *testing.T) {
 			}
 		}
 	}
-	dlq, err := js.Stream(ctx, streams.StreamDeadLetter)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, rs := range subjects {
 		t.Run(rs.subject, func(t *testing.T) {
 			subject := streams.DeadLetterSubject(rs.stage)
 			got := map[string]*jetstream.RawStreamMsg{}
 			jstest.Eventually(t, 30*time.Second, 50*time.Millisecond, func() error {
-				info, err := dlq.Info(ctx, jetstream.WithSubjectFilter(subject))
-				if err != nil {
-					return err
-				}
-				for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
-					if m, err := dlq.GetMsg(ctx, seq); err == nil && m.Subject == subject {
-						got[m.Header.Get("Poison")] = m
-					}
+				for _, m := range jstest.Stored(t, ctx, js, streams.StreamDeadLetter, subject) {
+					got[m.Header.Get("Poison")] = m
 				}
 				if len(got) < len(poisons) {
 					return fmt.Errorf("%d of %d poison messages dead-lettered", len(got), len(poisons))

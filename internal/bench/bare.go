@@ -34,9 +34,9 @@ type forwarded struct {
 }
 
 func (b bareLoop) run(ctx context.Context) error {
-	cons, err := b.js.Consumer(ctx, b.hop.Stream, b.hop.Consumer)
+	cons, err := b.js.Consumer(ctx, b.hop.Stream, b.hop.Name)
 	if err != nil {
-		return fmt.Errorf("looking up consumer %s: %w", b.hop.Consumer, err)
+		return fmt.Errorf("looking up consumer %s: %w", b.hop.Name, err)
 	}
 	slots := make(chan struct{}, b.concurrency)
 	for range b.concurrency {
@@ -90,7 +90,7 @@ func (b bareLoop) run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("fetching from %s: %w", b.hop.Consumer, err)
+			return fmt.Errorf("fetching from %s: %w", b.hop.Name, err)
 		}
 		got := 0
 		for in := range batch.Messages() {
@@ -106,7 +106,7 @@ func (b bareLoop) run(ctx context.Context) error {
 			slots <- struct{}{}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-			return fmt.Errorf("fetching from %s: %w", b.hop.Consumer, err)
+			return fmt.Errorf("fetching from %s: %w", b.hop.Name, err)
 		}
 	}
 }

@@ -37,8 +37,8 @@ func TestBareLoopKeepsTheGuarantees(t *testing.T) {
 	if err := prepublish(ctx, js, streams.Subject("work")+".x", data, m); err != nil {
 		t.Fatal(err)
 	}
-	outSubject := streams.Prefix + ".out"
-	in := hop{Name: "work", Stream: streams.Stream("work"), Consumer: "work", From: streams.Subject("work"), To: outSubject}
+	in := streams.hop("work", "out")
+	outSubject := in.To
 	// At first no stream takes the outputs, and a subscriber that never answers swallows their
 	// publishes: no publish ack comes back, so the loop holds every message it fetches until
 	// its publish times out. (A failed publish would nak, and a nak still in flight while the
@@ -50,7 +50,7 @@ func TestBareLoopKeepsTheGuarantees(t *testing.T) {
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	cons, err := js.Consumer(ctx, in.Stream, in.Consumer)
+	cons, err := js.Consumer(ctx, in.Stream, in.Name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -145,6 +145,8 @@ func TestConfigValidate(t *testing.T) {
 		{name: "negative concurrency", cfg: Config{Concurrency: -1}, want: "concurrency -1"},
 		{name: "payload too small", cfg: Config{Payloads: []int{8}}, want: "payload size 8"},
 		{name: "payload over max", cfg: Config{Payloads: []int{1 << 20}}, want: "payload size 1048576"},
+		{name: "payload with no exact encoding", cfg: Config{Payloads: []int{256, 130}}, want: "payload size 130 cannot be encoded exactly; use 129 or 131"},
+		{name: "larger payload with no exact encoding", cfg: Config{Payloads: []int{16387}}, want: "use 16386 or 16388"},
 		{name: "negative rate", cfg: Config{Rate: -5}, want: "rate -5"},
 		{name: "negative duration", cfg: Config{Duration: -time.Second}, want: "duration -1s"},
 	}
@@ -161,6 +163,34 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatalf("Validate() = %v, want an error with %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// Validate accepts exactly the payload sizes request can build, so a run never fails on one
+// after it has started.
+func TestValidateAcceptsExactlyTheEncodableSizes(t *testing.T) {
+	var sizes []int
+	for _, r := range [][2]int{{minPayloadSize - 2, 300}, {16300, 16500}, {maxPayloadSize - 2, maxPayloadSize}} {
+		for size := r[0]; size <= r[1]; size++ {
+			sizes = append(sizes, size)
+		}
+	}
+	rejected := 0
+	for _, size := range sizes {
+		validErr := Config{Payloads: []int{size}}.Validate()
+		data, reqErr := request(size)
+		if (validErr == nil) != (reqErr == nil) {
+			t.Errorf("size %d: Validate() = %v but request() = %v", size, validErr, reqErr)
+		}
+		if reqErr == nil && len(data) != size {
+			t.Errorf("request(%d) gave %d bytes", size, len(data))
+		}
+		if validErr != nil && size >= minPayloadSize && size <= maxPayloadSize {
+			rejected++
+		}
+	}
+	if rejected != 2 { // 130 and 16387
+		t.Errorf("%d sizes in range rejected, want 2", rejected)
 	}
 }
 
@@ -240,7 +270,7 @@ func TestWriteMarkdown(t *testing.T) {
 	for _, want := range []string{
 		"| 1 | stage overhead | 1 KiB | drain throughput | 9000 msg/s | 10000 msg/s | 0.90 | >= 0.80 | ok |",
 		"| 2 | hop latency |  | p99 | 1.23 ms | 1.00 ms | 1.23 | <= 1.50 | ok |",
-		`| 3 | chat |  | a|b |  |  |  |  | not run: needs the chat worker |`,
+		`| 3 | chat |  | a\|b |  |  |  |  | not run: needs the chat worker |`,
 		"payloads 256 B, 1 KiB, 512 KiB",
 	} {
 		if !strings.Contains(b.String(), want) {

@@ -7,7 +7,6 @@ import (
 	"net"
 	"slices"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -57,7 +56,7 @@ func (l chatLoad) run(ctx context.Context, h *Harness) (chatResult, error) {
 		return chatResult{}, err
 	}
 	defer nc.Close()
-	if err := chatStreams(ctx, js); err != nil {
+	if err := h.chatStreams(ctx, js); err != nil {
 		return chatResult{}, err
 	}
 
@@ -123,19 +122,19 @@ func (l chatLoad) run(ctx context.Context, h *Harness) (chatResult, error) {
 		if err := tr.publishBacklog(ctx, js, l.backlog, l.rag); err != nil {
 			return chatResult{}, err
 		}
-		if err := tr.wait(ctx, l.backlog, 60*time.Second+time.Duration(l.backlog)*10*time.Millisecond); err != nil {
+		if err := tr.wait(ctx, l.backlog, drainTimeout(l.backlog)); err != nil {
 			return chatResult{}, err
 		}
 		res.throughput = tr.steadyRate(l.backlog)
 	}
 	if paced > 0 {
-		if err := tr.sendPaced(ctx, js, l.backlog, paced, l.rate, l.rag); err != nil {
+		if err := tr.sendPaced(ctx, js, l.backlog, paced, l.rate, func(i int) (*nats.Msg, error) { return tr.message(i, l.rag) }); err != nil {
 			return chatResult{}, err
 		}
 		if err := tr.wait(ctx, l.backlog+paced, 60*time.Second); err != nil {
 			return chatResult{}, err
 		}
-		res.latency, res.model = tr.latencies(l.backlog+warm, l.backlog+paced)
+		res.latency, res.model = tr.latencies(l.backlog+warm, l.backlog+paced), tr.modelTimes(l.backlog+warm, l.backlog+paced)
 	}
 	for _, p := range procs {
 		rss, err := PeakRSS(p.pid())
@@ -153,15 +152,13 @@ func (l chatLoad) run(ctx context.Context, h *Harness) (chatResult, error) {
 	return res, stopErr
 }
 
-// chatStreams creates the production streams and consumers (idempotent) and empties the chat
-// and results streams, so a measurement neither inherits work nor keeps the last one's results.
-func chatStreams(ctx context.Context, js jetstream.JetStream) error {
-	set, err := streams.Load()
-	if err != nil {
-		return fmt.Errorf("loading the stream definitions: %w", err)
-	}
-	if _, err := streams.Apply(ctx, js, set); err != nil {
-		return fmt.Errorf("applying the stream definitions: %w", err)
+// chatStreams creates the production streams and consumers, once per run, and empties the
+// chat and results streams, so a measurement neither inherits work nor keeps the last one's
+// results.
+func (h *Harness) chatStreams(ctx context.Context, js jetstream.JetStream) error {
+	h.chatStreamsOnce.Do(func() { h.chatStreamsErr = applyProductionStreams(ctx, js) })
+	if h.chatStreamsErr != nil {
+		return h.chatStreamsErr
 	}
 	for _, name := range []string{streams.StreamChat, streams.StreamResults} {
 		st, err := js.Stream(ctx, name)
@@ -171,6 +168,17 @@ func chatStreams(ctx context.Context, js jetstream.JetStream) error {
 		if err := st.Purge(ctx); err != nil {
 			return fmt.Errorf("purging stream %s: %w", name, err)
 		}
+	}
+	return nil
+}
+
+func applyProductionStreams(ctx context.Context, js jetstream.JetStream) error {
+	set, err := streams.Load()
+	if err != nil {
+		return fmt.Errorf("loading the stream definitions: %w", err)
+	}
+	if _, err := streams.Apply(ctx, js, set); err != nil {
+		return fmt.Errorf("applying the stream definitions: %w", err)
 	}
 	return nil
 }
@@ -198,53 +206,35 @@ func startModels(ctx context.Context, h *Harness, cfg standin.Config) (url strin
 	}, nil
 }
 
-// chatTracker numbers the requests of one measurement (request_id <prefix><n>) and records when
-// each was published and when its ChatResponse arrived, with the model time its timings report.
+// chatTracker is the tracker of one chat measurement: request_id <prefix><n>, and the model
+// time each ChatResponse's timings report.
 type chatTracker struct {
-	prefix     string
-	sent, recv []atomic.Int64 // unix nanoseconds; 0 = not yet
-	model      []atomic.Int64 // nanoseconds
-	got        atomic.Int64
-	arrived    chan struct{} // signalled on every arrival
+	*tracker
+	model []atomic.Int64 // nanoseconds
 }
 
 func newChatTracker(prefix string, n int) *chatTracker {
-	return &chatTracker{
-		prefix: prefix, sent: make([]atomic.Int64, n), recv: make([]atomic.Int64, n), model: make([]atomic.Int64, n),
-		arrived: make(chan struct{}, 1),
-	}
+	t := &chatTracker{tracker: newTracker(prefix, n), model: make([]atomic.Int64, n)}
+	t.onArrival = t.recordModelTime
+	return t
 }
 
 // modelStages are the timings of the model calls in a ChatResponse; the rest of a request's
 // time is jetflow's (queues, stages, hand-off, result).
 var modelStages = []string{"embed", "search", "rerank", "llm"}
 
-func (t *chatTracker) received(m *nats.Msg) {
-	now := time.Now().UnixNano()
-	id := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
-	rest, ok := strings.CutPrefix(id, t.prefix)
-	if !ok {
-		return
-	}
-	i, err := strconv.Atoi(rest)
-	if err != nil || i < 0 || i >= len(t.recv) || !t.recv[i].CompareAndSwap(0, now) {
-		return
-	}
+func (t *chatTracker) recordModelTime(i int, m *nats.Msg) {
 	var resp jetflowv1.ChatResponse
-	if proto.Unmarshal(m.Data, &resp) == nil {
-		var model time.Duration
-		for _, tm := range resp.GetTimings() {
-			if slices.Contains(modelStages, tm.GetStage()) {
-				model += tm.GetDuration().AsDuration()
-			}
+	if proto.Unmarshal(m.Data, &resp) != nil {
+		return
+	}
+	var model time.Duration
+	for _, tm := range resp.GetTimings() {
+		if slices.Contains(modelStages, tm.GetStage()) {
+			model += tm.GetDuration().AsDuration()
 		}
-		t.model[i].Store(int64(model))
 	}
-	t.got.Add(1)
-	select {
-	case t.arrived <- struct{}{}:
-	default:
-	}
+	t.model[i].Store(int64(model))
 }
 
 func (t *chatTracker) message(i int, rag bool) (*nats.Msg, error) {
@@ -262,76 +252,17 @@ func (t *chatTracker) publishBacklog(ctx context.Context, js jetstream.JetStream
 	return publishPipelined(ctx, js, n, func(i int) (*nats.Msg, error) {
 		msg, err := t.message(i, rag)
 		if err == nil {
-			t.sent[i].Store(time.Now().UnixNano())
+			t.markSent(i)
 		}
 		return msg, err
 	})
 }
 
-// sendPaced publishes requests from..from+n-1 open loop: request i leaves at start + i/rate
-// whatever happened to the ones before, so a slow answer does not slow the sender.
-func (t *chatTracker) sendPaced(ctx context.Context, js jetstream.JetStream, from, n, rate int, rag bool) error {
-	interval := time.Second / time.Duration(rate)
-	start := time.Now()
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for k := range n {
-		if d := time.Until(start.Add(time.Duration(k) * interval)); d > 0 {
-			timer.Reset(d)
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-timer.C:
-			}
-		}
-		msg, err := t.message(from+k, rag)
-		if err != nil {
-			return err
-		}
-		t.sent[from+k].Store(time.Now().UnixNano())
-		if _, err := js.PublishMsgAsync(msg); err != nil {
-			return fmt.Errorf("sending ChatRequest %d: %w", from+k, err)
-		}
-	}
-	return nil
-}
-
-// wait returns when n responses have arrived.
-func (t *chatTracker) wait(ctx context.Context, n int, timeout time.Duration) error {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for t.got.Load() < int64(n) {
-		select {
-		case <-t.arrived:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-deadline.C:
-			return fmt.Errorf("%d of %d chat responses arrived within %v", t.got.Load(), n, timeout)
-		}
-	}
-	return nil
-}
-
-// steadyRate is the rate at which responses 0..n-1 arrived between the tenth and the ninetieth
-// percentile of their arrivals: the processes' start and the last stragglers are left out.
-func (t *chatTracker) steadyRate(n int) float64 {
-	at := make([]int64, n)
-	for i := range n {
-		at[i] = t.recv[i].Load()
-	}
-	slices.Sort(at)
-	lo, hi := n/10, n-1-n/10
-	if hi <= lo || at[hi] == at[lo] {
-		return 0
-	}
-	return float64(hi-lo) / time.Duration(at[hi]-at[lo]).Seconds()
-}
-
-// latencies of requests from..to-1: publish to response, and the model time inside it.
-func (t *chatTracker) latencies(from, to int) (total, model []time.Duration) {
+// modelTimes of requests from..to-1: the model time inside each one's latency.
+func (t *chatTracker) modelTimes(from, to int) []time.Duration {
+	out := make([]time.Duration, 0, to-from)
 	for i := from; i < to; i++ {
-		total = append(total, time.Duration(t.recv[i].Load()-t.sent[i].Load()))
-		model = append(model, time.Duration(t.model[i].Load()))
+		out = append(out, time.Duration(t.model[i].Load()))
 	}
-	return total, model
+	return out
 }

@@ -122,6 +122,10 @@ func (c Config) Validate() error {
 	for _, p := range c.Payloads {
 		if p < minPayloadSize || p > maxPayloadSize {
 			errs = append(errs, fmt.Errorf("payload size %d is outside [%d, %d]", p, minPayloadSize, maxPayloadSize))
+		} else if _, ok := requestValueLen(p); !ok {
+			below, above := nearestRequestSizes(p)
+			errs = append(errs, fmt.Errorf("payload size %d cannot be encoded exactly; use %d or %d (the protobuf length prefix grows by a byte there)",
+				p, below, above))
 		}
 	}
 	if c.MaxMessages < 0 || c.ByteBudget < 0 {

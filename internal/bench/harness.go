@@ -36,6 +36,9 @@ type Harness struct {
 	workerBin  string
 	workerDir  string
 	workerErr  error
+	// The production streams and consumers of the chat scenarios, applied once for the run.
+	chatStreamsOnce sync.Once
+	chatStreamsErr  error
 	// chatRSS and chatAnon are the highest VmHWM and RssAnon of a chat-handler process in
 	// scenario 3, for scenario 5.
 	chatRSS, chatAnon atomic.Int64
@@ -153,7 +156,7 @@ func (h *Harness) NewStreams(ctx context.Context, js jetstream.JetStream, stages
 	id := "r" + strconv.FormatInt(h.runs.Add(1), 10)
 	s := &Streams{Prefix: "bench." + id}
 	for _, st := range stages {
-		name := s.stream(st)
+		name := s.Stream(st)
 		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{
 			Name:      name,
 			Subjects:  []string{s.Subject(st) + ".>"},
@@ -173,7 +176,7 @@ func (h *Harness) NewStreams(ctx context.Context, js jetstream.JetStream, stages
 			return nil, errors.Join(fmt.Errorf("creating consumer %s on %s: %w", st, name, err), s.Delete(ctx, js))
 		}
 	}
-	name := s.stream(sink)
+	name := s.Stream(sink)
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{
 		Name:     name,
 		Subjects: []string{s.Subject(sink) + ".>"},
@@ -189,10 +192,14 @@ func (h *Harness) NewStreams(ctx context.Context, js jetstream.JetStream, stages
 func (s *Streams) Subject(name string) string { return s.Prefix + "." + name }
 
 // Stream is the name of a stage's (or the sink's) stream.
-func (s *Streams) Stream(name string) string { return s.stream(name) }
-
-func (s *Streams) stream(name string) string {
+func (s *Streams) Stream(name string) string {
 	return "BENCH_" + s.Prefix[len("bench."):] + "_" + name
+}
+
+// hop is the set's stage name, forwarding its outputs to the subjects of to (a later stage or
+// the sink).
+func (s *Streams) hop(name, to string) hop {
+	return hop{Name: name, Stream: s.Stream(name), From: s.Subject(name), To: s.Subject(to)}
 }
 
 // Delete removes the streams.

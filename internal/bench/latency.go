@@ -4,14 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime/pprof"
 	"strconv"
-	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetflow-dev/jetflow/internal/stage"
 )
@@ -62,24 +58,13 @@ func (l hopLatency) Run(ctx context.Context, h *Harness) ([]Row, error) {
 // chainLatency sends requests at rate through a fresh a -> b -> result chain served by sd for
 // warm + duration, and returns the latencies of the requests sent after warm.
 func chainLatency(ctx context.Context, h *Harness, sd side, rate int, warmUp, duration time.Duration) ([]time.Duration, error) {
-	nc, js, err := h.Connect("bench-client")
+	ms, err := newMeasurement(ctx, h, sd, "latency", "bench-client", []string{"a", "b"}, "result")
 	if err != nil {
 		return nil, err
 	}
-	defer nc.Close()
-	streams, err := h.NewStreams(ctx, js, []string{"a", "b"}, "result")
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err := streams.Delete(context.WithoutCancel(ctx), js); err != nil {
-			h.log.Warn("deleting streams", "error", err)
-		}
-	}()
-	hops := []hop{
-		{Name: "a", Stream: streams.Stream("a"), Consumer: "a", From: streams.Subject("a"), To: streams.Subject("b")},
-		{Name: "b", Stream: streams.Stream("b"), Consumer: "b", From: streams.Subject("b"), To: streams.Subject("result")},
-	}
+	defer ms.close(ctx)
+	streams := ms.streams
+	hops := []hop{streams.hop("a", "b"), streams.hop("b", "result")}
 	data, err := request(latencyPayload)
 	if err != nil {
 		return nil, err
@@ -87,105 +72,29 @@ func chainLatency(ctx context.Context, h *Harness, sd side, rate int, warmUp, du
 
 	warm := int(warmUp.Seconds() * float64(rate))
 	total := warm + max(1, int(duration.Seconds()*float64(rate)))
-	p := newProbe(total)
-	sub, err := nc.Subscribe(streams.Subject("result")+".>", func(m *nats.Msg) { p.received(m.Subject) })
+	tr := newTracker("", total)
+	sub, err := ms.nc.Subscribe(streams.Subject("result")+".>", tr.received)
 	if err != nil {
 		return nil, fmt.Errorf("subscribing to results: %w", err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	if err := nc.Flush(); err != nil {
+	if err := ms.nc.Flush(); err != nil {
 		return nil, fmt.Errorf("flushing the results subscription: %w", err)
 	}
 
-	// As in drain, the stages' connection and goroutines carry pprof labels.
-	labels := pprof.Labels("phase", "latency", "side", sd.name())
-	var (
-		wnc     *nats.Conn
-		wjs     jetstream.JetStream
-		connErr error
-		stop    func() error
-	)
-	pprof.Do(ctx, labels, func(context.Context) { wnc, wjs, connErr = h.Connect("bench-" + sd.name()) })
-	if connErr != nil {
-		return nil, connErr
+	if err := ms.connectStages(ctx); err != nil {
+		return nil, err
 	}
-	defer wnc.Close()
 	settle()
-	pprof.Do(ctx, labels, func(ctx context.Context) { stop = started(ctx, sd, wjs, hops) })
-	sendErr := send(ctx, js, streams.Subject("a"), data, rate, p)
-	waitErr := p.wait(ctx, 30*time.Second)
+	stop := ms.start(ctx, hops)
+	// Request i is <a>.<i>; the chain keeps the last token, so its result is <result>.<i>.
+	requestPrefix := streams.Subject("a") + "."
+	sendErr := tr.sendPaced(ctx, ms.js, 0, total, rate, func(i int) (*nats.Msg, error) {
+		return &nats.Msg{Subject: requestPrefix + strconv.Itoa(i), Data: data, Header: nats.Header{stage.HeaderType: {requestTypeName}}}, nil
+	})
+	waitErr := tr.wait(ctx, total, 30*time.Second)
 	if err := errors.Join(sendErr, waitErr, stop()); err != nil {
 		return nil, err
 	}
-	return p.latencies(warm), nil
-}
-
-// send publishes p's requests on a fixed schedule: request i leaves at start + i/rate, whatever
-// happened to the ones before (an open-loop load, so a slow answer does not slow the sender and
-// hide its own latency).
-func send(ctx context.Context, js jetstream.JetStream, prefix string, data []byte, rate int, p *probe) error {
-	interval := time.Second / time.Duration(rate)
-	start := time.Now()
-	for i := range len(p.sent) {
-		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(d):
-			}
-		}
-		msg := &nats.Msg{
-			Subject: prefix + "." + strconv.Itoa(i),
-			Data:    data,
-			Header:  nats.Header{stage.HeaderType: {requestTypeName}},
-		}
-		p.sent[i].Store(time.Now().UnixNano())
-		if _, err := js.PublishMsgAsync(msg); err != nil {
-			return fmt.Errorf("sending request %d: %w", i, err)
-		}
-	}
-	return nil
-}
-
-// probe records when each numbered request was sent and when its result arrived. Results are
-// published on <prefix>.<number>.
-type probe struct {
-	sent, recv []atomic.Int64 // unix nanoseconds; 0 = not yet
-	got        atomic.Int64
-	done       chan struct{}
-}
-
-func newProbe(n int) *probe {
-	return &probe{sent: make([]atomic.Int64, n), recv: make([]atomic.Int64, n), done: make(chan struct{})}
-}
-
-func (p *probe) received(subject string) {
-	now := time.Now().UnixNano()
-	i, err := strconv.Atoi(subject[strings.LastIndexByte(subject, '.')+1:])
-	if err != nil || i < 0 || i >= len(p.recv) {
-		return
-	}
-	if p.recv[i].CompareAndSwap(0, now) && p.got.Add(1) == int64(len(p.recv)) {
-		close(p.done)
-	}
-}
-
-func (p *probe) wait(ctx context.Context, timeout time.Duration) error {
-	select {
-	case <-p.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(timeout):
-		return fmt.Errorf("%d of %d results arrived within %v", p.got.Load(), len(p.recv), timeout)
-	}
-}
-
-// latencies of the requests from number skip on.
-func (p *probe) latencies(skip int) []time.Duration {
-	out := make([]time.Duration, 0, len(p.sent)-skip)
-	for i := skip; i < len(p.sent); i++ {
-		out = append(out, time.Duration(p.recv[i].Load()-p.sent[i].Load()))
-	}
-	return out
+	return tr.latencies(warm, total), nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime/pprof"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -84,51 +83,30 @@ type drainResult struct {
 // measures until the last ack. It checks that every request gave exactly one output. t, when
 // not nil, is started and stopped around the timed part.
 func drain(ctx context.Context, h *Harness, sd side, size, m int, t timer) (drainResult, error) {
-	nc, js, err := h.Connect("bench-producer")
+	ms, err := newMeasurement(ctx, h, sd, "drain", "bench-producer", []string{"work"}, "out")
 	if err != nil {
 		return drainResult{}, err
 	}
-	defer nc.Close()
-	streams, err := h.NewStreams(ctx, js, []string{"work"}, "out")
-	if err != nil {
-		return drainResult{}, err
-	}
-	defer func() {
-		if err := streams.Delete(context.WithoutCancel(ctx), js); err != nil {
-			h.log.Warn("deleting streams", "error", err)
-		}
-	}()
+	defer ms.close(ctx)
 	data, err := request(size)
 	if err != nil {
 		return drainResult{}, err
 	}
-	if err := prepublish(ctx, js, streams.Subject("work")+".x", data, m); err != nil {
+	if err := prepublish(ctx, ms.js, ms.streams.Subject("work")+".x", data, m); err != nil {
 		return drainResult{}, err
 	}
-	in := hop{Name: "work", Stream: streams.Stream("work"), Consumer: "work", From: streams.Subject("work"), To: streams.Subject("out")}
-
-	// The stage's connection and goroutines carry the pprof labels phase=drain and side=<side>,
-	// so that a CPU profile tells the two client loops apart from the server and the driver.
-	labels := pprof.Labels("phase", "drain", "side", sd.name())
-	var (
-		wnc     *nats.Conn
-		wjs     jetstream.JetStream
-		connErr error
-		stop    func() error
-	)
-	pprof.Do(ctx, labels, func(context.Context) { wnc, wjs, connErr = h.Connect("bench-" + sd.name()) })
-	if connErr != nil {
-		return drainResult{}, connErr
+	in := ms.streams.hop("work", "out")
+	if err := ms.connectStages(ctx); err != nil {
+		return drainResult{}, err
 	}
-	defer wnc.Close()
 	settle()
 	if t != nil {
 		t.StartTimer()
 	}
 	cpu0 := cpuTime()
 	start := time.Now()
-	pprof.Do(ctx, labels, func(ctx context.Context) { stop = started(ctx, sd, wjs, []hop{in}) })
-	waitErr := waitEmpty(ctx, js, in.Stream, drainTimeout(m))
+	stop := ms.start(ctx, []hop{in})
+	waitErr := waitEmpty(ctx, ms.js, in.Stream, drainTimeout(m))
 	elapsed, cpu := time.Since(start), cpuTime()-cpu0
 	if t != nil {
 		t.StopTimer()
@@ -136,7 +114,7 @@ func drain(ctx context.Context, h *Harness, sd side, size, m int, t timer) (drai
 	if err := errors.Join(waitErr, stop()); err != nil {
 		return drainResult{}, err
 	}
-	outs, err := count(ctx, js, streams.Stream("out"))
+	outs, err := count(ctx, ms.js, ms.streams.Stream("out"))
 	if err != nil {
 		return drainResult{}, err
 	}

@@ -26,13 +26,9 @@ func request(size int) ([]byte, error) {
 	if size < minPayloadSize {
 		return nil, fmt.Errorf("payload size %d is below %d", size, minPayloadSize)
 	}
-	// size = 1 (tag) + varint(n) + n; start from the largest n and step down until it fits.
-	n := size - 1 - protowire.SizeVarint(uint64(size))
-	for 1+protowire.SizeVarint(uint64(n))+n > size {
-		n--
-	}
-	for 1+protowire.SizeVarint(uint64(n))+n < size {
-		n++
+	n, ok := requestValueLen(size)
+	if !ok {
+		return nil, fmt.Errorf("no BytesValue encodes to exactly %d bytes", size)
 	}
 	value := make([]byte, n)
 	for i := range value {
@@ -46,4 +42,38 @@ func request(size int) ([]byte, error) {
 		return nil, fmt.Errorf("encoding a %d-byte request gave %d bytes", size, len(data))
 	}
 	return data, nil
+}
+
+// requestValueLen is the length of the value whose BytesValue encodes to size bytes, and false
+// when none does: size = 1 (tag) + varint(n) + n, and where varint(n) grows by a byte the
+// encoded size jumps by two (129 → 131, 16386 → 16388), so some sizes have no n.
+func requestValueLen(size int) (n int, ok bool) {
+	n = size - 1 - protowire.SizeVarint(uint64(size))
+	for n > 0 && encodedRequestSize(n) > size {
+		n--
+	}
+	for encodedRequestSize(n) < size {
+		n++
+	}
+	return n, encodedRequestSize(n) == size
+}
+
+func encodedRequestSize(n int) int { return 1 + protowire.SizeVarint(uint64(n)) + n }
+
+// nearestRequestSizes are the sizes next to size, below and above, that a request can have.
+func nearestRequestSizes(size int) (below, above int) {
+	below, above = size-1, size+1
+	for below > 0 {
+		if _, ok := requestValueLen(below); ok {
+			break
+		}
+		below--
+	}
+	for {
+		if _, ok := requestValueLen(above); ok {
+			break
+		}
+		above++
+	}
+	return below, above
 }

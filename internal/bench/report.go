@@ -97,7 +97,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	b.WriteString("|---|---|---|---|---:|---:|---:|---|---|\n")
 	for _, row := range r.Rows {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			row.Scenario, row.Name, row.Case, row.Metric,
+			escapeCell(row.Scenario), escapeCell(row.Name), escapeCell(row.Case), escapeCell(row.Metric),
 			formatValue(row.Jetflow, row.Unit), formatValue(row.Bare, row.Unit), formatRatio(row.Ratio),
 			escapeCell(row.Target), escapeCell(row.Status))
 	}

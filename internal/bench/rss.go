@@ -25,8 +25,6 @@ func statusBytes(pid int, field string) (int64, error) {
 	return parseStatusField(data, field)
 }
 
-func parsePeakRSS(status []byte) (int64, error) { return parseStatusField(status, "VmHWM") }
-
 func parseStatusField(status []byte, field string) (int64, error) {
 	sc := bufio.NewScanner(bytes.NewReader(status))
 	for sc.Scan() {

@@ -13,12 +13,11 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/stage"
 )
 
-// hop is one stage of a measured chain: it serves the durable consumer Consumer on Stream and
-// forwards every input to the subject route gives it.
+// hop is one stage of a measured chain: it serves the durable consumer Name on Stream and
+// forwards every input to the subject route gives it. Streams.hop makes one.
 type hop struct {
 	Name     string // stage name and consumer name
 	Stream   string
-	Consumer string
 	From, To string // subject prefixes: an input <From>.<rest> becomes an output <To>.<rest>
 }
 
@@ -58,7 +57,7 @@ func (s jetflowSide) serve(ctx context.Context, js jetstream.JetStream, hops []h
 		st, err := stage.New(js, stage.Config{
 			Name:        hp.Name,
 			Stream:      hp.Stream,
-			Consumer:    hp.Consumer,
+			Consumer:    hp.Name,
 			Concurrency: s.concurrency,
 			FetchWait:   fetchWait,
 		}, handler,

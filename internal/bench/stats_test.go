@@ -104,9 +104,9 @@ func TestPeakRSS(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parsePeakRSS([]byte(tt.status))
+			got, err := parseStatusField([]byte(tt.status), "VmHWM")
 			if (err != nil) != tt.err || got != tt.want {
-				t.Errorf("parsePeakRSS = %d, %v; want %d, error %v", got, err, tt.want, tt.err)
+				t.Errorf("parseStatusField(VmHWM) = %d, %v; want %d, error %v", got, err, tt.want, tt.err)
 			}
 		})
 	}
@@ -128,7 +128,7 @@ func FuzzParsePeakRSS(f *testing.F) {
 	f.Add([]byte("VmHWM:\t-1 kB\n"))
 	f.Add([]byte("VmHWM:\t99999999999999999999 kB\n"))
 	f.Fuzz(func(t *testing.T, status []byte) {
-		if n, err := parsePeakRSS(status); err == nil && n < 0 {
+		if n, err := parseStatusField(status, "VmHWM"); err == nil && n < 0 {
 			t.Fatalf("negative peak %d without an error", n)
 		}
 	})

@@ -3,6 +3,9 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +13,9 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
 	"github.com/jetflow-dev/jetflow/internal/jstest"
 	"github.com/jetflow-dev/jetflow/internal/natscli"
+	"github.com/jetflow-dev/jetflow/internal/stage"
 	"github.com/jetflow-dev/jetflow/internal/syncbuf"
+	"github.com/jetflow-dev/jetflow/streams"
 )
 
 // shellWords splits a printed command line the way a POSIX shell would for the quoting the
@@ -94,12 +99,25 @@ func TestDevPrintsCommandsThatWork(t *testing.T) {
 	if len(commands) < 3 {
 		t.Fatalf("expected the printed nats commands, got:\n%s", out.String())
 	}
+	url := serverURL.FindStringSubmatch(out.String())
+	if url == nil {
+		t.Fatalf("no server URL printed:\n%s", out.String())
+	}
+	nats := []string{"bin/nats", "--server", url[1]}
+	pub := slices.Concat(nats, []string{"pub", "ai.chat.request", `{"request_id":"demo-1","query":"How does KEDA scale the workers?"}`,
+		"-H", "Content-Type:application/json", "--jetstream"})
+	get := slices.Concat(nats, []string{"stream", "get", "AI_RESULTS", "-S", "ai.result.chat.demo-1"})
+	sub := slices.Concat(nats, []string{"sub", "ai.stream.>"})
+	view := slices.Concat(nats, []string{"stream", "view", "AI_DLQ"})
+	if want := [][]string{pub, get, sub, view}; !slices.EqualFunc(commands, want, slices.Equal) {
+		t.Fatalf("printed commands\n%q\nwant\n%q", commands, want)
+	}
+
 	cli := natscli.New(t, "")
 	runPrinted := func(words []string) (string, error) {
 		// words[0] is bin/nats, here the CLI the test built; the rest is used as printed.
 		return cli.TryRaw(ctx, words[1:]...)
 	}
-	pub, get := commands[0], commands[1]
 	if got, err := runPrinted(pub); err != nil {
 		t.Fatalf("%v: %v\n%s", pub, err, got)
 	}
@@ -115,7 +133,62 @@ func TestDevPrintsCommandsThatWork(t *testing.T) {
 	if !strings.Contains(answer, `"answer":"According to [source 1]:`) || !strings.Contains(answer, "KEDA") {
 		t.Fatalf("the printed get shows no cited answer about KEDA:\n%s\nlogs:\n%s", answer, logs.String())
 	}
+
+	// The printed sub shows the tokens of a request that asks for them: it runs as printed
+	// (with --count so that it ends) while requests with "stream_tokens":true are published
+	// until one of them reaches it, as its start and a request's tokens may pass each other.
+	subCtx, stopSub := context.WithTimeout(ctx, 60*time.Second)
+	defer stopSub()
+	type result struct {
+		out string
+		err error
+	}
+	subDone := make(chan result, 1)
+	go func() {
+		out, err := cli.TryRaw(subCtx, append(sub[1:], "--count=1")...)
+		subDone <- result{out, err}
+	}()
+	var subbed result
+	asked := 0
+	jstest.Eventually(t, 60*time.Second, 300*time.Millisecond, func() error {
+		select {
+		case subbed = <-subDone:
+			return nil
+		default:
+		}
+		asked++
+		tokens := slices.Clone(pub)
+		tokens[5] = fmt.Sprintf(`{"request_id":"demo-tokens-%d","query":"How does KEDA scale the workers?","stream_tokens":true}`, asked)
+		if got, err := runPrinted(tokens); err != nil {
+			return fmt.Errorf("publishing a request with stream_tokens: %w: %s", err, got)
+		}
+		return errors.New("the printed sub has received nothing yet")
+	})
+	if subbed.err != nil || !strings.Contains(subbed.out, `Received on "ai.stream.demo-tokens-`) {
+		t.Fatalf("the printed sub: %v\n%s", subbed.err, subbed.out)
+	}
+
+	// The printed stream view shows a dead letter: a request that is not JSON.
+	poison := slices.Clone(pub)
+	poison[5] = `{"request_id":"demo-bad",`
+	if got, err := runPrinted(poison); err != nil {
+		t.Fatalf("%v: %v\n%s", poison, err, got)
+	}
+	deadLetter := slices.Concat(nats, []string{"stream", "get", "AI_DLQ", "-S", streams.DeadLetterSubject(streams.ConsumerChatRetrieve)})
+	jstest.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
+		if got, err := runPrinted(deadLetter); err != nil {
+			return fmt.Errorf("no dead letter yet: %w: %s", err, got)
+		}
+		return nil
+	})
+	dead := cli.RunRawInTerminal(ctx, t, view[1:]...)
+	if !strings.Contains(dead, `{"request_id":"demo-bad",`) || !strings.Contains(dead, stage.HeaderError) {
+		t.Fatalf("the printed stream view shows no dead letter with its %s:\n%s", stage.HeaderError, dead)
+	}
 }
+
+// serverURL finds the embedded server's URL in what `jetflow dev` prints.
+var serverURL = regexp.MustCompile(`embedded JetStream at (\S+) `)
 
 func TestShellWords(t *testing.T) {
 	got, err := shellWords(`bin/nats pub s '{"a": "b c"}' -H K:V`)

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -51,8 +52,10 @@ type Options struct {
 	Ready func(natsURL string)
 }
 
+type modelURL struct{ name, path string }
+
 // modelURLs are the variables the stand-in serves when they are unset, and the path under it.
-var modelURLs = []struct{ name, path string }{
+var modelURLs = []modelURL{
 	{"LLM_URL", "/v1"},
 	{"EMBEDDINGS_URL", "/v1"},
 	{"RERANKER_URL", ""},
@@ -88,7 +91,7 @@ func Run(ctx context.Context, o Options) error {
 
 	overrides := map[string]string{"NATS_URL": srv.ClientURL()}
 	var standinURL string
-	if needsStandin(o.Lookup) {
+	if unset := unsetModelURLs(o.Lookup); len(unset) > 0 {
 		ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
 		if err != nil {
 			return fmt.Errorf("listening for the stand-in models: %w", err)
@@ -106,16 +109,14 @@ func Run(ctx context.Context, o Options) error {
 				errs <- fmt.Errorf("stand-in models: %w", err)
 			}
 		}()
-		for _, m := range modelURLs {
-			if v, ok := o.Lookup(m.name); !ok || v == "" {
-				overrides[m.name] = standinURL + m.path
-			}
+		for _, m := range unset {
+			overrides[m.name] = standinURL + m.path
 		}
 	}
 
 	type started struct{ name, health string }
 	var running []started
-	for i, w := range o.Workers {
+	for _, w := range o.Workers {
 		if missing := missingVars(o.Lookup, w.Needs); missing != "" {
 			fmt.Fprintf(o.Out, "skipping %s: set %s to run it\n", w.Name, missing)
 			continue
@@ -124,7 +125,9 @@ func Run(ctx context.Context, o Options) error {
 		if err != nil {
 			return err
 		}
-		env := map[string]string{"HEALTH_ADDR": health, "DEAD_LETTER_ADVISORIES": fmt.Sprint(i == 0)}
+		// One worker runs the dead-letter advisory catcher: the first one that starts, because a
+		// worker skipped for a missing variable would leave none running it.
+		env := map[string]string{"HEALTH_ADDR": health, "DEAD_LETTER_ADVISORIES": strconv.FormatBool(len(running) == 0)}
 		for k, v := range overrides {
 			env[k] = v
 		}
@@ -203,13 +206,15 @@ func applyStreams(ctx context.Context, url string) error {
 	return nil
 }
 
-func needsStandin(lookup envconfig.Lookup) bool {
+// unsetModelURLs are the model URLs lookup leaves unset or empty: the stand-in serves them.
+func unsetModelURLs(lookup envconfig.Lookup) []modelURL {
+	var unset []modelURL
 	for _, m := range modelURLs {
 		if v, ok := lookup(m.name); !ok || v == "" {
-			return true
+			unset = append(unset, m)
 		}
 	}
-	return false
+	return unset
 }
 
 func missingVars(lookup envconfig.Lookup, names []string) string {

@@ -5,19 +5,11 @@ package natscli
 import (
 	"bytes"
 	"context"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-)
-
-var (
-	buildOnce sync.Once
-	builtBin  string
-	buildErr  error
 )
 
 // RepoRoot finds the repository root (the directory holding tools/go.mod) above the test's
@@ -40,30 +32,20 @@ func RepoRoot(tb testing.TB) string {
 	}
 }
 
-// Build builds the CLI once per test binary and returns its path. The Go build cache makes it
-// take seconds after the first build on a machine.
+// Build builds the CLI for the test and returns its path. The binary is in tb.TempDir(), so the
+// testing package removes it when the test ends and no test binary leaves one behind (each is
+// 35 MB or more). The Go build cache makes a build take about two seconds after the first on a
+// machine, so a test that needs the CLI builds it once and keeps the path.
 func Build(tb testing.TB) string {
 	tb.Helper()
 	root := RepoRoot(tb)
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "jetflow-natscli-*")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		bin := filepath.Join(dir, "nats")
-		cmd := exec.CommandContext(context.Background(), "go", "build", "-modfile="+filepath.Join(root, "tools", "go.mod"), "-o", bin, "github.com/nats-io/natscli/nats")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = errors.New("building the nats CLI: " + err.Error() + "\n" + string(out))
-			return
-		}
-		builtBin = bin
-	})
-	if buildErr != nil {
-		tb.Fatal(buildErr)
+	bin := filepath.Join(tb.TempDir(), "nats")
+	cmd := exec.CommandContext(context.Background(), "go", "build", "-modfile="+filepath.Join(root, "tools", "go.mod"), "-o", bin, "github.com/nats-io/natscli/nats")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("building the nats CLI: %v\n%s", err, out)
 	}
-	return builtBin
+	return bin
 }
 
 // Runner runs the CLI against one server, isolated from the user's contexts and NATS_* variables.
@@ -74,7 +56,8 @@ type Runner struct {
 	Home   string
 }
 
-// New builds the CLI and returns a runner for server, working in the repository root.
+// New builds the CLI for the test (Build) and returns a runner for server, working in the
+// repository root.
 func New(tb testing.TB, server string) Runner {
 	tb.Helper()
 	return Runner{Bin: Build(tb), Dir: RepoRoot(tb), Server: server, Home: tb.TempDir()}
@@ -95,17 +78,23 @@ func (r Runner) Run(ctx context.Context, tb testing.TB, args ...string) string {
 // as `nats stream view` that refuse to run without one, and returns what it printed.
 func (r Runner) RunInTerminal(ctx context.Context, tb testing.TB, args ...string) string {
 	tb.Helper()
+	return r.RunRawInTerminal(ctx, tb, append([]string{"--server", r.Server, "--no-context"}, args...)...)
+}
+
+// RunRawInTerminal is RunInTerminal with exactly args (no --server added), as a printed recipe
+// would run.
+func (r Runner) RunRawInTerminal(ctx context.Context, tb testing.TB, args ...string) string {
+	tb.Helper()
 	if _, err := exec.LookPath("script"); err != nil {
 		tb.Skip("util-linux script is not installed; it gives the CLI a terminal")
 	}
-	args = append([]string{r.Bin, "--server", r.Server, "--no-context"}, args...)
-	quoted := make([]string, len(args))
-	for i, a := range args {
-		quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	quoted := make([]string, 0, len(args)+1)
+	for _, a := range append([]string{r.Bin}, args...) {
+		quoted = append(quoted, "'"+strings.ReplaceAll(a, "'", `'\''`)+"'")
 	}
 	out, err := r.exec(ctx, "script", "-qefc", strings.Join(quoted, " "), "/dev/null")
 	if err != nil {
-		tb.Fatalf("nats %s (in a terminal): %v\n%s", strings.Join(args[1:], " "), err, out)
+		tb.Fatalf("nats %s (in a terminal): %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return strings.ReplaceAll(out, "\r\n", "\n")
 }
