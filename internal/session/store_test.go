@@ -1,15 +1,18 @@
 package session_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/goleak"
 
 	"github.com/jetflow-dev/jetflow/internal/failure"
 	"github.com/jetflow-dev/jetflow/internal/jstest"
@@ -247,4 +250,103 @@ func TestCancelledContext(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || calls != 0 {
 		t.Fatalf("Update with a cancelled context = %v after %d calls, want context.Canceled and no call", err, calls)
 	}
+}
+
+// TestScanReportsCorruptValues: a value written around the store reaches the scan function as
+// ErrCorrupt, so the caller decides whether it stops the scan.
+func TestScanReportsCorruptValues(t *testing.T) {
+	ctx := jstest.Context(t)
+	_, kv := newBucket(t, jetstream.KeyValueConfig{Bucket: "scan-corrupt", TTL: time.Hour})
+	s, err := session.New[sttState](kv)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	if _, err := s.Create(ctx, "good", sttState{Next: 3}); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	rev, err := kv.Put(ctx, "corrupt", []byte("{not json"))
+	if err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	got := map[string]error{}
+	err = s.Scan(ctx, func(key string, e session.Entry[sttState], err error) error {
+		got[key] = err
+		switch {
+		case key == "corrupt" && e.Revision != rev:
+			return fmt.Errorf("corrupt entry at revision %d, want %d", e.Revision, rev)
+		case key == "good" && e.Value.Next != 3:
+			return fmt.Errorf("good entry %+v, want next 3", e)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Scan: %v", err)
+	}
+	if len(got) != 2 || got["good"] != nil || !errors.Is(got["corrupt"], session.ErrCorrupt) {
+		t.Fatalf("Scan saw %v; want good without error and corrupt with ErrCorrupt", got)
+	}
+}
+
+// TestScanEndingEarlyLeavesNoGoroutine ends scans of a bucket holding more sessions than
+// nats.go's watch channel takes (256) once that channel is full, by an error of the scan
+// function and by the end of its context (a listing timeout): nats.go's delivery goroutine,
+// blocked on the full channel, must not outlive the scan.
+func TestScanEndingEarlyLeavesNoGoroutine(t *testing.T) {
+	ctx := jstest.Context(t)
+	_, kv := newBucket(t, jetstream.KeyValueConfig{Bucket: "scan-leak", TTL: time.Hour})
+	s, err := session.New[sttState](kv)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	const sessions = 400
+	for i := range sessions {
+		if _, err := kv.Put(ctx, fmt.Sprintf("s%d", i), []byte(`{"next":1}`)); err != nil {
+			t.Fatalf("Put: %v", err)
+		}
+	}
+	// A full scan first, so that what the connection starts once (its response subscription)
+	// exists before the goroutines are counted.
+	n := 0
+	if err := s.Scan(ctx, func(string, session.Entry[sttState], error) error { n++; return nil }); err != nil || n != sessions {
+		t.Fatalf("full Scan = %v after %d sessions, want %d", err, n, sessions)
+	}
+	before := goleak.IgnoreCurrent()
+
+	stop := errors.New("stop")
+	err = s.Scan(ctx, func(string, session.Entry[sttState], error) error {
+		waitWatchBlocked(t)
+		return stop
+	})
+	if !errors.Is(err, stop) {
+		t.Fatalf("Scan stopped by its function = %v, want its error", err)
+	}
+	scanCtx, cancel := context.WithCancel(ctx)
+	err = s.Scan(scanCtx, func(string, session.Entry[sttState], error) error {
+		if scanCtx.Err() == nil {
+			waitWatchBlocked(t)
+			cancel()
+		}
+		return nil
+	})
+	cancel()
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Scan whose context ended = %v, want context.Canceled", err)
+	}
+	goleak.VerifyNone(t, before)
+}
+
+// waitWatchBlocked waits until a nats.go watch callback is blocked sending on its full channel:
+// the state in which a watch stopped without draining its channel leaks the goroutine.
+func waitWatchBlocked(t *testing.T) {
+	t.Helper()
+	jstest.Eventually(t, 10*time.Second, 5*time.Millisecond, func() error {
+		buf := make([]byte, 4<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		for _, g := range bytes.Split(buf, []byte("\n\n")) {
+			if bytes.Contains(g, []byte("[chan send")) && bytes.Contains(g, []byte("jetstream.(*kvs).WatchFiltered")) {
+				return nil
+			}
+		}
+		return errors.New("no watch callback is blocked on its channel yet")
+	})
 }

@@ -130,7 +130,10 @@ func (w *Worker) settle(st *sessionState, id string, now time.Time, cache chunkC
 				break
 			}
 			next := st.minPending()
-			if next < st.NextSeq { // cannot happen: entries are removed when consumed
+			if next < st.NextSeq {
+				// This code removes an entry when it consumes or skips its sequence, so only a
+				// value edited in the (operator-writable) bucket holds one; jumping back to it
+				// would move NextSeq backwards and consume sequences twice.
 				delete(st.Pending, next)
 				continue
 			}

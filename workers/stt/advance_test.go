@@ -82,6 +82,8 @@ func TestArrive(t *testing.T) {
 			outcome: outcomeConsumed, changed: true, nextSeq: 5, gaps: []seqGap{{1, 2}}},
 		{name: "timed-out gaps are skipped one after another", next: 0, setup: pending(2, 5), ago: 2 * gap, cached: []int64{2, 5}, chunk: chunkAt(7),
 			outcome: outcomeWaiting, changed: true, nextSeq: 6, gaps: []seqGap{{0, 1}, {3, 4}}, wait: gap}, // 6 is known missing only since 7 arrived
+		{name: "pending entry below next, from an edited value, is dropped", next: 3, setup: pending(1, 5), ago: 2 * gap, cached: []int64{5}, chunk: chunkAt(6),
+			outcome: outcomeConsumed, changed: true, nextSeq: 7, gaps: []seqGap{{3, 4}}},
 		{name: "chunk gone from the stream is a gap", next: 1, setup: pending(2), ago: time.Second, cached: []int64{-2}, chunk: chunkAt(1),
 			outcome: outcomeConsumed, changed: true, nextSeq: 3, gaps: []seqGap{{2, 2}}},
 	}

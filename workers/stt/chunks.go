@@ -4,15 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 
-	"github.com/jetflow-dev/jetflow/internal/failure"
 	"github.com/jetflow-dev/jetflow/internal/stage"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 )
@@ -82,19 +78,12 @@ func (w *Worker) readChunk(ctx context.Context, streamSeq uint64) (*jetflowv1.St
 	return c, nil
 }
 
-// decodeChunk decodes a stored SttAudioChunk the way the stage runtime decoded it on arrival:
-// protojson when the message says Content-Type: application/json, binary protobuf otherwise.
+// decodeChunk decodes a stored SttAudioChunk the way the stage runtime decoded it on arrival
+// (stage.Decode, then Validate).
 func decodeChunk(h nats.Header, data []byte) (*jetflowv1.SttAudioChunk, error) {
 	c := &jetflowv1.SttAudioChunk{}
-	ct, _, _ := strings.Cut(h.Get(stage.HeaderContentType), ";")
-	var err error
-	if strings.EqualFold(strings.TrimSpace(ct), "application/json") {
-		err = protojson.Unmarshal(data, c)
-	} else {
-		err = proto.Unmarshal(data, c)
-	}
-	if err != nil {
-		return nil, failure.Invalidf("decoding audio chunk: %v", err)
+	if err := stage.Decode(h, data, c); err != nil {
+		return nil, fmt.Errorf("decoding audio chunk: %w", err)
 	}
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("validating audio chunk: %w", err)

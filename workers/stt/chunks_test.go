@@ -1,11 +1,13 @@
 package stt
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/jetflow-dev/jetflow/internal/failure"
@@ -26,23 +28,34 @@ func TestDecodeChunk(t *testing.T) {
 	odd := chunkAt(7)
 	odd.Pcm = odd.Pcm[:5]
 	oddBin, _ := proto.Marshal(odd)
+	// A field SttAudioChunk does not have: another message type, or a newer producer.
+	unknown := protowire.AppendVarint(protowire.AppendTag(slices.Clone(bin), 99, protowire.VarintType), 1)
+	chunkType := string(proto.MessageName(c))
 	tests := []struct {
 		name   string
 		ct     string
+		typ    string // Jetflow-Type
 		data   []byte
 		reason string // empty: decodes
 	}{
 		{name: "protobuf", data: bin},
+		{name: "protobuf naming its type", typ: chunkType, data: bin},
 		{name: "protojson", ct: "application/json; charset=utf-8", data: js},
 		{name: "json without the header", data: js, reason: "decoding"},
 		{name: "garbage", data: []byte{0xff, 0xff, 0xff}, reason: "decoding"},
 		{name: "invalid chunk", data: oddBin, reason: "even count"},
+		{name: "another message type named", typ: "jetflow.v1.Transcript", data: bin, reason: "jetflow.v1.Transcript"},
+		{name: "unknown fields", data: unknown, reason: "unknown to " + chunkType},
+		{name: "empty", data: nil, reason: "empty payload"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := nats.Header{}
 			if tt.ct != "" {
 				h.Set(stage.HeaderContentType, tt.ct)
+			}
+			if tt.typ != "" {
+				h.Set(stage.HeaderType, tt.typ)
 			}
 			got, err := decodeChunk(h, tt.data)
 			if tt.reason == "" {

@@ -30,8 +30,10 @@
 // replica transcribes a segment, not every replica that handles a chunk meanwhile, and item k
 // is published only after item k-1. Each published item is removed by a second CAS; a crash
 // between publishing and removing leaves it in the outbox, and whoever publishes it again uses
-// the same Nats-Msg-Id ("stt:<item id>", from the stage's Output.ID or set by the sweeper), so
-// it lands once within the AI_RESULTS duplicate window (2 minutes).
+// the same Nats-Msg-Id ("stt:<item id>", from the stage's Output.ID, or stage.BuildOutput in
+// the sweeper), so it lands once within the AI_RESULTS duplicate window (2 minutes). Results
+// are protojson when the session's chunks are (the session records how its latest chunk came),
+// binary protobuf otherwise.
 //
 // # Idle timeout
 //
@@ -48,7 +50,8 @@
 //   - Audio of missing chunks is not replaced: offsets and transcript times count the audio
 //     received. A chunk lost from the stream (older than its max age) counts as a gap.
 //   - The language sent to the transcription server is the primary subtag of the chunk's BCP 47
-//     tag ("en" for "en-US"), as Whisper wants ISO-639-1.
+//     tag ("en" for "en-US"), as Whisper wants ISO-639-1. Without one the server detects it, and
+//     the verbose response it is then asked for names it for the transcript.
 //   - After end_of_stream the session is ended: later chunks are acked and dropped until the
 //     session expires (the bucket TTL, an hour after its last change). A new stream needs a new
 //     session id.

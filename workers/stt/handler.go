@@ -44,6 +44,9 @@ func (w *Worker) handle(ctx context.Context, c *jetflowv1.SttAudioChunk, in *sta
 			if err != nil {
 				return sessionState{}, err
 			}
+			if cur.JSON != in.JSON {
+				cur.JSON, r.changed = in.JSON, true
+			}
 			res = r
 			if !r.changed {
 				return sessionState{}, session.ErrSkip

@@ -10,11 +10,13 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/jetflow-dev/jetflow/internal/embedded"
 	"github.com/jetflow-dev/jetflow/internal/jstest"
 	"github.com/jetflow-dev/jetflow/internal/modelhttp"
+	"github.com/jetflow-dev/jetflow/internal/stage"
 	"github.com/jetflow-dev/jetflow/internal/standin"
 	"github.com/jetflow-dev/jetflow/internal/transcribe"
 	"github.com/jetflow-dev/jetflow/internal/vad"
@@ -141,7 +143,7 @@ func newHarness(t *testing.T) *harness {
 // replicas runs n replicas of the worker, each on its own connection with its own stage and,
 // if sweep is set, its own sweeper. tune runs on each worker before it starts (test hooks).
 // They stop at the end of the test.
-func (h *harness) replicas(n int, cfg Config, tr Transcriber, sweep bool, tune func(*Worker)) {
+func (h *harness) replicas(n int, cfg Config, tr transcribe.Transcriber, sweep bool, tune func(*Worker)) {
 	h.t.Helper()
 	if tr == nil {
 		tr = h.stt
@@ -206,6 +208,20 @@ func (h *harness) publishOn(subject string, c *jetflowv1.SttAudioChunk) {
 	}
 }
 
+// publishJSON publishes a chunk as protojson, as a client driving the session in JSON does.
+func (h *harness) publishJSON(c *jetflowv1.SttAudioChunk) {
+	h.t.Helper()
+	data, err := protojson.Marshal(c)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	msg := &nats.Msg{Subject: streams.STTAudioSubject(c.GetSessionId()), Data: data, Header: nats.Header{}}
+	msg.Header.Set(stage.HeaderContentType, "application/json")
+	if _, err := h.js.PublishMsg(h.ctx, msg); err != nil {
+		h.t.Fatalf("publishing chunk %d: %v", c.GetSequence(), err)
+	}
+}
+
 // messages returns every message of a stream on subject (all subjects when empty), in order.
 func (h *harness) messages(stream, subject string) []*jetstream.RawStreamMsg {
 	h.t.Helper()
@@ -218,7 +234,7 @@ func (h *harness) transcripts(id string) []*jetflowv1.Transcript {
 	var out []*jetflowv1.Transcript
 	for _, m := range h.messages(streams.StreamResults, streams.ResultSubject(streams.ResultKindSTT, id)) {
 		t := &jetflowv1.Transcript{}
-		if err := proto.Unmarshal(m.Data, t); err != nil {
+		if err := stage.Decode(m.Header, m.Data, t); err != nil {
 			h.t.Fatalf("result at %d: %v", m.Sequence, err)
 		}
 		out = append(out, t)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -125,14 +124,18 @@ func (w *Worker) publishItem(ctx context.Context, id string, st *sessionState, i
 // not retried: the segment is published with empty text, so that it never blocks the ones after
 // it.
 func (w *Worker) transcribe(ctx context.Context, id string, it outItem, pcm []byte, rate int, t *jetflowv1.Transcript) error {
-	lang, _, _ := strings.Cut(it.Language, "-")
+	req := transcribe.Request{PCM: pcm, SampleRate: rate, Language: transcribe.LanguageCode(it.Language)}
+	if req.Language == "" {
+		// Only the verbose response names the language the server detected.
+		req.Format = transcribe.FormatVerboseJSON
+	}
 	res, err := breaker.Do(ctx, w.breakers.Get(breaker.STT), func(ctx context.Context) (transcribe.Result, error) {
-		return w.stt.Transcribe(ctx, transcribe.Request{PCM: pcm, SampleRate: rate, Language: strings.ToLower(lang)})
+		return w.stt.Transcribe(ctx, req)
 	})
 	switch {
 	case err == nil:
 		t.Text = res.Text
-		if res.Language != "" && t.Language == "" {
+		if t.Language == "" {
 			t.Language = res.Language
 		}
 		return nil

@@ -38,6 +38,10 @@ type sessionState struct {
 	LastAudioAt time.Time `json:"last_audio_at,omitzero"`
 	// Ended is set once the end_of_stream chunk was consumed: later chunks are dropped.
 	Ended bool `json:"ended,omitempty"`
+	// JSON is set while the session's chunks arrive as protojson. Handlers publish results in the
+	// encoding of the chunk they handle; the sweeper, which handles no chunk, reads it here, so
+	// that a client driving the session in JSON gets every result in JSON.
+	JSON bool `json:"json,omitempty"`
 }
 
 // chunkRef locates a consumed chunk's audio. The tags are short because a long segment made of

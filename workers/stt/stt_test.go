@@ -132,7 +132,7 @@ func (h *harness) store() *session.Store[sessionState] {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	store, _, err := w.store(h.ctx)
+	store, err := w.store(h.ctx)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -190,25 +190,90 @@ func TestMissingChunkIsReportedAndSkipped(t *testing.T) {
 }
 
 // A session whose chunks stop while a segment is open gets that segment's transcript after the
-// idle timeout, from the sweeper.
+// idle timeout, from the sweeper, in the encoding the session's chunks came in.
 func TestIdleSessionIsClosedBySweeper(t *testing.T) {
+	for _, asJSON := range []bool{false, true} {
+		t.Run(map[bool]string{false: "protobuf", true: "protojson"}[asJSON], func(t *testing.T) {
+			h := newHarness(t)
+			cfg := testConfig()
+			h.replicas(2, cfg, nil, true, nil)
+			// The second sentence stops 100 ms after its tones: the VAD still hears a segment in
+			// progress.
+			second := standin.EncodeSpeech(sentences[1], testRate)
+			pcm := append(speech(sentences[0]), second[:len(second)-len(silence(200*time.Millisecond))]...)
+			chunks := chunked("idle", pcm)
+			for _, c := range chunks {
+				if asJSON {
+					h.publishJSON(c)
+				} else {
+					h.publish(c)
+				}
+			}
+			last := time.Now()
+			got := h.waitTranscripts("idle", 2, 20*time.Second)
+			if want := sentences[:2]; !slices.Equal(texts(got), want) {
+				t.Fatalf("transcripts:\n got %q\nwant %q", texts(got), want)
+			}
+			if waited := time.Since(last); waited < cfg.VAD.IdleTimeout {
+				t.Errorf("the open segment was closed %v after the last chunk, before the idle timeout %v", waited, cfg.VAD.IdleTimeout)
+			}
+			wantType := map[bool]string{false: "application/protobuf", true: "application/json"}[asJSON]
+			for i, m := range h.messages(streams.StreamResults, streams.ResultSubject(streams.ResultKindSTT, "idle")) {
+				if ct := m.Header.Get(stage.HeaderContentType); ct != wantType {
+					t.Errorf("result %d has Content-Type %q, want %q like the chunks", i, ct, wantType)
+				}
+			}
+			h.waitSettled(10 * time.Second)
+		})
+	}
+}
+
+// The sweeper publishes a result under the Nats-Msg-Id the stage gives it, so that a segment
+// published by a handler and again by the sweeper (after a crash, or a lease that ran out) lands
+// once.
+func TestSweeperPublishesUnderTheStageIDs(t *testing.T) {
 	h := newHarness(t)
-	cfg := testConfig()
-	h.replicas(2, cfg, nil, true, nil)
-	// The second sentence stops 100 ms after its tones: the VAD still hears a segment in progress.
-	second := standin.EncodeSpeech(sentences[1], testRate)
-	pcm := append(speech(sentences[0]), second[:len(second)-len(silence(200*time.Millisecond))]...)
-	chunks := chunked("idle", pcm)
-	for _, c := range chunks {
+	h.replicas(1, testConfig(), nil, false, nil) // no sweeper: the handlers publish
+	for _, c := range chunked("ids", speech(sentences[0], sentences[1])) {
 		h.publish(c)
 	}
-	last := time.Now()
-	got := h.waitTranscripts("idle", 2, 20*time.Second)
-	if want := sentences[:2]; !slices.Equal(texts(got), want) {
-		t.Fatalf("transcripts:\n got %q\nwant %q", texts(got), want)
+	got := h.waitTranscripts("ids", 2, 20*time.Second)
+	h.waitSettled(10 * time.Second)
+	w, err := New(h.js, h.stt, testConfig())
+	if err != nil {
+		t.Fatal(err)
 	}
-	if waited := time.Since(last); waited < cfg.VAD.IdleTimeout {
-		t.Errorf("the open segment was closed %v after the last chunk, before the idle timeout %v", waited, cfg.VAD.IdleTimeout)
+	publish := w.Sweeper().publisher(false)
+	subject := streams.ResultSubject(streams.ResultKindSTT, "ids")
+	for i, tr := range got {
+		if err := publish(h.ctx, subject, tr, SegmentID("ids", int64(i))); err != nil {
+			t.Fatalf("sweeper publishing segment %d: %v", i, err)
+		}
+	}
+	stored := h.messages(streams.StreamResults, subject)
+	if len(stored) != len(got) {
+		t.Fatalf("%d results after the sweeper published the %d segments again, want %d: its ids differ from the stage's", len(stored), len(got), len(got))
+	}
+	for i, m := range stored {
+		if id, want := m.Header.Get(jetstream.MsgIDHeader), StageName+":"+SegmentID("ids", int64(i)); id != want {
+			t.Errorf("result %d has Nats-Msg-Id %q, want %q", i, id, want)
+		}
+	}
+}
+
+// A session whose chunks name no language gets, in its transcripts, the language the
+// transcription server detected.
+func TestDetectedLanguageIsReported(t *testing.T) {
+	h := newHarness(t)
+	h.replicas(1, testConfig(), nil, false, nil)
+	for _, c := range chunked("detect", speech(sentences[2])) {
+		c.Language = ""
+		h.publish(c)
+	}
+	got := h.waitTranscripts("detect", 1, 20*time.Second)
+	// The stand-in detects "en" in every audio, and reports it only in the verbose response.
+	if texts(got)[0] != sentences[2] || got[0].GetLanguage() != "en" {
+		t.Fatalf("transcript %q in language %q, want %q in \"en\"", texts(got)[0], got[0].GetLanguage(), sentences[2])
 	}
 	h.waitSettled(10 * time.Second)
 }
@@ -309,7 +374,7 @@ func TestInvalidChunksAreDeadLettered(t *testing.T) {
 
 // flaky fails the first transcription with a retryable error, as a server restarting would.
 type flaky struct {
-	next  Transcriber
+	next  transcribe.Transcriber
 	calls atomic.Int64
 }
 
@@ -334,7 +399,7 @@ func TestUnpublishedSegmentIsPublishedOnce(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
-			var tr Transcriber = h.stt
+			var tr transcribe.Transcriber = h.stt
 			f := &flaky{next: h.stt}
 			if tt.flaky {
 				tr = f

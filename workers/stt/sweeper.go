@@ -3,13 +3,8 @@ package stt
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
 	"time"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/jetflow-dev/jetflow/internal/session"
 	"github.com/jetflow-dev/jetflow/internal/stage"
@@ -64,41 +59,28 @@ func (s *Sweeper) sweep(ctx context.Context) {
 }
 
 // candidates lists the sessions with something to do: an open segment without audio for the
-// idle timeout, or an outbox without a live lease. One watch of the bucket delivers every
+// idle timeout, or an outbox without a live lease. One scan of the bucket delivers every
 // session's latest value, so the listing costs no read per session.
 func (s *Sweeper) candidates(ctx context.Context, now time.Time) ([]string, error) {
-	_, kv, err := s.w.store(ctx)
+	store, err := s.w.store(ctx)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, listTimeout)
 	defer cancel()
-	watcher, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
-	if err != nil {
-		return nil, fmt.Errorf("watching session bucket: %w", err)
-	}
-	defer func() { _ = watcher.Stop() }()
 	var ids []string
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("listing sessions: %w", ctx.Err())
-		case e, ok := <-watcher.Updates():
-			if !ok {
-				return nil, fmt.Errorf("listing sessions: the watch ended early")
-			}
-			if e == nil { // every current value has been delivered
-				return ids, nil
-			}
-			var st sessionState
-			if err := json.Unmarshal(e.Value(), &st); err != nil {
-				continue // Update reports a corrupt value; the sweeper has nothing to do with it
-			}
-			if s.due(&st, now) {
-				ids = append(ids, e.Key())
-			}
+	err = store.Scan(ctx, func(id string, e session.Entry[sessionState], err error) error {
+		// A value that does not decode fails every update of its session, which reports it; the
+		// sweeper has nothing to do with it.
+		if err == nil && s.due(&e.Value, now) {
+			ids = append(ids, id)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err // Scan's error says what failed; sweep logs it as the listing's
 	}
+	return ids, nil
 }
 
 // due reports whether a session needs the sweeper.
@@ -134,23 +116,22 @@ func (s *Sweeper) sweepOne(ctx context.Context, id string) error {
 	if !claimed {
 		return nil
 	}
-	return s.w.drain(ctx, id, e.Value, token, chunkCache{}, s.publish)
+	return s.w.drain(ctx, id, e.Value, token, chunkCache{}, s.publisher(e.Value.JSON))
 }
 
-// publish is what the stage does with an output that has an ID, without the stage: the result
-// in binary protobuf with the Nats-Msg-Id "stt:<id>", so that it deduplicates against the same
-// result published by a handler.
-func (s *Sweeper) publish(ctx context.Context, subject string, t *jetflowv1.Transcript, id string) error {
-	data, err := proto.Marshal(t)
-	if err != nil {
-		return fmt.Errorf("encoding transcript: %w", err)
+// publisher returns how the sweeper publishes the results of a session: as the stage publishes
+// an output with an ID (stage.BuildOutput), so that a result published by a handler and by the
+// sweeper lands once, and in the encoding the session's chunks arrive in (asJSON), like the
+// results its handlers publish.
+func (s *Sweeper) publisher(asJSON bool) publishFunc {
+	return func(ctx context.Context, subject string, t *jetflowv1.Transcript, id string) error {
+		msg, err := stage.BuildOutput(ctx, StageName, stage.Output{Subject: subject, Msg: t, ID: id}, asJSON)
+		if err != nil {
+			return err
+		}
+		if _, err := s.w.js.PublishMsg(ctx, msg); err != nil {
+			return fmt.Errorf("publishing to %s: %w", subject, err)
+		}
+		return nil
 	}
-	h := nats.Header{}
-	h.Set(jetstream.MsgIDHeader, StageName+":"+id)
-	h.Set(stage.HeaderContentType, "application/protobuf")
-	h.Set(stage.HeaderType, string(proto.MessageName(t)))
-	if _, err := s.w.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Header: h, Data: data}); err != nil {
-		return fmt.Errorf("publishing to %s: %w", subject, err)
-	}
-	return nil
 }

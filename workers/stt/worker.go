@@ -37,11 +37,6 @@ const (
 	casBackoffMax  = 20 * time.Millisecond
 )
 
-// Transcriber turns a segment's audio into text; *transcribe.Client is the real one.
-type Transcriber interface {
-	Transcribe(ctx context.Context, req transcribe.Request) (transcribe.Result, error)
-}
-
 // Option tunes a Worker.
 type Option func(*Worker)
 
@@ -62,7 +57,7 @@ func WithMeter(m metric.Meter) Option { return func(w *Worker) { w.meter = m } }
 // use.
 type Worker struct {
 	js       jetstream.JetStream
-	stt      Transcriber
+	stt      transcribe.Transcriber
 	cfg      Config
 	log      *slog.Logger
 	meter    metric.Meter
@@ -71,7 +66,6 @@ type Worker struct {
 	locks    keyLock
 	mu       sync.Mutex
 	sessions *session.Store[sessionState]
-	kv       jetstream.KeyValue
 	audio    jetstream.Stream
 
 	// Test hooks.
@@ -82,7 +76,7 @@ type Worker struct {
 // New returns a worker that reads chunks through js and transcribes with t. It does no I/O:
 // the session bucket and the audio stream are looked up on first use, so the process may start
 // before streams.Apply has created them.
-func New(js jetstream.JetStream, t Transcriber, cfg Config, opts ...Option) (*Worker, error) {
+func New(js jetstream.JetStream, t transcribe.Transcriber, cfg Config, opts ...Option) (*Worker, error) {
 	if js == nil || t == nil {
 		return nil, errors.New("configuring stt worker: JetStream and transcriber are required")
 	}
@@ -93,12 +87,7 @@ func New(js jetstream.JetStream, t Transcriber, cfg Config, opts ...Option) (*Wo
 	for _, o := range opts {
 		o(w)
 	}
-	var bopts []breaker.Option
-	bopts = append(bopts, breaker.WithLogger(w.log))
-	if w.meter != nil {
-		bopts = append(bopts, breaker.WithMeter(w.meter))
-	}
-	w.breakers = breaker.NewSet(StageName, w.cfg.Breaker, bopts...)
+	w.breakers = breaker.NewSet(StageName, w.cfg.Breaker, breaker.WithLogger(w.log), breaker.WithMeter(w.meter))
 	return w, nil
 }
 
@@ -122,7 +111,7 @@ func (w *Worker) Sweeper() *Sweeper { return &Sweeper{w: w} }
 
 // update applies fn to session id by CAS, one update per session at a time in this process.
 func (w *Worker) update(ctx context.Context, id string, fn session.UpdateFunc[sessionState]) (session.Entry[sessionState], error) {
-	store, _, err := w.store(ctx)
+	store, err := w.store(ctx)
 	if err != nil {
 		return session.Entry[sessionState]{}, err
 	}
@@ -135,22 +124,18 @@ func (w *Worker) update(ctx context.Context, id string, fn session.UpdateFunc[se
 }
 
 // store returns the session store, opening the bucket on first use.
-func (w *Worker) store(ctx context.Context) (*session.Store[sessionState], jetstream.KeyValue, error) {
+func (w *Worker) store(ctx context.Context) (*session.Store[sessionState], error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.sessions != nil {
-		return w.sessions, w.kv, nil
-	}
-	kv, err := w.js.KeyValue(ctx, streams.BucketSTTSessions)
-	if err != nil {
-		return nil, nil, fmt.Errorf("opening session bucket %s: %w", streams.BucketSTTSessions, err)
+		return w.sessions, nil
 	}
 	s, err := session.Open[sessionState](ctx, w.js, streams.BucketSTTSessions, session.WithMaxAttempts(sessionAttempts), session.WithBackoff(casBackoffBase, casBackoffMax))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	w.sessions, w.kv = s, kv
-	return s, kv, nil
+	w.sessions = s
+	return s, nil
 }
 
 // audioStream returns the AI_STT stream, looked up on first use.

@@ -35,6 +35,13 @@ func riff(chunks ...any) []byte {
 	return b
 }
 
+// WAV format tags: integer PCM, and WAVE_FORMAT_EXTENSIBLE, whose sub-format GUID starts with
+// the real tag.
+const (
+	wavFormatPCM        = 1
+	wavFormatExtensible = 0xFFFE
+)
+
 // fmtChunk is a "fmt " chunk body.
 func fmtChunk(tag, channels, rate, bits int) []byte {
 	b := make([]byte, 16)
@@ -68,6 +75,7 @@ func TestDecodeAudio(t *testing.T) {
 		want     []byte
 		wantRate int
 		bad      bool
+		badWAV   bool // bad, and the error matches transcribe.ErrInvalidWAV
 	}{
 		{name: "pcm16 mono", audio: mono, format: pcmFormat(16000, 1), want: mono, wantRate: 16000},
 		{name: "pcm16 stereo is mixed down", audio: pcm16(100, 300, -10, -30), format: pcmFormat(48000, 2), want: pcm16(200, -20), wantRate: 48000},
@@ -78,11 +86,11 @@ func TestDecodeAudio(t *testing.T) {
 		{name: "wav extensible", audio: riff("fmt ", extensible, "data", mono), want: mono, wantRate: 22050},
 		{name: "wav stereo", audio: riff("fmt ", fmtChunk(1, 2, 16000, 16), "data", pcm16(10, 20, 30, 50)), want: pcm16(15, 40), wantRate: 16000},
 		{name: "wav written while streaming", audio: streaming, want: mono, wantRate: 8000},
-		{name: "wav of 8-bit samples", audio: riff("fmt ", fmtChunk(1, 1, 8000, 8), "data", []byte{1, 2}), bad: true},
-		{name: "wav of floats", audio: riff("fmt ", fmtChunk(3, 1, 8000, 16), "data", mono), bad: true},
-		{name: "wav at 4 kHz", audio: riff("fmt ", fmtChunk(1, 1, 4000, 16), "data", mono), bad: true},
-		{name: "wav with data before fmt", audio: riff("data", mono, "fmt ", fmtChunk(1, 1, 8000, 16)), bad: true},
-		{name: "wav without data", audio: riff("fmt ", fmtChunk(1, 1, 8000, 16)), bad: true},
+		{name: "wav of 8-bit samples", audio: riff("fmt ", fmtChunk(1, 1, 8000, 8), "data", []byte{1, 2}), bad: true, badWAV: true},
+		{name: "wav of floats", audio: riff("fmt ", fmtChunk(3, 1, 8000, 16), "data", mono), bad: true, badWAV: true},
+		{name: "wav at 4 kHz", audio: riff("fmt ", fmtChunk(1, 1, 4000, 16), "data", mono), bad: true, badWAV: true},
+		{name: "wav with data before fmt", audio: riff("data", mono, "fmt ", fmtChunk(1, 1, 8000, 16)), bad: true, badWAV: true},
+		{name: "wav without data", audio: riff("fmt ", fmtChunk(1, 1, 8000, 16)), bad: true, badWAV: true},
 		{name: "wav without samples", audio: riff("fmt ", fmtChunk(1, 1, 8000, 16), "data", []byte{}), bad: true},
 		{name: "mp3", audio: []byte("ID3\x03rest"), bad: true},
 		{name: "flac", audio: []byte("fLaC\x00rest"), bad: true},
@@ -97,6 +105,9 @@ func TestDecodeAudio(t *testing.T) {
 				if !failure.IsPermanent(err) || !errors.Is(err, ErrUnsupportedAudio) || !errors.Is(err, failure.ErrInvalid) {
 					t.Fatalf("error %v, want a permanent ErrUnsupportedAudio", err)
 				}
+				if tc.badWAV && !errors.Is(err, transcribe.ErrInvalidWAV) {
+					t.Fatalf("error %v, want it to match transcribe.ErrInvalidWAV", err)
+				}
 				return
 			}
 			if err != nil {
@@ -109,7 +120,9 @@ func TestDecodeAudio(t *testing.T) {
 	}
 }
 
-func FuzzParseWAV(f *testing.F) {
+// FuzzDecodeWAVAudio feeds arbitrary bytes declared as WAV to the decoder: it never panics,
+// refuses with ErrUnsupportedAudio, and what it accepts is mono PCM16 at a supported rate.
+func FuzzDecodeWAVAudio(f *testing.F) {
 	wav, err := transcribe.EncodeWAV(pcm16(1, 2, 3, 4), 16000)
 	if err != nil {
 		f.Fatal(err)
@@ -120,7 +133,7 @@ func FuzzParseWAV(f *testing.F) {
 	f.Add([]byte("RIFF\xff\xff\xff\xffWAVEfmt \x10\x00\x00\x00"))
 	f.Add([]byte("RIFF"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		a, err := parseWAV(b)
+		a, err := decodeAudio(b, &jetflowv1.AudioFormat{Encoding: jetflowv1.AudioFormat_ENCODING_WAV})
 		if err != nil {
 			if !errors.Is(err, ErrUnsupportedAudio) {
 				t.Fatalf("error %v does not match ErrUnsupportedAudio", err)

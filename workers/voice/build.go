@@ -66,6 +66,7 @@ func Build(ctx context.Context, env *worker.Env) ([]worker.Runner, error) {
 		if err != nil {
 			return nil, err
 		}
+		env.AtStop(rag.Close) // the Milvus connection, once no handler can use it
 		clients.RAG = rag
 	}
 	w, err := New(env.JS, clients, cfg, WithLogger(env.Log), WithMeter(env.Telemetry.Meter.Meter("jetflow/voice")))

@@ -31,7 +31,8 @@ type Config struct {
 	// SampleRate is the rate of the TTS server's pcm output, reported in the audio format: raw
 	// PCM carries no header. 0 means 24000 (OpenAI-compatible servers).
 	SampleRate int
-	// ChunkBytes is the audio per TtsAudioChunk. 0 means as much as a message allows.
+	// ChunkBytes is the audio per TtsAudioChunk. 0 means as much as a message allows; more is
+	// cut to that.
 	ChunkBytes int
 	// MaxSpeechChars bounds the text of one TTS call; longer answers are spoken in pieces cut at
 	// sentence ends. 0 means 4096, OpenAI's limit on the speech input.

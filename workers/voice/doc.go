@@ -19,8 +19,9 @@
 // voice-sessions KV bucket under the session id (sessionState): voice-transcribe makes its turn
 // the session's current turn by compare-and-swap as soon as it starts, which is the barge-in:
 // the user speaking again means the old answer is no longer wanted. Turns are ordered by the
-// AI_VOICE stream sequence of their requests, so a request that reaches voice-transcribe late
-// (a redelivery, a slower replica) never takes the session back from a newer turn.
+// AI_VOICE stream sequence their requests were first published at, so a request that reaches
+// voice-transcribe late (a redelivery, a copy requeued while a breaker was open, a slower
+// replica) never takes the session back from a newer turn.
 //
 // Each replica runs a turn registry (Turns) that watches the bucket. Every stage handler of a
 // session's turn registers its context there and checks that its turn is still current; when

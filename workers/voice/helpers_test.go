@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -334,6 +335,25 @@ func (p *platform) ask(t *testing.T, req *jetflowv1.VoiceRequest) {
 	}
 	if _, err := p.js.PublishMsg(p.ctx, &nats.Msg{Subject: streams.SubjectVoiceRequest, Data: b,
 		Header: nats.Header{jetstream.MsgIDHeader: {req.GetRequestId()}}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// requeue publishes msg on subject as the stage runtime requeues a message whose work met an
+// open breaker: a copy naming the AI_VOICE sequence the original was published at and the
+// attempts made so far (internal/stage's requeue).
+func (p *platform) requeue(t *testing.T, subject string, msg proto.Message, originalSeq, attempts uint64) {
+	t.Helper()
+	b, err := proto.Marshal(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := streams.StreamVoice + ":" + strconv.FormatUint(originalSeq, 10)
+	h := nats.Header{}
+	h.Set(stage.HeaderRequeuedFrom, origin)
+	h.Set(stage.HeaderAttempts, strconv.FormatUint(attempts, 10))
+	h.Set(jetstream.MsgIDHeader, "requeue:"+origin)
+	if _, err := p.js.PublishMsg(p.ctx, &nats.Msg{Subject: subject, Header: h, Data: b}); err != nil {
 		t.Fatal(err)
 	}
 }

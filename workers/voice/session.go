@@ -19,8 +19,9 @@ type sessionState struct {
 	CurrentTurn string `json:"current_turn"`
 	// CurrentRequest is the request that started CurrentTurn, for operators.
 	CurrentRequest string `json:"current_request,omitempty"`
-	// TurnSequence is the AI_VOICE stream sequence of that request. It orders requests that
-	// reach voice-transcribe out of order (a redelivery, a slower replica).
+	// TurnSequence is the AI_VOICE stream sequence of that request as first published (a copy
+	// requeued by the runtime keeps its original's). It orders requests that reach
+	// voice-transcribe out of order (a redelivery, a requeued copy, a slower replica).
 	TurnSequence uint64 `json:"turn_sequence,omitempty"`
 	// TurnStartedAt is when CurrentTurn started.
 	TurnStartedAt time.Time `json:"turn_started_at"`

@@ -26,9 +26,10 @@ import (
 // VoiceResponse, and then records the turn in the session's history.
 //
 // It publishes its outputs itself (Input.Emit, deduplicated like returned outputs) instead of
-// returning them, so that the history is written only after the answer is out. A redelivery
-// that finds the VoiceResponse already published (the process died between publishing and
-// acking, or the history write failed) only records the turn, without calling the TTS again.
+// returning them, so that the history is written only after the answer is out. A redelivery,
+// or a requeued copy, that finds the VoiceResponse already published (the process died between
+// publishing and acking, or the history write failed) only records the turn, without calling
+// the TTS again.
 func (w *Worker) Synthesize(ctx context.Context, t *jetflowv1.VoiceTurn, in *stage.Input) ([]stage.Output, error) {
 	if strings.TrimSpace(t.GetAnswer()) == "" {
 		return nil, failure.Invalidf("the turn has no answer to speak")
@@ -53,7 +54,9 @@ func (w *Worker) Synthesize(ctx context.Context, t *jetflowv1.VoiceTurn, in *sta
 
 func (w *Worker) synthesize(ctx context.Context, t *jetflowv1.VoiceTurn, ref turnRef, in *stage.Input) error {
 	subject := streams.ResultSubject(streams.ResultKindVoice, t.GetRequestId())
-	if in.Delivered > 1 {
+	// Attempt, not Delivered: a copy requeued after an attempt (an open breaker) is a first
+	// delivery of a message whose response may be out already.
+	if in.Attempt > 1 {
 		done, err := w.responded(ctx, subject)
 		if err != nil {
 			return err

@@ -34,7 +34,9 @@ func (w *Worker) Transcribe(ctx context.Context, req *jetflowv1.VoiceRequest, in
 		if err != nil {
 			return nil, err
 		}
-		e, older, err := s.startTurn(ctx, ref.session, ref.turn, ref.request, in.Sequence, time.Now())
+		// The sequence the request was first published at: a copy the runtime requeued (an open
+		// breaker) is published again later, and must not pass for newer than the turns after it.
+		e, older, err := s.startTurn(ctx, ref.session, ref.turn, ref.request, in.OriginalSequence, time.Now())
 		if err != nil {
 			return nil, err
 		}
@@ -67,7 +69,7 @@ func (w *Worker) transcribe(ctx context.Context, req *jetflowv1.VoiceRequest, re
 	start := time.Now()
 	res, err := breaker.Do(ctx, w.transcribeBreakers.Get(breaker.STT), func(ctx context.Context) (transcribe.Result, error) {
 		return w.clients.STT.Transcribe(ctx, transcribe.Request{
-			PCM: audio.data, SampleRate: audio.sampleRate, Language: sttLanguage(req.GetLanguage()),
+			PCM: audio.data, SampleRate: audio.sampleRate, Language: transcribe.LanguageCode(req.GetLanguage()),
 		})
 	})
 	if err != nil {
@@ -96,12 +98,6 @@ func (w *Worker) transcribe(ctx context.Context, req *jetflowv1.VoiceRequest, re
 		Voice: req.GetVoice(), Language: req.GetLanguage(), InputFormat: req.GetFormat(),
 		Collection: req.GetCollection(), DisableRag: req.GetDisableRag(),
 	}}}, nil
-}
-
-// sttLanguage is the ISO-639-1 code transcription servers take, from a BCP 47 tag ("de-CH").
-func sttLanguage(tag string) string {
-	primary, _, _ := strings.Cut(tag, "-")
-	return strings.ToLower(primary)
 }
 
 // orSuperseded is err, or ErrSuperseded when a check found the turn superseded without error.

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetflow-dev/jetflow/internal/session"
 )
 
 // Turns is one process's registry of in-flight turn handlers. It watches the voice-sessions
@@ -141,7 +143,7 @@ func (t *Turns) watch(ctx context.Context) (started bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("watching bucket %s: %w", t.bucket, err)
 	}
-	defer stopWatch(w)
+	defer session.StopWatch(w)
 	// Whatever changed while no watch ran is read once now.
 	t.reconcile(ctx, kv)
 	for {
@@ -191,24 +193,6 @@ func (t *Turns) reconcile(ctx context.Context, kv jetstream.KeyValue) {
 			t.log.Warn("reading a voice session", "session", id, "error", err)
 		default:
 			t.apply(e)
-		}
-	}
-}
-
-// stopWatch stops w and drains its channel until nats.go closes it: its callback blocks while
-// the channel is full and would otherwise never let the subscription finish.
-func stopWatch(w jetstream.KeyWatcher) {
-	_ = w.Stop()
-	limit := time.NewTimer(2 * time.Second)
-	defer limit.Stop()
-	for {
-		select {
-		case _, ok := <-w.Updates():
-			if !ok {
-				return
-			}
-		case <-limit.C:
-			return
 		}
 	}
 }

@@ -388,10 +388,24 @@ func TestTurnsCancelOlderTurnsAcrossProcesses(t *testing.T) {
 	if n := turns.Observe("s-a", "t0", rev); n != 0 {
 		t.Fatalf("a stale update cancelled %d handlers", n)
 	}
-	// Writes that keep the turn current (a history append) cancel nothing either.
+	// Writes that keep the turn current (a history append) cancel nothing either. The watch
+	// applies updates in bucket order: once a later write to another session has cancelled its
+	// turn, these writes have been applied too.
 	put("s-a", "t1")
 	if _, err := kv.Put(p.ctx, "s-a", []byte("not json")); err != nil {
 		t.Fatal(err)
+	}
+	barrier, releaseBarrier := turns.Register(p.ctx, "s-barrier", "t1", put("s-barrier", "t1"))
+	defer releaseBarrier()
+	put("s-barrier", "t2")
+	jstest.Eventually(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if !errors.Is(context.Cause(barrier), ErrSuperseded) {
+			return fmt.Errorf("barrier turn: cause %v", context.Cause(barrier))
+		}
+		return nil
+	})
+	if old.Err() != nil {
+		t.Fatalf("writes that kept turn t1 current cancelled its handler: %v", context.Cause(old))
 	}
 	put("s-a", "t2")
 	current, releaseCurrent := turns.Register(p.ctx, "s-a", "t2", put("s-a", "t2"))
@@ -418,5 +432,77 @@ func TestTurnsCancelOlderTurnsAcrossProcesses(t *testing.T) {
 	})
 	if other.Err() != nil {
 		t.Fatal("another session's turn was cancelled")
+	}
+}
+
+// TestRequeuedRequestDoesNotTakeOverFromANewerTurn: a request the runtime requeued (its copy
+// published after the newer turn's request, as after an open breaker) is ordered by the
+// sequence it was first published at, so it cannot take the session back.
+func TestRequeuedRequestDoesNotTakeOverFromANewerTurn(t *testing.T) {
+	p := newPlatform(t)
+	p.runBuild(t)
+	first := spoken("v-old", "s-requeue", "How does KEDA scale each worker?")
+	first.TurnId = "t-old"
+	p.ask(t, first)
+	p.response(t, "v-old")
+	firstSeq := p.session(t, "s-requeue").TurnSequence
+	second := spoken("v-new", "s-requeue", "What hosts the model servers?")
+	second.TurnId = "t-new"
+	p.ask(t, second)
+	p.response(t, "v-new")
+	p.settled(t)
+	secondSeq := p.session(t, "s-requeue").TurnSequence
+	if secondSeq <= firstSeq {
+		t.Fatalf("turn sequences %d then %d, want increasing", firstSeq, secondSeq)
+	}
+
+	p.requeue(t, streams.SubjectVoiceRequest, first, firstSeq, 1)
+	p.settled(t)
+	if s := p.session(t, "s-requeue"); s.CurrentTurn != "t-new" || s.TurnSequence != secondSeq {
+		t.Fatalf("after the requeued copy of the older request the session is at turn %q (sequence %d), want t-new (%d)",
+			s.CurrentTurn, s.TurnSequence, secondSeq)
+	}
+	if n := p.models.calls(routeSTT); n != 2 {
+		t.Errorf("%d STT calls, want 2: the requeued copy is dropped before transcribing", n)
+	}
+	if o := p.outcome(t, "v-old"); len(o.responses) != 1 {
+		t.Errorf("%d responses to the older request, want 1", len(o.responses))
+	}
+}
+
+// TestRequeuedSynthesisAfterTheResponseDoesNotSpeakAgain: a synthesize hand-off requeued after
+// an attempt (its copy is a first delivery, but not a first attempt) that finds the response
+// published records the turn without calling the TTS again.
+func TestRequeuedSynthesisAfterTheResponseDoesNotSpeakAgain(t *testing.T) {
+	p := newPlatform(t)
+	p.runBuild(t)
+	const question = "Where are the document vectors stored?"
+	p.ask(t, spoken("v-once", "s-once", question))
+	resp, chunks := p.response(t, "v-once")
+	p.settled(t)
+	// The synthesize hand-off was the last message of AI_VOICE.
+	voice, err := p.js.Stream(p.ctx, streams.StreamVoice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := voice.Info(p.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	handOff := &jetflowv1.VoiceTurn{
+		RequestId: resp.GetRequestId(), SessionId: resp.GetSessionId(), TurnId: resp.GetTurnId(),
+		Transcript: resp.GetTranscript(), Answer: resp.GetAnswer(), Sources: resp.GetSources(),
+	}
+
+	p.requeue(t, streams.SubjectVoiceSynthesize, handOff, info.State.LastSeq, 1)
+	p.settled(t)
+	if n := p.models.calls(routeTTS); n != 1 {
+		t.Errorf("%d TTS calls, want 1: the requeued copy finds the response published", n)
+	}
+	if o := p.outcome(t, "v-once"); len(o.responses) != 1 || len(o.chunks) != len(chunks) {
+		t.Errorf("%d responses and %d chunks, want 1 and %d", len(o.responses), len(o.chunks), len(chunks))
+	}
+	if h := p.session(t, "s-once").History; len(h) != 2 || h[0].Content != question || h[1].Content != resp.GetAnswer() {
+		t.Errorf("history = %+v, want the turn once", h)
 	}
 }

@@ -31,15 +31,10 @@ const (
 // AllStages lists the stages in workflow order.
 var AllStages = []string{StageTranscribe, StageAnswer, StageSynthesize}
 
-// Transcriber turns speech into text; *transcribe.Client implements it.
-type Transcriber interface {
-	Transcribe(ctx context.Context, req transcribe.Request) (transcribe.Result, error)
-}
-
 // Clients are the model clients of the stages. A stage's client may be nil when the process
 // does not run that stage.
 type Clients struct {
-	STT Transcriber
+	STT transcribe.Transcriber
 	RAG *chat.RAG
 	TTS tts.Synthesizer
 }
@@ -47,10 +42,16 @@ type Clients struct {
 // Option tunes a Worker.
 type Option func(*Worker)
 
-// WithLogger sets the logger. The default discards logs.
-func WithLogger(l *slog.Logger) Option { return func(w *Worker) { w.log = l } }
+// WithLogger sets the logger; nil, like the default, discards logs.
+func WithLogger(l *slog.Logger) Option {
+	return func(w *Worker) {
+		if l != nil {
+			w.log = l
+		}
+	}
+}
 
-// WithMeter sets where the breakers report their state. The default is the global provider.
+// WithMeter sets where the breakers report their state; the default exports nothing.
 func WithMeter(m metric.Meter) Option { return func(w *Worker) { w.meter = m } }
 
 // Worker holds the three voice stages, their breakers and the process's turn registry.
@@ -79,28 +80,17 @@ func New(js jetstream.JetStream, clients Clients, cfg Config, opts ...Option) (*
 	for _, o := range opts {
 		o(w)
 	}
-	bopts := []breaker.Option{breaker.WithLogger(w.log)}
-	if w.meter != nil {
-		bopts = append(bopts, breaker.WithMeter(w.meter))
-	}
+	bopts := []breaker.Option{breaker.WithLogger(w.log), breaker.WithMeter(w.meter)}
 	w.transcribeBreakers = breaker.NewSet(StageTranscribe, w.cfg.Breaker, bopts...)
 	w.answerBreakers = breaker.NewSet(StageAnswer, w.cfg.Breaker, bopts...)
 	w.synthesizeBreakers = breaker.NewSet(StageSynthesize, w.cfg.Breaker, bopts...)
 	w.turns = NewTurns(js, streams.BucketVoiceSessions, w.log)
-	w.chunkBytes = w.cfg.ChunkBytes
-	if w.chunkBytes == 0 {
-		w.chunkBytes = audiochunk.MaxChunkBytes(maxPayload(js)) &^ 1
+	var serverMaxPayload int64 // unknown without a connection (tests of the pure logic)
+	if js != nil && js.Conn() != nil {
+		serverMaxPayload = js.Conn().MaxPayload()
 	}
+	w.chunkBytes = audiochunk.ChunkBytesFor(serverMaxPayload, w.cfg.ChunkBytes)
 	return w, nil
-}
-
-// maxPayload is the largest result message: the connection's limit, and at most AI_RESULTS'
-// max_msg_size of 1 MiB.
-func maxPayload(js jetstream.JetStream) int64 {
-	if js == nil || js.Conn() == nil || js.Conn().MaxPayload() <= 0 {
-		return 1 << 20
-	}
-	return min(js.Conn().MaxPayload(), 1<<20)
 }
 
 // Turns is the process's turn registry; run it (Runners does) for barge-in across replicas.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jetflow-dev/jetflow/internal/jstest"
 	"github.com/jetflow-dev/jetflow/internal/session"
 )
 
@@ -28,6 +29,7 @@ type Store interface {
 	Create(ctx context.Context, key string, v Value) (uint64, error)
 	Update(ctx context.Context, key string, fn session.UpdateFunc[Value]) (session.Entry[Value], error)
 	Delete(ctx context.Context, key string) error
+	Scan(ctx context.Context, fn session.ScanFunc[Value]) error
 }
 
 // Config says how the factory must build its stores.
@@ -68,6 +70,7 @@ func Run(t *testing.T, newStores Factory) {
 		{"ConflictLimit", testConflictLimit},
 		{"CancelStopsRetries", testCancelStopsRetries},
 		{"TTL", testTTL},
+		{"Scan", testScan},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,13 +89,6 @@ func one(t *testing.T, f Factory) Store {
 	return f(t, defaults())[0]
 }
 
-func testContext(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 func increment(cur *Value, _ bool) (Value, error) {
 	cur.Count++
 	return *cur, nil
@@ -100,14 +96,14 @@ func increment(cur *Value, _ bool) (Value, error) {
 
 func testGetMissing(t *testing.T, f Factory) {
 	s := one(t, f)
-	_, err := s.Get(testContext(t), "absent")
+	_, err := s.Get(jstest.Context(t), "absent")
 	if !errors.Is(err, session.ErrNotFound) {
 		t.Fatalf("Get(absent) = %v, want ErrNotFound", err)
 	}
 }
 
 func testCreateThenGet(t *testing.T, f Factory) {
-	ctx, s := testContext(t), one(t, f)
+	ctx, s := jstest.Context(t), one(t, f)
 	rev, err := s.Create(ctx, "a", Value{Count: 7, Note: "n"})
 	if err != nil {
 		t.Fatalf("Create: %v", err)
@@ -125,7 +121,7 @@ func testCreateThenGet(t *testing.T, f Factory) {
 }
 
 func testCreateTwice(t *testing.T, f Factory) {
-	ctx, s := testContext(t), one(t, f)
+	ctx, s := jstest.Context(t), one(t, f)
 	rev, err := s.Create(ctx, "a", Value{Count: 1})
 	if err != nil {
 		t.Fatalf("first Create: %v", err)
@@ -140,7 +136,7 @@ func testCreateTwice(t *testing.T, f Factory) {
 }
 
 func testUpdateAbsentCreates(t *testing.T, f Factory) {
-	ctx, s := testContext(t), one(t, f)
+	ctx, s := jstest.Context(t), one(t, f)
 	e, err := s.Update(ctx, "a", func(cur *Value, exists bool) (Value, error) {
 		if exists || cur == nil || *cur != (Value{}) {
 			return Value{}, fmt.Errorf("absent key: got cur %+v exists %v, want zero value and false", cur, exists)
@@ -157,7 +153,7 @@ func testUpdateAbsentCreates(t *testing.T, f Factory) {
 }
 
 func testUpdateExisting(t *testing.T, f Factory) {
-	ctx, s := testContext(t), one(t, f)
+	ctx, s := jstest.Context(t), one(t, f)
 	rev, err := s.Create(ctx, "a", Value{Count: 41, Note: "keep"})
 	if err != nil {
 		t.Fatalf("Create: %v", err)
@@ -177,7 +173,7 @@ func testUpdateExisting(t *testing.T, f Factory) {
 }
 
 func testSkipWritesNothing(t *testing.T, f Factory) {
-	ctx, s := testContext(t), one(t, f)
+	ctx, s := jstest.Context(t), one(t, f)
 	rev, err := s.Create(ctx, "a", Value{Count: 3})
 	if err != nil {
 		t.Fatalf("Create: %v", err)
@@ -207,7 +203,7 @@ func testSkipWritesNothing(t *testing.T, f Factory) {
 }
 
 func testFuncErrorWritesNothing(t *testing.T, f Factory) {
-	ctx, s := testContext(t), one(t, f)
+	ctx, s := jstest.Context(t), one(t, f)
 	rev, err := s.Create(ctx, "a", Value{Count: 3})
 	if err != nil {
 		t.Fatalf("Create: %v", err)
@@ -227,7 +223,7 @@ func testFuncErrorWritesNothing(t *testing.T, f Factory) {
 }
 
 func testTooLarge(t *testing.T, f Factory) {
-	ctx := testContext(t)
+	ctx := jstest.Context(t)
 	cfg := defaults()
 	s := f(t, cfg)[0]
 	big := Value{Note: strings.Repeat("x", cfg.MaxValueSize)}
@@ -254,7 +250,7 @@ func testTooLarge(t *testing.T, f Factory) {
 }
 
 func testInvalidKey(t *testing.T, f Factory) {
-	ctx, s := testContext(t), one(t, f)
+	ctx, s := jstest.Context(t), one(t, f)
 	for _, key := range []string{"", "a b", "a.", ".a", "a..b", "a*", "a>", "é", strings.Repeat("k", session.MaxKeyLen+1)} {
 		ops := map[string]error{}
 		_, ops["Get"] = s.Get(ctx, key)
@@ -270,7 +266,7 @@ func testInvalidKey(t *testing.T, f Factory) {
 }
 
 func testDelete(t *testing.T, f Factory) {
-	ctx, s := testContext(t), one(t, f)
+	ctx, s := jstest.Context(t), one(t, f)
 	if err := s.Delete(ctx, "never"); err != nil {
 		t.Fatalf("Delete of a missing key: %v", err)
 	}
@@ -313,7 +309,7 @@ func testConcurrentUpdates(t *testing.T, f Factory) {
 	if len(stores) != handles {
 		t.Fatalf("factory returned %d stores, want %d", len(stores), handles)
 	}
-	ctx := testContext(t)
+	ctx := jstest.Context(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, handles*goroutines)
 	for _, s := range stores {
@@ -364,7 +360,7 @@ func testConflictLimit(t *testing.T, f Factory) {
 	cfg.MaxAttempts = 3
 	cfg.OnConflict = func(string, int) { attempts.Add(1) }
 	stores := f(t, cfg)
-	ctx := testContext(t)
+	ctx := jstest.Context(t)
 	if _, err := stores[0].Create(ctx, "k", Value{}); err != nil {
 		t.Fatalf("Create: %v", err)
 	}
@@ -384,7 +380,7 @@ func testCancelStopsRetries(t *testing.T, f Factory) {
 	cfg := defaults()
 	cfg.Handles = 2
 	cfg.MaxAttempts = 1_000_000
-	ctx, cancel := context.WithCancel(testContext(t))
+	ctx, cancel := context.WithCancel(jstest.Context(t))
 	defer cancel()
 	var attempts atomic.Int64
 	cfg.OnConflict = func(string, int) {
@@ -393,7 +389,7 @@ func testCancelStopsRetries(t *testing.T, f Factory) {
 		}
 	}
 	stores := f(t, cfg)
-	bg := testContext(t)
+	bg := jstest.Context(t)
 	_, err := stores[0].Update(ctx, "k", interfering(t, bg, stores[1], "k"))
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Update = %v, want context.Canceled", err)
@@ -411,25 +407,77 @@ func testTTL(t *testing.T, f Factory) {
 	cfg := defaults()
 	cfg.TTL = time.Second
 	s := f(t, cfg)[0]
-	ctx := testContext(t)
+	ctx := jstest.Context(t)
 	start := time.Now()
 	if _, err := s.Create(ctx, "short", Value{Count: 1}); err != nil {
 		t.Fatalf("Create: %v", err)
 	}
-	for {
+	jstest.Eventually(t, 10*cfg.TTL, 50*time.Millisecond, func() error {
 		_, err := s.Get(ctx, "short")
-		if errors.Is(err, session.ErrNotFound) {
-			break
-		}
-		if err != nil {
+		switch {
+		case errors.Is(err, session.ErrNotFound):
+			return nil
+		case err != nil:
 			t.Fatalf("Get: %v", err)
 		}
-		if time.Since(start) > 10*cfg.TTL {
-			t.Fatalf("value still present %v after writing it with a TTL of %v", time.Since(start), cfg.TTL)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Errorf("value still present %v after writing it with a TTL of %v", time.Since(start), cfg.TTL)
+	})
 	if elapsed := time.Since(start); elapsed < cfg.TTL-100*time.Millisecond {
 		t.Fatalf("value gone after %v, before the TTL of %v", elapsed, cfg.TTL)
+	}
+}
+
+// testScan checks that Scan sees every present session once with its current value and
+// revision, skips deleted ones, and stops at the first error of its function.
+func testScan(t *testing.T, f Factory) {
+	ctx, s := jstest.Context(t), one(t, f)
+	seen := map[string]session.Entry[Value]{}
+	collect := func(key string, e session.Entry[Value], err error) error {
+		if err != nil {
+			return fmt.Errorf("session %s: %w", key, err)
+		}
+		if _, dup := seen[key]; dup {
+			return fmt.Errorf("session %s seen twice", key)
+		}
+		seen[key] = e
+		return nil
+	}
+	if err := s.Scan(ctx, collect); err != nil || len(seen) != 0 {
+		t.Fatalf("Scan of an empty store = %v, saw %v; want nothing", err, seen)
+	}
+	want := map[string]session.Entry[Value]{}
+	for i, key := range []string{"a", "b", "c", "gone"} {
+		rev, err := s.Create(ctx, key, Value{Count: i})
+		if err != nil {
+			t.Fatalf("Create(%s): %v", key, err)
+		}
+		want[key] = session.Entry[Value]{Value: Value{Count: i}, Revision: rev}
+	}
+	e, err := s.Update(ctx, "b", increment)
+	if err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	want["b"] = e
+	if err := s.Delete(ctx, "gone"); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	delete(want, "gone")
+	if err := s.Scan(ctx, collect); err != nil {
+		t.Fatalf("Scan: %v", err)
+	}
+	if len(seen) != len(want) {
+		t.Fatalf("Scan saw %v, want %v", seen, want)
+	}
+	for key, w := range want {
+		if seen[key] != w {
+			t.Errorf("Scan saw %s as %+v, want %+v", key, seen[key], w)
+		}
+	}
+
+	stop := errors.New("stop")
+	calls := 0
+	err = s.Scan(ctx, func(string, session.Entry[Value], error) error { calls++; return stop })
+	if !errors.Is(err, stop) || calls != 1 {
+		t.Fatalf("Scan with a failing function = %v after %d calls, want its error after 1", err, calls)
 	}
 }
