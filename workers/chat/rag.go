@@ -210,7 +210,7 @@ func (r *RAG) Prompt(q Question, sources []*jetflowv1.Source) []llm.Message {
 	if len(sources) > 0 {
 		b.WriteString("\n\nSources:\n")
 		for i, s := range sources {
-			text := truncateUTF8(strings.Join(strings.Fields(s.GetText()), " "), maxSourceBytes)
+			text := TruncateUTF8(strings.Join(strings.Fields(s.GetText()), " "), maxSourceBytes)
 			fmt.Fprintf(&b, "[source %d] %s\n", i+1, text)
 		}
 	}
@@ -221,9 +221,9 @@ func (r *RAG) Prompt(q Question, sources []*jetflowv1.Source) []llm.Message {
 	return append(msgs, llm.Message{Role: llm.RoleUser, Content: q.Query})
 }
 
-// truncateUTF8 cuts s to at most n bytes without splitting a character: a split one would
-// reach the model as an invalid byte sequence.
-func truncateUTF8(s string, n int) string {
+// TruncateUTF8 cuts s to at most n bytes without splitting a character: a split one would
+// reach the model (or a session's history) as an invalid byte sequence.
+func TruncateUTF8(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

@@ -57,7 +57,7 @@ func (w *Worker) answer(ctx context.Context, t *jetflowv1.VoiceTurn, ref turnRef
 	}
 	timings = append(timings, ans.Timing)
 	// A spoken answer longer than a hand-off may carry is cut; nobody listens that long.
-	text := truncateUTF8(strings.TrimSpace(ans.Text), jetflowv1.MaxAnswerBytes)
+	text := chat.TruncateUTF8(strings.TrimSpace(ans.Text), jetflowv1.MaxAnswerBytes)
 	if ok, err := w.stillCurrent(ctx, ref); err != nil || !ok {
 		return nil, orSuperseded(err)
 	}

@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jetflow-dev/jetflow/internal/session"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
+	"github.com/jetflow-dev/jetflow/workers/chat"
 )
 
 // sessionState is a conversation's entry in the voice-sessions bucket, as JSON, so an operator
@@ -130,8 +130,8 @@ func (s *sessions) recordTurn(ctx context.Context, id, turn, question, answer st
 			return sessionState{}, session.ErrSkip
 		}
 		cur.History = append(cur.History,
-			historyMessage{Role: jetflowv1.RoleUser, Content: truncateUTF8(question, maxHistoryContent), Turn: turn},
-			historyMessage{Role: jetflowv1.RoleAssistant, Content: truncateUTF8(answer, maxHistoryContent), Turn: turn})
+			historyMessage{Role: jetflowv1.RoleUser, Content: chat.TruncateUTF8(question, maxHistoryContent), Turn: turn},
+			historyMessage{Role: jetflowv1.RoleAssistant, Content: chat.TruncateUTF8(answer, maxHistoryContent), Turn: turn})
 		cur.History = trimHistory(cur.History, s.historyMessages, budget)
 		wrote = true
 		return *cur, nil
@@ -166,15 +166,4 @@ func trimHistory(h []historyMessage, keep, budget int) []historyMessage {
 		return nil
 	}
 	return append([]historyMessage(nil), h...)
-}
-
-// truncateUTF8 cuts s to at most n bytes at a rune boundary.
-func truncateUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/jetflow-dev/jetflow/workers/chat"
 )
 
 func TestTrimHistory(t *testing.T) {
@@ -58,7 +60,7 @@ func TestTruncateUTF8(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := truncateUTF8(tc.in, tc.n); got != tc.want {
+			if got := chat.TruncateUTF8(tc.in, tc.n); got != tc.want {
 				t.Fatalf("got %q, want %q", got, tc.want)
 			}
 		})
