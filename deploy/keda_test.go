@@ -12,7 +12,7 @@ import (
 	kedav1alpha1 "github.com/kedacore/keda/v2/apis/keda/v1alpha1"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/jetflow-dev/jetflow/internal/jstest"
+	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
 )
 
 // jsz is the part of the monitoring endpoint's /jsz answer KEDA's nats-jetstream scaler

@@ -20,10 +20,10 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/jetflow-dev/jetflow/internal/jstest"
-	"github.com/jetflow-dev/jetflow/internal/natscli"
-	"github.com/jetflow-dev/jetflow/internal/standin"
-	"github.com/jetflow-dev/jetflow/internal/syncbuf"
+	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
+	"github.com/jetflow-dev/jetflow/internal/devkit/natscli"
+	"github.com/jetflow-dev/jetflow/internal/devkit/standin"
+	"github.com/jetflow-dev/jetflow/internal/devkit/syncbuf"
 	"github.com/jetflow-dev/jetflow/streams"
 )
 

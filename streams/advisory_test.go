@@ -7,7 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/jetflow-dev/jetflow/internal/jstest"
+	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
 )
 
 // maxDeliverAdvisory is the server's io.nats.jetstream.advisory.v1.max_deliver event.

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jetflow-dev/jetflow/internal/jstest"
-	"github.com/jetflow-dev/jetflow/internal/natscli"
+	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
+	"github.com/jetflow-dev/jetflow/internal/devkit/natscli"
 )
 
 // TestNatsCLIAcceptsDefinitions proves that the operator recipes

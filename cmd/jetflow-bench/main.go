@@ -9,7 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/jetflow-dev/jetflow/internal/bench"
+	"github.com/jetflow-dev/jetflow/internal/devkit/bench"
 )
 
 func main() {

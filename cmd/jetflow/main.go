@@ -8,7 +8,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/jetflow-dev/jetflow/internal/cli"
+	"github.com/jetflow-dev/jetflow/cmd/jetflow/internal/cli"
 )
 
 func main() {

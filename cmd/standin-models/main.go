@@ -12,7 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/jetflow-dev/jetflow/internal/standin"
+	"github.com/jetflow-dev/jetflow/internal/devkit/standin"
 )
 
 func main() {

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jetflow-dev/jetflow/internal/jstest"
+	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
 )
 
 // upstream is a stand-in for a model server: it counts the calls that reach it and answers

@@ -10,7 +10,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
-	"github.com/jetflow-dev/jetflow/internal/jstest"
+	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
 )
 
 // collect reads the breaker metrics: the gauge by (stage, upstream) and the transition counts

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jetflow-dev/jetflow/internal/embedded"
+	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
+	"github.com/jetflow-dev/jetflow/internal/devkit/natsserver"
+	"github.com/jetflow-dev/jetflow/internal/devkit/syncbuf"
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
-	"github.com/jetflow-dev/jetflow/internal/jstest"
-	"github.com/jetflow-dev/jetflow/internal/syncbuf"
 )
 
 func TestConnectWithUserPasswordAndNoSecretInLogs(t *testing.T) {
@@ -21,7 +21,7 @@ func TestConnectWithUserPasswordAndNoSecretInLogs(t *testing.T) {
 	if err := os.WriteFile(conf, []byte(`authorization { user: worker, password: s3cret-pw }`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	srv := jstest.Server(t, func(o *embedded.Options) { o.ConfigFile = conf })
+	srv := jstest.Server(t, func(o *natsserver.Options) { o.ConfigFile = conf })
 	// NATS callbacks log from their own goroutines while the test reads.
 	var logs syncbuf.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
@@ -55,7 +55,7 @@ func TestConnectWithUserPasswordAndNoSecretInLogs(t *testing.T) {
 
 func TestReconnectsAfterServerRestart(t *testing.T) {
 	dir := t.TempDir()
-	srv, err := embedded.Start(embedded.Options{StoreDir: dir})
+	srv, err := natsserver.Start(natsserver.Options{StoreDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestReconnectsAfterServerRestart(t *testing.T) {
 		}
 		return nil
 	})
-	srv2, err := embedded.Start(embedded.Options{StoreDir: dir, Port: port})
+	srv2, err := natsserver.Start(natsserver.Options{StoreDir: dir, Port: port})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,15 +11,15 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"github.com/jetflow-dev/jetflow/internal/embedded"
-	"github.com/jetflow-dev/jetflow/internal/jstest"
+	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
+	"github.com/jetflow-dev/jetflow/internal/devkit/natsserver"
 )
 
 // env is one test's broker: a work stream with consumer "work", an output stream and a
 // dead-letter stream, on a real embedded JetStream server.
 type env struct {
 	t   *testing.T
-	srv *embedded.Server
+	srv *natsserver.Server
 	nc  *nats.Conn
 	js  jetstream.JetStream
 	ctx context.Context
@@ -33,7 +33,7 @@ type envOpts struct {
 
 func newEnv(t *testing.T, o envOpts) *env {
 	t.Helper()
-	var sopts []func(*embedded.Options)
+	var sopts []func(*natsserver.Options)
 	if o.maxPayload > 0 {
 		sopts = append(sopts, jstest.WithMaxPayload(o.maxPayload))
 	}

@@ -7,13 +7,13 @@ import (
 	"time"
 
 	"github.com/jetflow-dev/jetflow/internal/breaker"
-	"github.com/jetflow-dev/jetflow/internal/embedding"
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
-	"github.com/jetflow-dev/jetflow/internal/llm"
-	"github.com/jetflow-dev/jetflow/internal/modelhttp"
-	"github.com/jetflow-dev/jetflow/internal/rerank"
-	"github.com/jetflow-dev/jetflow/internal/retrieval"
-	"github.com/jetflow-dev/jetflow/internal/retrieval/milvus"
+	"github.com/jetflow-dev/jetflow/internal/upstream/embedding"
+	"github.com/jetflow-dev/jetflow/internal/upstream/llm"
+	"github.com/jetflow-dev/jetflow/internal/upstream/modelhttp"
+	"github.com/jetflow-dev/jetflow/internal/upstream/rerank"
+	"github.com/jetflow-dev/jetflow/internal/upstream/retrieval"
+	"github.com/jetflow-dev/jetflow/internal/upstream/retrieval/milvus"
 	"github.com/jetflow-dev/jetflow/internal/worker"
 )
 

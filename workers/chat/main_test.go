@@ -5,7 +5,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/jetflow-dev/jetflow/internal/retrieval/milvusfake"
+	"github.com/jetflow-dev/jetflow/internal/upstream/retrieval/milvusfake"
 )
 
 // Every goroutine the worker starts has ended when the tests do; in particular Build registers

@@ -18,8 +18,8 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/jetflow-dev/jetflow/internal/breaker"
-	"github.com/jetflow-dev/jetflow/internal/llm"
-	"github.com/jetflow-dev/jetflow/internal/retrieval"
+	"github.com/jetflow-dev/jetflow/internal/upstream/llm"
+	"github.com/jetflow-dev/jetflow/internal/upstream/retrieval"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 )
 

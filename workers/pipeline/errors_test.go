@@ -13,7 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/jetflow-dev/jetflow/internal/failure"
-	"github.com/jetflow-dev/jetflow/internal/modelhttp"
+	"github.com/jetflow-dev/jetflow/internal/upstream/modelhttp"
 )
 
 func TestClassifyKube(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 
 	"github.com/jetflow-dev/jetflow/internal/breaker"
 	"github.com/jetflow-dev/jetflow/internal/failure"
-	"github.com/jetflow-dev/jetflow/internal/modelhttp"
+	"github.com/jetflow-dev/jetflow/internal/upstream/modelhttp"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 )
 

@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jetflow-dev/jetflow/internal/audio/vad"
 	"github.com/jetflow-dev/jetflow/internal/failure"
-	"github.com/jetflow-dev/jetflow/internal/vad"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 )
 

@@ -3,8 +3,8 @@ package stt
 import (
 	"context"
 
-	"github.com/jetflow-dev/jetflow/internal/modelhttp"
-	"github.com/jetflow-dev/jetflow/internal/transcribe"
+	"github.com/jetflow-dev/jetflow/internal/upstream/modelhttp"
+	"github.com/jetflow-dev/jetflow/internal/upstream/transcribe"
 	"github.com/jetflow-dev/jetflow/internal/worker"
 )
 

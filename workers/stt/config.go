@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jetflow-dev/jetflow/internal/audio/vad"
 	"github.com/jetflow-dev/jetflow/internal/breaker"
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
-	"github.com/jetflow-dev/jetflow/internal/vad"
 )
 
 // Defaults of Config.

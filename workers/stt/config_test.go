@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jetflow-dev/jetflow/internal/audio/vad"
+	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
-	"github.com/jetflow-dev/jetflow/internal/jstest"
 	"github.com/jetflow-dev/jetflow/internal/telemetry"
-	"github.com/jetflow-dev/jetflow/internal/vad"
 	"github.com/jetflow-dev/jetflow/internal/worker"
 )
 

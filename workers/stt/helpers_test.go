@@ -13,13 +13,13 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/jetflow-dev/jetflow/internal/embedded"
-	"github.com/jetflow-dev/jetflow/internal/jstest"
-	"github.com/jetflow-dev/jetflow/internal/modelhttp"
+	"github.com/jetflow-dev/jetflow/internal/audio/vad"
+	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
+	"github.com/jetflow-dev/jetflow/internal/devkit/natsserver"
+	"github.com/jetflow-dev/jetflow/internal/devkit/standin"
 	"github.com/jetflow-dev/jetflow/internal/stage"
-	"github.com/jetflow-dev/jetflow/internal/standin"
-	"github.com/jetflow-dev/jetflow/internal/transcribe"
-	"github.com/jetflow-dev/jetflow/internal/vad"
+	"github.com/jetflow-dev/jetflow/internal/upstream/modelhttp"
+	"github.com/jetflow-dev/jetflow/internal/upstream/transcribe"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
 )
@@ -108,7 +108,7 @@ func chunked(id string, pcm []byte) []*jetflowv1.SttAudioChunk {
 // applied, and the stand-in transcription server over HTTP.
 type harness struct {
 	t      *testing.T
-	srv    *embedded.Server
+	srv    *natsserver.Server
 	js     jetstream.JetStream
 	ctx    context.Context
 	models *standin.Server

@@ -8,11 +8,11 @@ import (
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/jetflow-dev/jetflow/internal/audio/vad"
 	"github.com/jetflow-dev/jetflow/internal/breaker"
 	"github.com/jetflow-dev/jetflow/internal/failure"
 	"github.com/jetflow-dev/jetflow/internal/session"
-	"github.com/jetflow-dev/jetflow/internal/transcribe"
-	"github.com/jetflow-dev/jetflow/internal/vad"
+	"github.com/jetflow-dev/jetflow/internal/upstream/transcribe"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
 )

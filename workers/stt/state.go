@@ -4,7 +4,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/jetflow-dev/jetflow/internal/vad"
+	"github.com/jetflow-dev/jetflow/internal/audio/vad"
 )
 
 // sessionState is the KV value of one audio stream (bucket stt-sessions, key = session id). It

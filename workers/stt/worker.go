@@ -14,7 +14,7 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/breaker"
 	"github.com/jetflow-dev/jetflow/internal/session"
 	"github.com/jetflow-dev/jetflow/internal/stage"
-	"github.com/jetflow-dev/jetflow/internal/transcribe"
+	"github.com/jetflow-dev/jetflow/internal/upstream/transcribe"
 	"github.com/jetflow-dev/jetflow/streams"
 )
 

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/jetflow-dev/jetflow/internal/breaker"
-	"github.com/jetflow-dev/jetflow/internal/modelhttp"
-	"github.com/jetflow-dev/jetflow/internal/speech"
+	"github.com/jetflow-dev/jetflow/internal/upstream/modelhttp"
+	"github.com/jetflow-dev/jetflow/internal/upstream/speech"
 	"github.com/jetflow-dev/jetflow/internal/worker"
 )
 

@@ -11,11 +11,11 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/jetflow-dev/jetflow/internal/audiochunk"
+	"github.com/jetflow-dev/jetflow/internal/audio/audiochunk"
 	"github.com/jetflow-dev/jetflow/internal/breaker"
 	"github.com/jetflow-dev/jetflow/internal/failure"
-	"github.com/jetflow-dev/jetflow/internal/speech"
 	"github.com/jetflow-dev/jetflow/internal/stage"
+	"github.com/jetflow-dev/jetflow/internal/upstream/speech"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
 )

@@ -18,12 +18,12 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/jetflow-dev/jetflow/internal/audiochunk"
+	"github.com/jetflow-dev/jetflow/internal/audio/audiochunk"
 	"github.com/jetflow-dev/jetflow/internal/breaker"
-	"github.com/jetflow-dev/jetflow/internal/jstest"
-	"github.com/jetflow-dev/jetflow/internal/modelhttp"
-	"github.com/jetflow-dev/jetflow/internal/speech"
+	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
 	"github.com/jetflow-dev/jetflow/internal/stage"
+	"github.com/jetflow-dev/jetflow/internal/upstream/modelhttp"
+	"github.com/jetflow-dev/jetflow/internal/upstream/speech"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
 )

@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jetflow-dev/jetflow/internal/failure"
-	"github.com/jetflow-dev/jetflow/internal/transcribe"
+	"github.com/jetflow-dev/jetflow/internal/upstream/transcribe"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 )
 

@@ -6,9 +6,9 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/jetflow-dev/jetflow/internal/modelhttp"
-	"github.com/jetflow-dev/jetflow/internal/speech"
-	"github.com/jetflow-dev/jetflow/internal/transcribe"
+	"github.com/jetflow-dev/jetflow/internal/upstream/modelhttp"
+	"github.com/jetflow-dev/jetflow/internal/upstream/speech"
+	"github.com/jetflow-dev/jetflow/internal/upstream/transcribe"
 	"github.com/jetflow-dev/jetflow/internal/worker"
 	"github.com/jetflow-dev/jetflow/workers/chat"
 )

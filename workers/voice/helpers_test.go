@@ -22,18 +22,18 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/jetflow-dev/jetflow/internal/embedded"
-	"github.com/jetflow-dev/jetflow/internal/embedding"
+	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
+	"github.com/jetflow-dev/jetflow/internal/devkit/natsserver"
+	"github.com/jetflow-dev/jetflow/internal/devkit/standin"
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
-	"github.com/jetflow-dev/jetflow/internal/jstest"
-	"github.com/jetflow-dev/jetflow/internal/llm"
-	"github.com/jetflow-dev/jetflow/internal/modelhttp"
-	"github.com/jetflow-dev/jetflow/internal/rerank"
-	"github.com/jetflow-dev/jetflow/internal/retrieval"
-	"github.com/jetflow-dev/jetflow/internal/speech"
 	"github.com/jetflow-dev/jetflow/internal/stage"
-	"github.com/jetflow-dev/jetflow/internal/standin"
-	"github.com/jetflow-dev/jetflow/internal/transcribe"
+	"github.com/jetflow-dev/jetflow/internal/upstream/embedding"
+	"github.com/jetflow-dev/jetflow/internal/upstream/llm"
+	"github.com/jetflow-dev/jetflow/internal/upstream/modelhttp"
+	"github.com/jetflow-dev/jetflow/internal/upstream/rerank"
+	"github.com/jetflow-dev/jetflow/internal/upstream/retrieval"
+	"github.com/jetflow-dev/jetflow/internal/upstream/speech"
+	"github.com/jetflow-dev/jetflow/internal/upstream/transcribe"
 	"github.com/jetflow-dev/jetflow/internal/worker"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
@@ -137,7 +137,7 @@ func (m *models) calls(route string) int64 { return m.standin.Stats().Calls[rout
 
 // platform is a real JetStream server with the streams applied and the stand-in models.
 type platform struct {
-	srv    *embedded.Server
+	srv    *natsserver.Server
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	ctx    context.Context

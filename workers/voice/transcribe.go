@@ -12,7 +12,7 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/failure"
 	"github.com/jetflow-dev/jetflow/internal/session"
 	"github.com/jetflow-dev/jetflow/internal/stage"
-	"github.com/jetflow-dev/jetflow/internal/transcribe"
+	"github.com/jetflow-dev/jetflow/internal/upstream/transcribe"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
 )

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jetflow-dev/jetflow/internal/jstest"
+	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
+	"github.com/jetflow-dev/jetflow/internal/devkit/standin"
 	"github.com/jetflow-dev/jetflow/internal/stage"
-	"github.com/jetflow-dev/jetflow/internal/standin"
-	"github.com/jetflow-dev/jetflow/internal/transcribe"
+	"github.com/jetflow-dev/jetflow/internal/upstream/transcribe"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
 )

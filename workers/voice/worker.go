@@ -10,11 +10,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/metric"
 
-	"github.com/jetflow-dev/jetflow/internal/audiochunk"
+	"github.com/jetflow-dev/jetflow/internal/audio/audiochunk"
 	"github.com/jetflow-dev/jetflow/internal/breaker"
 	"github.com/jetflow-dev/jetflow/internal/session"
 	"github.com/jetflow-dev/jetflow/internal/stage"
-	"github.com/jetflow-dev/jetflow/internal/transcribe"
+	"github.com/jetflow-dev/jetflow/internal/upstream/transcribe"
 	"github.com/jetflow-dev/jetflow/internal/worker"
 	"github.com/jetflow-dev/jetflow/streams"
 	"github.com/jetflow-dev/jetflow/workers/chat"

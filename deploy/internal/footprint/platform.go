@@ -12,8 +12,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/jetflow-dev/jetflow/internal/embedded"
-	"github.com/jetflow-dev/jetflow/internal/standin"
+	"github.com/jetflow-dev/jetflow/internal/devkit/natsserver"
+	"github.com/jetflow-dev/jetflow/internal/devkit/standin"
 	"github.com/jetflow-dev/jetflow/streams"
 )
 
@@ -27,7 +27,7 @@ type Platform struct {
 
 	// set is streams/ as applied to the server; the load measurement reads consumers from it.
 	set    *streams.Set
-	srv    *embedded.Server
+	srv    *natsserver.Server
 	nc     *nats.Conn
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -38,7 +38,7 @@ type Platform struct {
 
 // StartPlatform starts the server and the stand-ins. Close stops them.
 func StartPlatform(ctx context.Context, log *slog.Logger) (*Platform, error) {
-	srv, err := embedded.Start(embedded.Options{})
+	srv, err := natsserver.Start(natsserver.Options{})
 	if err != nil {
 		return nil, err
 	}

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jetflow-dev/jetflow/internal/natscli"
+	"github.com/jetflow-dev/jetflow/internal/devkit/natscli"
 )
 
 // These tests run the buf pinned in tools/go.mod, so they need the go command (go test puts
