@@ -22,31 +22,44 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// DeadLetter is the copy of a failed message published to ai.dlq.<stage>: everything needed to
-// understand the failure and to replay the original message unchanged.
+// DeadLetter is how AdminService reports a dead letter. It is not what AI_DLQ stores: there a
+// dead letter is the failed message itself, its payload byte for byte and its own headers (less
+// the server's Nats-* instructions), published to ai.dlq.<stage> with Jetflow-* headers added,
+// so that `nats stream view AI_DLQ` shows it as it was sent and replaying it needs no decoding.
+// The fields below are read from those headers (internal/stage/headers.go names them).
 type DeadLetter struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Stage (consumer) that gave up on the message.
+	// Stage (consumer) that gave up on the message (Jetflow-Stage).
 	Stage string `protobuf:"bytes,1,opt,name=stage,proto3" json:"stage,omitempty"`
-	// Error text of the last failure.
+	// Error text of the last failure, at most 2 KiB, less when the copy had to shrink to fit the
+	// server's max payload (Jetflow-Error).
 	Error string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
-	// Class of the failure: "invalid", "expired", "permanent", "panic", "max_deliveries" ...
+	// Class of the failure (Jetflow-Error-Kind): "permanent" (the message can never succeed:
+	// undecodable, invalid, expired, refused by the model server, a panic in the handler),
+	// "exhausted" (retryable failures used up max_deliver) or "max-deliveries" (the server gave
+	// up on it: the worker crashed or hung on it every time).
 	ErrorKind string `protobuf:"bytes,3,opt,name=error_kind,json=errorKind,proto3" json:"error_kind,omitempty"`
-	// Subject the original message was published to; replay publishes back to it.
+	// Subject the original message was published to; replay publishes back to it
+	// (Jetflow-Original-Subject).
 	OriginalSubject string `protobuf:"bytes,4,opt,name=original_subject,json=originalSubject,proto3" json:"original_subject,omitempty"`
-	// Stream that held the original message.
+	// Stream that held the original message (Jetflow-Original-Stream).
 	Stream string `protobuf:"bytes,5,opt,name=stream,proto3" json:"stream,omitempty"`
-	// Sequence of the original message in that stream.
+	// Sequence of the original message in that stream (Jetflow-Stream-Seq).
 	StreamSequence uint64 `protobuf:"varint,6,opt,name=stream_sequence,json=streamSequence,proto3" json:"stream_sequence,omitempty"`
-	// Number of times the message had been delivered when it was dead-lettered.
+	// Attempts at the message when it was dead-lettered, counting those of copies the runtime
+	// requeued during an upstream outage; for "max-deliveries", the server's delivery count
+	// (Jetflow-Deliveries).
 	Deliveries uint64 `protobuf:"varint,7,opt,name=deliveries,proto3" json:"deliveries,omitempty"`
-	// When the message was dead-lettered.
+	// When the message was dead-lettered (Jetflow-Failed-At).
 	FailedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=failed_at,json=failedAt,proto3" json:"failed_at,omitempty"`
-	// NATS headers of the original message; a header with several values has them joined by ", ".
+	// The dead letter's other headers: the original message's own, and Jetflow-Original-Msg-Id and
+	// Jetflow-Payload-Truncated when set. A header with several values has them joined by ", ".
 	Headers map[string]string `protobuf:"bytes,9,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	// The original payload, byte for byte (protobuf or protojson).
+	// The original payload, byte for byte (protobuf or protojson, as its Content-Type says), unless
+	// Jetflow-Payload-Truncated says it had to be cut to fit the server's max payload.
 	Payload []byte `protobuf:"bytes,10,opt,name=payload,proto3" json:"payload,omitempty"`
-	// Full name of the payload's message type ("jetflow.v1.ChatRequest"), empty if unknown.
+	// Full name of the payload's message type ("jetflow.v1.ChatRequest"), from its Jetflow-Type
+	// header; empty when the producer set none.
 	PayloadType   string `protobuf:"bytes,11,opt,name=payload_type,json=payloadType,proto3" json:"payload_type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -153,7 +153,7 @@ func (*ListVoicesRequest) Descriptor() ([]byte, []int) {
 // ListVoicesResponse lists the voices on offer.
 type ListVoicesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Voices, in the speech server's order.
+	// Voices, in the order TTS_VOICES lists them.
 	Voices        []*Voice `protobuf:"bytes,1,rep,name=voices,proto3" json:"voices,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

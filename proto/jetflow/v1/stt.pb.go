@@ -29,7 +29,10 @@ type Transcript_Kind int32
 const (
 	// Not set; never published.
 	Transcript_KIND_UNSPECIFIED Transcript_Kind = 0
-	// Text of a segment still open; a later PARTIAL or the FINAL replaces it.
+	// Text of a segment still open; a later PARTIAL or the FINAL replaces it. Not produced
+	// today: the transcription endpoint is not streaming, and sending a growing segment again
+	// would multiply the model's work. Kept so a streaming endpoint can add it; clients should
+	// treat it as replaceable text.
 	Transcript_KIND_PARTIAL Transcript_Kind = 1
 	// Text of a closed segment; it will not change.
 	Transcript_KIND_FINAL Transcript_Kind = 2
@@ -261,12 +264,11 @@ type Transcript struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Audio stream the segment belongs to.
 	SessionId string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	// Number of the segment in the session, from 0; partial and final results of one segment
-	// share it.
+	// Number of the segment in the session, from 0; every result of one segment shares it.
 	SegmentId int64 `protobuf:"varint,2,opt,name=segment_id,json=segmentId,proto3" json:"segment_id,omitempty"`
 	// Voice turn the segment started, when the stream feeds a voice conversation.
 	TurnId string `protobuf:"bytes,3,opt,name=turn_id,json=turnId,proto3" json:"turn_id,omitempty"`
-	// Whether the text is partial, final, or a gap report.
+	// Whether the text is final or a gap report (partial is not produced today).
 	Kind Transcript_Kind `protobuf:"varint,4,opt,name=kind,proto3,enum=jetflow.v1.Transcript_Kind" json:"kind,omitempty"`
 	// The recognised text.
 	Text string `protobuf:"bytes,5,opt,name=text,proto3" json:"text,omitempty"`

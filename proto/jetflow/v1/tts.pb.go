@@ -245,7 +245,8 @@ func (x *TtsAudioChunk) GetTotalBytes() int64 {
 	return 0
 }
 
-// Voice is a voice the speech server can speak with.
+// Voice is a voice tts-module offers: an entry of its TTS_VOICES setting, which should name the
+// voices the speech server can speak with (it is not asked for them).
 type Voice struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Id to put in TtsRequest.voice.

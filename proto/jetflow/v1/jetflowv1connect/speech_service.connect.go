@@ -48,11 +48,13 @@ const (
 type SpeechServiceClient interface {
 	// Synthesize speaks the text and streams the audio in order as it is produced.
 	Synthesize(context.Context, *v1.SynthesizeRequest) (*connect.ServerStreamForClient[v1.SynthesizeResponse], error)
-	// ListVoices returns the voices the speech server offers.
+	// ListVoices returns the voices tts-module is configured with (TTS_VOICES). The speech server
+	// is not asked: OpenAI's speech API has no voices endpoint.
 	ListVoices(context.Context, *v1.ListVoicesRequest) (*v1.ListVoicesResponse, error)
 	// Transcribe takes a stream of audio chunks of one session, ending with an end_of_stream
-	// chunk, and returns the final transcripts. Client streaming works over HTTP/1.1 with the
-	// Connect protocol; live partial transcripts are read from AI_RESULTS instead.
+	// chunk, and returns the session's transcripts. Client streaming works over HTTP/1.1 with the
+	// Connect protocol. To see each segment's transcript as soon as it is cut, read
+	// ai.result.stt.<session_id> in AI_RESULTS instead.
 	Transcribe(context.Context) (*connect.ClientStreamForClientSimple[v1.TranscribeRequest, v1.TranscribeResponse], error)
 }
 
@@ -118,11 +120,13 @@ func (c *speechServiceClient) Transcribe(ctx context.Context) (*connect.ClientSt
 type SpeechServiceHandler interface {
 	// Synthesize speaks the text and streams the audio in order as it is produced.
 	Synthesize(context.Context, *v1.SynthesizeRequest, *connect.ServerStream[v1.SynthesizeResponse]) error
-	// ListVoices returns the voices the speech server offers.
+	// ListVoices returns the voices tts-module is configured with (TTS_VOICES). The speech server
+	// is not asked: OpenAI's speech API has no voices endpoint.
 	ListVoices(context.Context, *v1.ListVoicesRequest) (*v1.ListVoicesResponse, error)
 	// Transcribe takes a stream of audio chunks of one session, ending with an end_of_stream
-	// chunk, and returns the final transcripts. Client streaming works over HTTP/1.1 with the
-	// Connect protocol; live partial transcripts are read from AI_RESULTS instead.
+	// chunk, and returns the session's transcripts. Client streaming works over HTTP/1.1 with the
+	// Connect protocol. To see each segment's transcript as soon as it is cut, read
+	// ai.result.stt.<session_id> in AI_RESULTS instead.
 	Transcribe(context.Context, *connect.ClientStream[v1.TranscribeRequest]) (*v1.TranscribeResponse, error)
 }
 
