@@ -477,7 +477,7 @@ func TestWorkerPermissionsRefuseTheRest(t *testing.T) {
 					t.Error(err)
 				}
 			}
-			for _, subject := range []string{">", "ai.>", streams.SubjectChatAll, streams.SubjectResultAll, "$JS.API.>"} {
+			for _, subject := range []string{">", "ai.>", "ai.chat.>", streams.SubjectResultAll, "$JS.API.>"} {
 				if _, err := c.nc.SubscribeSync(subject); err != nil {
 					t.Fatal(err)
 				}

@@ -26,8 +26,8 @@ func TestDefinitionsMatchConstants(t *testing.T) {
 	set := mustLoad(t)
 
 	wantStreams := map[string][]string{
-		StreamChat:       {SubjectChatAll},
-		StreamVoice:      {SubjectVoiceAll},
+		StreamChat:       {SubjectChatRequest, SubjectChatGenerate},
+		StreamVoice:      {SubjectVoiceRequest, SubjectVoiceAnswer, SubjectVoiceSynthesize},
 		StreamSTT:        {SubjectSTTAudioAll},
 		StreamTTS:        {SubjectTTSRequest},
 		StreamPipeline:   {SubjectPipelineTrigger},
@@ -207,7 +207,7 @@ func TestSetAccessorsReturnCopies(t *testing.T) {
 	_, c, _ := set.Consumer(ConsumerChatRetrieve)
 	c.FilterSubject = "changed"
 	again, _ := set.Stream(StreamChat)
-	if again.Subjects[0] != SubjectChatAll {
+	if again.Subjects[0] != SubjectChatRequest {
 		t.Errorf("changing a returned stream config changed the set: %q", again.Subjects)
 	}
 	if _, c, _ := set.Consumer(ConsumerChatRetrieve); c.FilterSubject != SubjectChatRequest {

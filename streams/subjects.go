@@ -16,10 +16,10 @@ const (
 )
 
 // Wildcard subjects: what the streams capture, and the filters of consumers that take a whole
-// family of subjects.
+// family of subjects. AI_CHAT and AI_VOICE capture only their stages' exact subjects, so that a
+// misspelt subject fails at once ("no responders") instead of waiting in a work queue no
+// consumer reads.
 const (
-	SubjectChatAll       = "ai.chat.>"
-	SubjectVoiceAll      = "ai.voice.>"
 	SubjectSTTAudioAll   = "ai.stt.audio.>"
 	SubjectResultAll     = "ai.result.>"
 	SubjectDeadLetterAll = "ai.dlq.>"
