@@ -76,8 +76,17 @@ func (c Config) Validate() error {
 	if c.GapTimeout < 0 || c.GapTimeout > time.Minute {
 		errs = append(errs, fmt.Errorf("gap timeout %v is outside [0, 1m]", c.GapTimeout))
 	}
-	if c.SweepInterval < 0 || c.PublishLease < 0 || c.GracePeriod < 0 {
-		errs = append(errs, errors.New("durations must not be negative"))
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"sweep interval", c.SweepInterval},
+		{"publish lease", c.PublishLease},
+		{"grace period", c.GracePeriod},
+	} {
+		if f.d < 0 {
+			errs = append(errs, fmt.Errorf("%s %v is negative", f.name, f.d))
+		}
 	}
 	for _, d := range c.Backoff {
 		if d <= 0 {
