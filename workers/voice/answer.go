@@ -21,21 +21,9 @@ func (w *Worker) Answer(ctx context.Context, t *jetflowv1.VoiceTurn, _ *stage.In
 		return nil, failure.Invalidf("the turn has no transcript to answer")
 	}
 	ref := turnRef{session: t.GetSessionId(), turn: t.GetTurnId(), request: t.GetRequestId()}
-	ctx, h, ok, err := w.readTurn(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		w.drop(StageAnswer, ref)
-		return nil, nil
-	}
-	defer h.release()
-	outs, err := w.answer(ctx, t, ref, h.state)
-	if superseded(ctx, err) {
-		w.drop(StageAnswer, ref)
-		return nil, nil
-	}
-	return outs, err
+	return w.inTurn(ctx, StageAnswer, ref, nil, func(ctx context.Context, state *sessionState) ([]stage.Output, error) {
+		return w.answer(ctx, t, ref, state)
+	})
 }
 
 func (w *Worker) answer(ctx context.Context, t *jetflowv1.VoiceTurn, ref turnRef, state *sessionState) ([]stage.Output, error) {

@@ -35,21 +35,9 @@ func (w *Worker) Synthesize(ctx context.Context, t *jetflowv1.VoiceTurn, in *sta
 		return nil, failure.Invalidf("the turn has no answer to speak")
 	}
 	ref := turnRef{session: t.GetSessionId(), turn: t.GetTurnId(), request: t.GetRequestId()}
-	ctx, h, ok, err := w.readTurn(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		w.drop(StageSynthesize, ref)
-		return nil, nil
-	}
-	defer h.release()
-	err = w.synthesize(ctx, t, ref, in)
-	if superseded(ctx, err) {
-		w.drop(StageSynthesize, ref)
-		return nil, nil
-	}
-	return nil, err
+	return w.inTurn(ctx, StageSynthesize, ref, nil, func(ctx context.Context, _ *sessionState) ([]stage.Output, error) {
+		return nil, w.synthesize(ctx, t, ref, in)
+	})
 }
 
 func (w *Worker) synthesize(ctx context.Context, t *jetflowv1.VoiceTurn, ref turnRef, in *stage.Input) error {

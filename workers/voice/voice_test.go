@@ -363,15 +363,7 @@ func TestTurnsCancelOlderTurnsAcrossProcesses(t *testing.T) {
 	defer releaseEarly()
 	put("s-early", "t2")
 
-	ctx, cancel := context.WithCancel(p.ctx)
-	done := make(chan error, 1)
-	go func() { done <- turns.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	jstest.Run(t, p.ctx, turns.Run)
 	jstest.Eventually(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if !errors.Is(context.Cause(early), ErrSuperseded) {
 			return fmt.Errorf("early registration: cause %v", context.Cause(early))
