@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/jetflow-dev/jetflow/internal/breaker"
+	"github.com/jetflow-dev/jetflow/internal/rag"
 	"github.com/jetflow-dev/jetflow/internal/stage"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
@@ -51,7 +52,7 @@ const MaxRequestBytes = 512 << 10
 
 // Worker holds chat-handler's two stages.
 type Worker struct {
-	rag      *RAG
+	rag      *rag.RAG
 	nc       *nats.Conn
 	retrieve *breaker.Set
 	generate *breaker.Set
@@ -59,8 +60,8 @@ type Worker struct {
 }
 
 // New assembles the worker. nc carries the live token stream (core NATS).
-func New(rag *RAG, nc *nats.Conn, retrieveBreakers, generateBreakers *breaker.Set, cfg StageConfig) *Worker {
-	return &Worker{rag: rag, nc: nc, retrieve: retrieveBreakers, generate: generateBreakers, cfg: cfg.withDefaults()}
+func New(r *rag.RAG, nc *nats.Conn, retrieveBreakers, generateBreakers *breaker.Set, cfg StageConfig) *Worker {
+	return &Worker{rag: r, nc: nc, retrieve: retrieveBreakers, generate: generateBreakers, cfg: cfg.withDefaults()}
 }
 
 // Stages returns chat-retrieve and chat-generate on their durable consumers.
@@ -82,8 +83,8 @@ func (w *Worker) Stages(js jetstream.JetStream, opts ...stage.Option) ([]*stage.
 	return []*stage.Stage{retrieve, generate}, nil
 }
 
-func question(req *jetflowv1.ChatRequest) Question {
-	return Question{
+func question(req *jetflowv1.ChatRequest) rag.Question {
+	return rag.Question{
 		Query: req.GetQuery(), History: req.GetHistory(), TopK: int(req.GetTopK()), Collection: req.GetCollection(),
 		SystemPrompt: req.GetSystemPrompt(), Options: req.GetModelOptions(),
 	}
