@@ -7,10 +7,10 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/jetflow-dev/jetflow/internal/failure"
+	"github.com/jetflow-dev/jetflow/internal/rag"
 	"github.com/jetflow-dev/jetflow/internal/stage"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
-	"github.com/jetflow-dev/jetflow/workers/chat"
 )
 
 // Answer is voice-answer: it retrieves sources for the transcript (unless the request switched
@@ -27,7 +27,7 @@ func (w *Worker) Answer(ctx context.Context, t *jetflowv1.VoiceTurn, _ *stage.In
 }
 
 func (w *Worker) answer(ctx context.Context, t *jetflowv1.VoiceTurn, ref turnRef, state *sessionState) ([]stage.Output, error) {
-	q := chat.Question{
+	q := rag.Question{
 		Query: t.GetTranscript(), History: state.chatHistory(), Collection: t.GetCollection(), SystemPrompt: w.cfg.SystemPrompt,
 	}
 	timings := append([]*jetflowv1.StageTiming(nil), t.GetTimings()...)
@@ -45,7 +45,7 @@ func (w *Worker) answer(ctx context.Context, t *jetflowv1.VoiceTurn, ref turnRef
 	}
 	timings = append(timings, ans.Timing)
 	// A spoken answer longer than a hand-off may carry is cut; nobody listens that long.
-	text := chat.TruncateUTF8(strings.TrimSpace(ans.Text), jetflowv1.MaxAnswerBytes)
+	text := rag.TruncateUTF8(strings.TrimSpace(ans.Text), jetflowv1.MaxAnswerBytes)
 	if ok, err := w.stillCurrent(ctx, ref); err != nil || !ok {
 		return nil, orSuperseded(err)
 	}

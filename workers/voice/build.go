@@ -6,11 +6,11 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/jetflow-dev/jetflow/internal/rag"
 	"github.com/jetflow-dev/jetflow/internal/upstream/modelhttp"
 	"github.com/jetflow-dev/jetflow/internal/upstream/speech"
 	"github.com/jetflow-dev/jetflow/internal/upstream/transcribe"
 	"github.com/jetflow-dev/jetflow/internal/worker"
-	"github.com/jetflow-dev/jetflow/workers/chat"
 )
 
 // Build assembles voice-assistant from the environment:
@@ -21,7 +21,7 @@ import (
 //	STT_URL, STT_MODEL, STT_API_KEY, STT_TIMEOUT    the transcription endpoint (transcribe)
 //	TTS_URL, TTS_MODEL, TTS_API_KEY, TTS_TIMEOUT    the speech endpoint (synthesize)
 //	LLM_*, EMBEDDINGS_*, RERANKER_*, MILVUS_*, RAG_*  the RAG, as chat-handler reads them
-//	                                                  (chat.RAGFromEnv; answer)
+//	                                                  (rag.FromEnv; answer)
 //
 // and the tuning ConfigFromEnv reads. Only the clients of the stages that run are built, so a
 // synthesize-only Deployment needs no LLM configuration.
@@ -62,12 +62,12 @@ func Build(ctx context.Context, env *worker.Env) ([]worker.Runner, error) {
 		clients.TTS = c
 	}
 	if run(StageAnswer) {
-		rag, err := chat.RAGFromEnv(ctx, env)
+		pipeline, err := rag.FromEnv(ctx, r, env.Lookup)
 		if err != nil {
 			return nil, err
 		}
-		env.AtStop(rag.Close) // the Milvus connection, once no handler can use it
-		clients.RAG = rag
+		env.AtStop(pipeline.Close) // the Milvus connection, once no handler can use it
+		clients.RAG = pipeline
 	}
 	w, err := New(env.JS, clients, cfg, WithLogger(env.Log), WithMeter(env.Telemetry.Meter.Meter("jetflow/voice")))
 	if err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/devkit/standin"
 	"github.com/jetflow-dev/jetflow/internal/devkit/testplatform"
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
+	"github.com/jetflow-dev/jetflow/internal/rag"
 	"github.com/jetflow-dev/jetflow/internal/stage"
 	"github.com/jetflow-dev/jetflow/internal/upstream/embedding"
 	"github.com/jetflow-dev/jetflow/internal/upstream/llm"
@@ -36,7 +37,6 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/worker"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
-	"github.com/jetflow-dev/jetflow/workers/chat"
 )
 
 // sampleRate is the rate of the spoken questions and of the stand-in TTS's output.
@@ -284,7 +284,7 @@ func (p *platform) clients(t *testing.T) Clients {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Clients{STT: stt, RAG: chat.NewRAG(emb, mem, rr, lc, chat.RAGConfig{TopK: 2}), TTS: sp}
+	return Clients{STT: stt, RAG: rag.New(emb, mem, rr, lc, rag.Config{TopK: 2}), TTS: sp}
 }
 
 // spoken is a VoiceRequest asking question aloud, as PCM16.

@@ -12,13 +12,13 @@ import (
 
 	"github.com/jetflow-dev/jetflow/internal/audio/audiochunk"
 	"github.com/jetflow-dev/jetflow/internal/breaker"
+	"github.com/jetflow-dev/jetflow/internal/rag"
 	"github.com/jetflow-dev/jetflow/internal/session"
 	"github.com/jetflow-dev/jetflow/internal/stage"
+	"github.com/jetflow-dev/jetflow/internal/upstream/speech"
 	"github.com/jetflow-dev/jetflow/internal/upstream/transcribe"
 	"github.com/jetflow-dev/jetflow/internal/worker"
 	"github.com/jetflow-dev/jetflow/streams"
-	"github.com/jetflow-dev/jetflow/workers/chat"
-	"github.com/jetflow-dev/jetflow/workers/tts"
 )
 
 // Stage names, which are also their consumers' names.
@@ -35,8 +35,13 @@ var AllStages = []string{StageTranscribe, StageAnswer, StageSynthesize}
 // does not run that stage.
 type Clients struct {
 	STT transcribe.Transcriber
-	RAG *chat.RAG
-	TTS tts.Synthesizer
+	RAG *rag.RAG
+	TTS Synthesizer
+}
+
+// Synthesizer streams speech audio; *speech.Client implements it.
+type Synthesizer interface {
+	Stream(ctx context.Context, req speech.Request, fn func(speech.Chunk) error) (string, int64, error)
 }
 
 // Option tunes a Worker.
