@@ -4,42 +4,37 @@ import (
 	"context"
 	"time"
 
-	"github.com/jetflow-dev/jetflow/internal/breaker"
+	"github.com/jetflow-dev/jetflow/internal/envconfig"
 	"github.com/jetflow-dev/jetflow/internal/rag"
 	"github.com/jetflow-dev/jetflow/internal/worker"
+	"github.com/jetflow-dev/jetflow/streams"
 )
 
-// Build assembles chat-handler from the environment (README.md, "chat-handler").
+// Build assembles chat-handler from the environment (README.md, "chat-handler"): the RAG
+// (rag.FromEnv), CHAT_RETRIEVE_CONCURRENCY, CHAT_GENERATE_CONCURRENCY, CHAT_RETRIEVE_TIMEOUT,
+// CHAT_GENERATE_TIMEOUT and CHAT_BREAKER_*.
 func Build(ctx context.Context, env *worker.Env) ([]worker.Runner, error) {
 	answers, err := rag.FromEnv(ctx, env.Config, env.Lookup)
 	if err != nil {
 		return nil, err
 	}
 	env.AtStop(answers.Close)
-	r := env.Config
-	d := defaultStageConfig
-	cfg := StageConfig{
-		RetrieveConcurrency: r.Int("CHAT_RETRIEVE_CONCURRENCY", d.RetrieveConcurrency, 1, 1024),
-		GenerateConcurrency: r.Int("CHAT_GENERATE_CONCURRENCY", d.GenerateConcurrency, 1, 1024),
-		RetrieveTimeout:     r.Duration("CHAT_RETRIEVE_TIMEOUT", d.RetrieveTimeout, time.Second, time.Hour),
-		GenerateTimeout:     r.Duration("CHAT_GENERATE_TIMEOUT", d.GenerateTimeout, time.Second, time.Hour),
-	}
-	bs := breaker.SettingsFromEnv(r, "CHAT", breaker.Settings{})
-	if err := r.Err(); err != nil {
-		return nil, err
-	}
-	meter := env.Telemetry.Meter.Meter("jetflow/chat")
 	w := New(answers, env.NC,
-		breaker.NewSet("chat-retrieve", bs, breaker.WithLogger(env.Log), breaker.WithMeter(meter)),
-		breaker.NewSet("chat-generate", bs, breaker.WithLogger(env.Log), breaker.WithMeter(meter)),
-		cfg)
-	stages, err := w.Stages(env.JS, env.StageOptions()...)
-	if err != nil {
+		env.Breakers(streams.ConsumerChatRetrieve, "CHAT"),
+		env.Breakers(streams.ConsumerChatGenerate, "CHAT"),
+		stageConfigFromEnv(env.Config))
+	if err := env.Config.Err(); err != nil {
 		return nil, err
 	}
-	runners := make([]worker.Runner, len(stages))
-	for i, s := range stages {
-		runners[i] = s
+	return env.Stages(w.Specs()...)
+}
+
+// stageConfigFromEnv reads the CHAT_* tuning; unset means defaultStageConfig's.
+func stageConfigFromEnv(r *envconfig.Reader) StageConfig {
+	return StageConfig{
+		RetrieveConcurrency: r.Int("CHAT_RETRIEVE_CONCURRENCY", 0, 1, 1024),
+		GenerateConcurrency: r.Int("CHAT_GENERATE_CONCURRENCY", 0, 1, 1024),
+		RetrieveTimeout:     r.Duration("CHAT_RETRIEVE_TIMEOUT", 0, time.Second, time.Hour),
+		GenerateTimeout:     r.Duration("CHAT_GENERATE_TIMEOUT", 0, time.Second, time.Hour),
 	}
-	return runners, nil
 }

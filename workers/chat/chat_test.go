@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
 	"github.com/jetflow-dev/jetflow/internal/devkit/standin"
+	"github.com/jetflow-dev/jetflow/internal/devkit/testplatform"
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
 	"github.com/jetflow-dev/jetflow/internal/stage"
 	"github.com/jetflow-dev/jetflow/internal/upstream/embedding"
@@ -52,17 +52,8 @@ type platform struct {
 
 func startPlatform(t *testing.T) *platform {
 	t.Helper()
-	p := &platform{}
-	srv := jstest.Server(t)
-	p.nc, p.js = jstest.Connect(t, srv)
-	p.ctx = jstest.Context(t)
-	set, err := streams.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := streams.Apply(p.ctx, p.js, set); err != nil {
-		t.Fatal(err)
-	}
+	tp := testplatform.New(t)
+	p := &platform{nc: tp.NC, js: tp.JS, ctx: tp.Ctx}
 
 	models, err := standin.New(standin.Config{}, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -99,15 +90,9 @@ func startPlatform(t *testing.T) *platform {
 	p.milvus = milvusfake.Start(t, milvusfake.Collection{Name: "docs", Records: records})
 	p.base = models.Stats().Calls // the corpus embedding above is the test's, not the worker's
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	healthAddr := ln.Addr().String()
-	ln.Close()
 	env := envconfig.Map(map[string]string{
-		"NATS_URL":          srv.ClientURL(),
-		"HEALTH_ADDR":       healthAddr,
+		"NATS_URL":          tp.URL(),
+		"HEALTH_ADDR":       "127.0.0.1:0",
 		"LLM_URL":           httpSrv.URL + "/v1",
 		"EMBEDDINGS_URL":    httpSrv.URL + "/v1",
 		"RERANKER_URL":      httpSrv.URL,
@@ -115,14 +100,8 @@ func startPlatform(t *testing.T) *platform {
 		"MILVUS_COLLECTION": "docs",
 		"RAG_TOP_K":         "2",
 	})
-	runCtx, cancel := context.WithCancel(p.ctx)
-	done := make(chan error, 1)
-	go func() { done <- worker.Run(runCtx, "chat-handler", env, slog.New(slog.DiscardHandler), Build) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("worker: %v", err)
-		}
+	jstest.Run(t, p.ctx, func(ctx context.Context) error {
+		return worker.Run(ctx, "chat-handler", env, slog.New(slog.DiscardHandler), Build)
 	})
 	return p
 }
@@ -293,6 +272,7 @@ func TestBuildFailingOnConfigurationClosesTheRetriever(t *testing.T) {
 	srv := jstest.Server(t)
 	env := envconfig.Map(map[string]string{
 		"NATS_URL":                  srv.ClientURL(),
+		"HEALTH_ADDR":               "127.0.0.1:0",
 		"LLM_URL":                   "http://127.0.0.1:1/v1",
 		"EMBEDDINGS_URL":            "http://127.0.0.1:1/v1",
 		"MILVUS_ADDR":               "127.0.0.1:1", // the retriever dials lazily
