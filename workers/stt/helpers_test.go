@@ -13,12 +13,14 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/jetflow-dev/jetflow/internal/audio/vad"
+	"github.com/jetflow-dev/jetflow/internal/breaker"
 	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
 	"github.com/jetflow-dev/jetflow/internal/devkit/standin"
 	"github.com/jetflow-dev/jetflow/internal/devkit/testplatform"
 	"github.com/jetflow-dev/jetflow/internal/stage"
 	"github.com/jetflow-dev/jetflow/internal/upstream/modelhttp"
 	"github.com/jetflow-dev/jetflow/internal/upstream/transcribe"
+	"github.com/jetflow-dev/jetflow/internal/worker"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
 )
@@ -140,14 +142,11 @@ func (h *harness) replicas(n int, cfg Config, tr transcribe.Transcriber, sweep b
 	}
 	for range n {
 		_, js := jstest.Connect(h.t, h.p.Server)
-		w, err := New(js, tr, cfg)
-		if err != nil {
-			h.t.Fatal(err)
-		}
+		w := newWorker(h.t, js, tr, cfg)
 		if tune != nil {
 			tune(w)
 		}
-		st, err := w.Stage()
+		st, err := worker.NewStage(js, w.Spec())
 		if err != nil {
 			h.t.Fatal(err)
 		}
@@ -156,6 +155,16 @@ func (h *harness) replicas(n int, cfg Config, tr transcribe.Transcriber, sweep b
 			jstest.Run(h.t, h.ctx, w.Sweeper().Run)
 		}
 	}
+}
+
+// newWorker is New as the tests run it: breakers of the default settings, no logs.
+func newWorker(t *testing.T, js jetstream.JetStream, tr transcribe.Transcriber, cfg Config) *Worker {
+	t.Helper()
+	w, err := New(js, tr, breaker.NewSet(StageName, breaker.Settings{}), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
 }
 
 func (h *harness) publish(c *jetflowv1.SttAudioChunk) {

@@ -131,11 +131,7 @@ func TestShuffledChunksAcrossReplicasGiveEachSentenceOnceInOrder(t *testing.T) {
 
 func (h *harness) store() *session.Store[sessionState] {
 	h.t.Helper()
-	w, err := New(h.js, h.stt, testConfig())
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	store, err := w.store(h.ctx)
+	store, err := newWorker(h.t, h.js, h.stt, testConfig()).sessions.Get(h.ctx)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -242,11 +238,7 @@ func TestSweeperPublishesUnderTheStageIDs(t *testing.T) {
 	}
 	got := h.waitTranscripts("ids", 2, 20*time.Second)
 	h.waitSettled(10 * time.Second)
-	w, err := New(h.js, h.stt, testConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	publish := w.Sweeper().publisher(false)
+	publish := newWorker(t, h.js, h.stt, testConfig()).Sweeper().publisher(false)
 	subject := streams.ResultSubject(streams.ResultKindSTT, "ids")
 	for i, tr := range got {
 		if err := publish(h.ctx, subject, tr, SegmentID("ids", int64(i))); err != nil {
