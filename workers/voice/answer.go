@@ -33,13 +33,13 @@ func (w *Worker) answer(ctx context.Context, t *jetflowv1.VoiceTurn, ref turnRef
 	timings := append([]*jetflowv1.StageTiming(nil), t.GetTimings()...)
 	var sources []*jetflowv1.Source
 	if !t.GetDisableRag() {
-		found, ts, err := w.clients.RAG.Retrieve(ctx, q, w.answerBreakers)
+		found, ts, err := w.clients.RAG.Retrieve(ctx, q, w.breakers.Answer)
 		if err != nil {
 			return nil, err
 		}
 		sources, timings = found, append(timings, ts...)
 	}
-	ans, err := w.clients.RAG.Generate(ctx, q, sources, w.answerBreakers, nil)
+	ans, err := w.clients.RAG.Generate(ctx, q, sources, w.breakers.Answer, nil)
 	if err != nil {
 		return nil, err
 	}

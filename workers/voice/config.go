@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jetflow-dev/jetflow/internal/breaker"
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
 )
 
@@ -43,8 +42,6 @@ type Config struct {
 	// (AI_VOICE may have been recreated, restarting them) and the request starts a new turn.
 	// 0 means 10 min.
 	TurnOrderWindow time.Duration
-	// Breaker configures the breakers of the three stages (one per stage and upstream).
-	Breaker breaker.Settings
 }
 
 // defaults holds the value each field takes when it is zero, as its comment states.
@@ -134,7 +131,6 @@ func (c Config) Validate() error {
 //	VOICE_HISTORY_MESSAGES     messages of history kept per session, 0 for none
 //	VOICE_SYSTEM_PROMPT        system prompt for voice turns
 //	VOICE_TURN_ORDER_WINDOW    see Config.TurnOrderWindow
-//	VOICE_BREAKER_*            breaker.SettingsFromEnv with prefix VOICE
 //	TTS_VOICE                  default voice
 //	TTS_SAMPLE_RATE            rate of the TTS server's pcm output
 //	TTS_CHUNK_BYTES            audio bytes per chunk message
@@ -156,7 +152,6 @@ func ConfigFromEnv(r *envconfig.Reader) Config {
 		SampleRate:            r.Int("TTS_SAMPLE_RATE", d.SampleRate, 8000, 48000),
 		ChunkBytes:            r.Int("TTS_CHUNK_BYTES", d.ChunkBytes, 0, 1<<20),
 		MaxSpeechChars:        r.Int("TTS_MAX_INPUT_CHARS", d.MaxSpeechChars, 16, 1<<20),
-		Breaker:               breaker.SettingsFromEnv(r, "VOICE", breaker.Settings{}),
 	}
 	if c.HistoryMessages == 0 {
 		c.HistoryMessages = -1 // 0 in the environment means none; 0 in Config means the default

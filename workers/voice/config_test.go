@@ -32,7 +32,7 @@ func TestConfigValidate(t *testing.T) {
 				}
 			}
 			check("Validate()", tc.cfg.Validate())
-			_, err := New(nil, Clients{}, tc.cfg)
+			_, err := New(nil, Clients{}, Breakers{}, tc.cfg, nil)
 			check("New()", err)
 		})
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/jetflow-dev/jetflow/internal/breaker"
 	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
 	"github.com/jetflow-dev/jetflow/internal/devkit/standin"
 	"github.com/jetflow-dev/jetflow/internal/devkit/testplatform"
@@ -216,13 +217,26 @@ type process struct {
 func (p *platform) start(t *testing.T, stages ...string) *process {
 	t.Helper()
 	nc, js := jstest.Connect(t, p.tp.Server)
-	w, err := New(js, p.clients(t), Config{SampleRate: sampleRate, ChunkBytes: 16384, GracePeriod: time.Second}, WithLogger(testLogger()))
+	breakers := Breakers{
+		Transcribe: breaker.NewSet(StageTranscribe, breaker.Settings{}),
+		Answer:     breaker.NewSet(StageAnswer, breaker.Settings{}),
+		Synthesize: breaker.NewSet(StageSynthesize, breaker.Settings{}),
+	}
+	w, err := New(js, p.clients(t), breakers, Config{SampleRate: sampleRate, ChunkBytes: 16384, GracePeriod: time.Second}, testLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
-	runners, err := w.Runners(stages)
+	specs, err := w.Specs(stages...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	runners := []worker.Runner{w.Turns()}
+	for _, spec := range specs {
+		st, err := worker.NewStage(js, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runners = append(runners, st)
 	}
 	// One context for the process, so that its runners stop together, as a process's do.
 	ctx, cancel := context.WithCancel(p.ctx)

@@ -78,7 +78,7 @@ func (w *Worker) synthesize(ctx context.Context, t *jetflowv1.VoiceTurn, ref tur
 	}
 	start := time.Now()
 	for _, text := range speechSegments(t.GetAnswer(), w.cfg.MaxSpeechChars) {
-		_, err := breaker.Do(ctx, w.synthesizeBreakers.Get(breaker.TTS), func(ctx context.Context) (int64, error) {
+		_, err := breaker.Do(ctx, w.breakers.Synthesize.Get(breaker.TTS), func(ctx context.Context) (int64, error) {
 			_, n, err := w.clients.TTS.Stream(ctx, speech.Request{Input: text, Voice: voice, Format: speech.FormatPCM},
 				func(c speech.Chunk) error { return split.Write(ctx, c.Data) })
 			return n, err
@@ -115,7 +115,7 @@ func (w *Worker) record(ctx context.Context, ref turnRef, t *jetflowv1.VoiceTurn
 	if ref.session == "" {
 		return nil
 	}
-	s, err := w.sessionStore(ctx)
+	s, err := w.sessionStore.Get(ctx)
 	if err != nil {
 		return err
 	}
@@ -132,7 +132,7 @@ func (w *Worker) record(ctx context.Context, ref turnRef, t *jetflowv1.VoiceTurn
 // responded reports whether the VoiceResponse of a request is already in AI_RESULTS: the last
 // message on its result subject is the response, published after the last chunk.
 func (w *Worker) responded(ctx context.Context, subject string) (bool, error) {
-	s, err := w.resultStream(ctx)
+	s, err := w.resultStream.Get(ctx)
 	if err != nil {
 		return false, err
 	}

@@ -30,7 +30,7 @@ func (w *Worker) Transcribe(ctx context.Context, req *jetflowv1.VoiceRequest, in
 	}
 	var first session.Entry[sessionState]
 	if ref.session != "" {
-		s, err := w.sessionStore(ctx)
+		s, err := w.sessionStore.Get(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -55,7 +55,7 @@ func (w *Worker) Transcribe(ctx context.Context, req *jetflowv1.VoiceRequest, in
 
 func (w *Worker) transcribe(ctx context.Context, req *jetflowv1.VoiceRequest, ref turnRef, audio pcmAudio) ([]stage.Output, error) {
 	start := time.Now()
-	res, err := breaker.Do(ctx, w.transcribeBreakers.Get(breaker.STT), func(ctx context.Context) (transcribe.Result, error) {
+	res, err := breaker.Do(ctx, w.breakers.Transcribe.Get(breaker.STT), func(ctx context.Context) (transcribe.Result, error) {
 		return w.clients.STT.Transcribe(ctx, transcribe.Request{
 			PCM: audio.data, SampleRate: audio.sampleRate, Language: transcribe.LanguageCode(req.GetLanguage()),
 		})

@@ -41,7 +41,7 @@ func (w *Worker) enter(ctx context.Context, ref turnRef, first session.Entry[ses
 		return ctx, hold{}, false, nil
 	}
 	held, release := w.turns.Register(ctx, ref.session, ref.turn, first.Revision)
-	s, err := w.sessionStore(held)
+	s, err := w.sessionStore.Get(held)
 	if err != nil {
 		release()
 		return ctx, hold{}, false, err
@@ -101,7 +101,7 @@ func (w *Worker) readSession(ctx context.Context, ref turnRef) (session.Entry[se
 	if ref.session == "" {
 		return session.Entry[sessionState]{}, nil
 	}
-	s, err := w.sessionStore(ctx)
+	s, err := w.sessionStore.Get(ctx)
 	if err != nil {
 		return session.Entry[sessionState]{}, err
 	}
@@ -116,7 +116,7 @@ func (w *Worker) stillCurrent(ctx context.Context, ref turnRef) (bool, error) {
 	if ref.session == "" {
 		return true, nil
 	}
-	s, err := w.sessionStore(ctx)
+	s, err := w.sessionStore.Get(ctx)
 	if err != nil {
 		return false, err
 	}

@@ -305,11 +305,11 @@ func TestHistoryHoldsOnlyAnsweredTurns(t *testing.T) {
 // session back, except after the order window.
 func TestTurnOrder(t *testing.T) {
 	p := newPlatform(t)
-	w, err := New(p.js, Clients{}, Config{TurnOrderWindow: time.Minute})
+	w, err := New(p.js, Clients{}, Breakers{}, Config{TurnOrderWindow: time.Minute}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := w.sessionStore(p.ctx)
+	s, err := w.sessionStore.Get(p.ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
