@@ -53,21 +53,21 @@ func (e *Env) stop(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// StageOptions are the runtime options every stage of the process gets: the process's logger,
-// tracer and meter. Stages adds them; a worker never needs to.
-func (e *Env) StageOptions(extra ...stage.Option) []stage.Option {
+// stageOptions are the runtime options every stage of the process gets: the process's logger,
+// tracer and meter.
+func (e *Env) stageOptions() []stage.Option {
 	opts := []stage.Option{stage.WithLogger(e.Log)}
 	if e.Telemetry != nil {
 		opts = append(opts, stage.WithTracerProvider(e.Telemetry.Tracer), stage.WithMeterProvider(e.Telemetry.Meter))
 	}
-	return append(opts, extra...)
+	return opts
 }
 
 // Stages builds one stage per spec, each with the process's logger, tracer and meter.
 func (e *Env) Stages(specs ...StageSpec) ([]Runner, error) {
 	runners := make([]Runner, 0, len(specs))
 	for _, spec := range specs {
-		s, err := NewStage(e.JS, spec, e.StageOptions()...)
+		s, err := NewStage(e.JS, spec, e.stageOptions()...)
 		if err != nil {
 			return nil, err
 		}
