@@ -89,7 +89,14 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(res)
 }
 
-// Serve listens on addr until ctx ends, then shuts down within 5 s. It returns the listener's
+// Limits of the health server: how long a client may take to send its request headers, and how
+// long requests in flight get to finish at shutdown.
+const (
+	readHeaderTimeout = 5 * time.Second
+	shutdownTimeout   = 5 * time.Second
+)
+
+// Serve listens on addr until ctx ends, then shuts down within shutdownTimeout. It returns the listener's
 // error, or nil after a clean shutdown.
 func (s *Server) Serve(ctx context.Context, addr string) error {
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
@@ -99,9 +106,10 @@ func (s *Server) Serve(ctx context.Context, addr string) error {
 	return s.ServeListener(ctx, ln)
 }
 
-// ServeListener is Serve on an open listener.
+// ServeListener is Serve on a listener the caller bound (a test's or the dev platform's, held
+// from choosing the port to serving on it); it closes ln when it returns.
 func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: readHeaderTimeout}
 	s.log.Info("health server listening", "addr", ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -110,7 +118,7 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("serving health checks: %w", err)
 	case <-ctx.Done():
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
 	err := srv.Shutdown(shutdownCtx)
 	if serveErr := <-errc; serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {

@@ -16,21 +16,23 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
+	"github.com/jetflow-dev/jetflow/internal/devkit/testplatform"
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
 	"github.com/jetflow-dev/jetflow/internal/stage"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
 )
 
-func freeAddr(t *testing.T) string {
+// listen binds a health listener on a port the system picks, held from then on: nothing can
+// take it between choosing and serving.
+func listen(t *testing.T) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	t.Cleanup(func() { _ = ln.Close() })
+	return ln
 }
 
 func httpGet(url string) (int, string, error) {
@@ -50,18 +52,11 @@ func httpGet(url string) (int, string, error) {
 // A worker process end to end, in-process: it connects, reports ready once its consumers exist,
 // handles a message, exports the stage metrics, and stops cleanly when its context ends.
 func TestRunServesReadinessMetricsAndStops(t *testing.T) {
-	srv := jstest.Server(t)
-	_, js := jstest.Connect(t, srv)
-	ctx := jstest.Context(t)
-	set, err := streams.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := streams.Apply(ctx, js, set); err != nil {
-		t.Fatal(err)
-	}
-	addr := freeAddr(t)
-	env := envconfig.Map(map[string]string{"NATS_URL": srv.ClientURL(), "HEALTH_ADDR": addr})
+	p := testplatform.New(t)
+	js, ctx := p.JS, p.Ctx
+	ln := listen(t)
+	addr := ln.Addr().String()
+	env := envconfig.Map(map[string]string{"NATS_URL": p.URL()})
 	var stopped atomic.Int32
 	build := func(ctx context.Context, e *Env) ([]Runner, error) {
 		e.AtStop(func(context.Context) error {
@@ -72,18 +67,16 @@ func TestRunServesReadinessMetricsAndStops(t *testing.T) {
 			stopped.Add(1)
 			return nil
 		})
-		s, err := stage.New(e.JS, stage.Config{Name: streams.ConsumerTTS, Stream: streams.StreamTTS, Consumer: streams.ConsumerTTS},
-			stage.Typed(func(ctx context.Context, req *jetflowv1.TtsRequest, in *stage.Input) ([]stage.Output, error) {
+		return e.Stages(StageSpec{
+			Consumer: streams.ConsumerTTS,
+			Handler: stage.Typed(func(ctx context.Context, req *jetflowv1.TtsRequest, in *stage.Input) ([]stage.Output, error) {
 				return []stage.Output{{Subject: streams.ResultSubject(streams.ResultKindTTS, req.GetRequestId()), Msg: &jetflowv1.TtsAudioChunk{RequestId: req.GetRequestId(), Last: true}}}, nil
-			}), e.StageOptions()...)
-		if err != nil {
-			return nil, err
-		}
-		return []Runner{s}, nil
+			}),
+		})
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- Run(runCtx, "test-worker", env, slog.New(slog.DiscardHandler), build) }()
+	stop := jstest.Run(t, ctx, func(ctx context.Context) error {
+		return Run(ctx, "test-worker", env, slog.New(slog.DiscardHandler), build, WithHealthListener(ln))
+	})
 
 	jstest.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
 		code, body, err := httpGet("http://" + addr + "/readyz")
@@ -131,14 +124,8 @@ func TestRunServesReadinessMetricsAndStops(t *testing.T) {
 	if n := stopped.Load(); n != 0 {
 		t.Fatalf("AtStop ran %d times before the worker stopped", n)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("Run did not return")
+	if err := stop(); err != nil {
+		t.Fatal(err)
 	}
 	if _, _, err := httpGet("http://" + addr + "/healthz"); err == nil {
 		t.Fatal("health server still up after Run returned")
@@ -152,7 +139,7 @@ func TestRunServesReadinessMetricsAndStops(t *testing.T) {
 // cleanup's error joins Build's.
 func TestAtStopRunsWhenBuildFails(t *testing.T) {
 	srv := jstest.Server(t)
-	env := envconfig.Map(map[string]string{"NATS_URL": srv.ClientURL(), "HEALTH_ADDR": freeAddr(t)})
+	env := envconfig.Map(map[string]string{"NATS_URL": srv.ClientURL(), "HEALTH_ADDR": "127.0.0.1:0"})
 	var order []string
 	err := Run(jstest.Context(t), "w", env, slog.New(slog.DiscardHandler), func(_ context.Context, e *Env) ([]Runner, error) {
 		e.AtStop(func(context.Context) error { order = append(order, "first"); return nil })

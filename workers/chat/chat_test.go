@@ -2,10 +2,8 @@ package chat
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,7 +11,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -22,6 +19,7 @@ import (
 
 	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
 	"github.com/jetflow-dev/jetflow/internal/devkit/standin"
+	"github.com/jetflow-dev/jetflow/internal/devkit/testplatform"
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
 	"github.com/jetflow-dev/jetflow/internal/stage"
 	"github.com/jetflow-dev/jetflow/internal/upstream/embedding"
@@ -54,17 +52,8 @@ type platform struct {
 
 func startPlatform(t *testing.T) *platform {
 	t.Helper()
-	p := &platform{}
-	srv := jstest.Server(t)
-	p.nc, p.js = jstest.Connect(t, srv)
-	p.ctx = jstest.Context(t)
-	set, err := streams.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := streams.Apply(p.ctx, p.js, set); err != nil {
-		t.Fatal(err)
-	}
+	tp := testplatform.New(t)
+	p := &platform{nc: tp.NC, js: tp.JS, ctx: tp.Ctx}
 
 	models, err := standin.New(standin.Config{}, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -101,15 +90,9 @@ func startPlatform(t *testing.T) *platform {
 	p.milvus = milvusfake.Start(t, milvusfake.Collection{Name: "docs", Records: records})
 	p.base = models.Stats().Calls // the corpus embedding above is the test's, not the worker's
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	healthAddr := ln.Addr().String()
-	ln.Close()
 	env := envconfig.Map(map[string]string{
-		"NATS_URL":          srv.ClientURL(),
-		"HEALTH_ADDR":       healthAddr,
+		"NATS_URL":          tp.URL(),
+		"HEALTH_ADDR":       "127.0.0.1:0",
 		"LLM_URL":           httpSrv.URL + "/v1",
 		"EMBEDDINGS_URL":    httpSrv.URL + "/v1",
 		"RERANKER_URL":      httpSrv.URL,
@@ -117,14 +100,8 @@ func startPlatform(t *testing.T) *platform {
 		"MILVUS_COLLECTION": "docs",
 		"RAG_TOP_K":         "2",
 	})
-	runCtx, cancel := context.WithCancel(p.ctx)
-	done := make(chan error, 1)
-	go func() { done <- worker.Run(runCtx, "chat-handler", env, slog.New(slog.DiscardHandler), Build) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("worker: %v", err)
-		}
+	jstest.Run(t, p.ctx, func(ctx context.Context) error {
+		return worker.Run(ctx, "chat-handler", env, slog.New(slog.DiscardHandler), Build)
 	})
 	return p
 }
@@ -289,43 +266,13 @@ func TestExpiredRequestIsDeadLetteredNotAnswered(t *testing.T) {
 	}
 }
 
-func TestPromptListsSourcesInRankedOrder(t *testing.T) {
-	r := NewRAG(nil, nil, nil, nil, RAGConfig{})
-	msgs := r.Prompt(Question{Query: "q", History: []*jetflowv1.ChatMessage{{Role: "user", Content: "earlier"}}},
-		[]*jetflowv1.Source{{Text: "first\nline"}, {Text: "second"}})
-	if len(msgs) != 3 || !strings.Contains(msgs[0].Content, "[source 1] first line\n[source 2] second") || msgs[2].Content != "q" {
-		b, _ := json.Marshal(msgs)
-		t.Fatalf("prompt = %s", b)
-	}
-}
-
-func TestPromptCutsLongSourcesOnACharacterBoundary(t *testing.T) {
-	r := NewRAG(nil, nil, nil, nil, RAGConfig{})
-	// "é" is two bytes: 1999 ASCII bytes then "é" puts the limit inside it.
-	long := strings.Repeat("a", maxSourceBytes-1) + strings.Repeat("é", 10)
-	msgs := r.Prompt(Question{Query: "q"}, []*jetflowv1.Source{{Text: long}})
-	system := msgs[0].Content
-	if !utf8.ValidString(system) {
-		t.Fatalf("the prompt is not valid UTF-8 after cutting a source: ...%q", system[len(system)-8:])
-	}
-	want := "[source 1] " + strings.Repeat("a", maxSourceBytes-1) + "\n"
-	if !strings.HasSuffix(system, want) {
-		t.Fatalf("prompt ends with ...%q, want the source cut before the split character", system[len(system)-8:])
-	}
-
-	exact := strings.Repeat("é", maxSourceBytes/2)
-	msgs = r.Prompt(Question{Query: "q"}, []*jetflowv1.Source{{Text: exact + "é"}})
-	if !strings.HasSuffix(msgs[0].Content, "[source 1] "+exact+"\n") {
-		t.Fatalf("a source cut at a character boundary lost more than the characters past the limit")
-	}
-}
-
 // A Build that fails after connecting to Milvus closes the connection again (TestMain's leak
 // check sees the gRPC goroutines otherwise).
 func TestBuildFailingOnConfigurationClosesTheRetriever(t *testing.T) {
 	srv := jstest.Server(t)
 	env := envconfig.Map(map[string]string{
 		"NATS_URL":                  srv.ClientURL(),
+		"HEALTH_ADDR":               "127.0.0.1:0",
 		"LLM_URL":                   "http://127.0.0.1:1/v1",
 		"EMBEDDINGS_URL":            "http://127.0.0.1:1/v1",
 		"MILVUS_ADDR":               "127.0.0.1:1", // the retriever dials lazily

@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/jetflow-dev/jetflow/internal/breaker"
+	"github.com/jetflow-dev/jetflow/internal/rag"
 	"github.com/jetflow-dev/jetflow/internal/stage"
+	"github.com/jetflow-dev/jetflow/internal/worker"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
 )
@@ -25,7 +26,7 @@ type StageConfig struct {
 	RetrieveTimeout, GenerateTimeout time.Duration
 }
 
-// defaultStageConfig is what an unset StageConfig field and an unset CHAT_* variable mean.
+// defaultStageConfig is what an unset StageConfig field (and so an unset CHAT_* variable) means.
 // Generation waits on the LLM most of the time, so it runs more handlers, and longer, than
 // retrieval, which is quick.
 var defaultStageConfig = StageConfig{
@@ -51,7 +52,7 @@ const MaxRequestBytes = 512 << 10
 
 // Worker holds chat-handler's two stages.
 type Worker struct {
-	rag      *RAG
+	rag      *rag.RAG
 	nc       *nats.Conn
 	retrieve *breaker.Set
 	generate *breaker.Set
@@ -59,31 +60,26 @@ type Worker struct {
 }
 
 // New assembles the worker. nc carries the live token stream (core NATS).
-func New(rag *RAG, nc *nats.Conn, retrieveBreakers, generateBreakers *breaker.Set, cfg StageConfig) *Worker {
-	return &Worker{rag: rag, nc: nc, retrieve: retrieveBreakers, generate: generateBreakers, cfg: cfg.withDefaults()}
+func New(r *rag.RAG, nc *nats.Conn, retrieveBreakers, generateBreakers *breaker.Set, cfg StageConfig) *Worker {
+	return &Worker{rag: r, nc: nc, retrieve: retrieveBreakers, generate: generateBreakers, cfg: cfg.withDefaults()}
 }
 
-// Stages returns chat-retrieve and chat-generate on their durable consumers.
-func (w *Worker) Stages(js jetstream.JetStream, opts ...stage.Option) ([]*stage.Stage, error) {
-	retrieve, err := stage.New(js, stage.Config{
-		Name: streams.ConsumerChatRetrieve, Stream: streams.StreamChat, Consumer: streams.ConsumerChatRetrieve,
-		Concurrency: w.cfg.RetrieveConcurrency, HandlerTimeout: w.cfg.RetrieveTimeout, MaxPayload: MaxRequestBytes,
-	}, stage.Typed(w.Retrieve), append(opts, stage.WithGate(w.retrieve))...)
-	if err != nil {
-		return nil, err
+// Specs are chat-retrieve and chat-generate, each gated by its own breakers.
+func (w *Worker) Specs() []worker.StageSpec {
+	return []worker.StageSpec{
+		{
+			Consumer: streams.ConsumerChatRetrieve, Handler: stage.Typed(w.Retrieve), Breakers: w.retrieve,
+			Concurrency: w.cfg.RetrieveConcurrency, HandlerTimeout: w.cfg.RetrieveTimeout, MaxPayload: MaxRequestBytes,
+		},
+		{
+			Consumer: streams.ConsumerChatGenerate, Handler: stage.Typed(w.Generate), Breakers: w.generate,
+			Concurrency: w.cfg.GenerateConcurrency, HandlerTimeout: w.cfg.GenerateTimeout,
+		},
 	}
-	generate, err := stage.New(js, stage.Config{
-		Name: streams.ConsumerChatGenerate, Stream: streams.StreamChat, Consumer: streams.ConsumerChatGenerate,
-		Concurrency: w.cfg.GenerateConcurrency, HandlerTimeout: w.cfg.GenerateTimeout,
-	}, stage.Typed(w.Generate), append(opts, stage.WithGate(w.generate))...)
-	if err != nil {
-		return nil, err
-	}
-	return []*stage.Stage{retrieve, generate}, nil
 }
 
-func question(req *jetflowv1.ChatRequest) Question {
-	return Question{
+func question(req *jetflowv1.ChatRequest) rag.Question {
+	return rag.Question{
 		Query: req.GetQuery(), History: req.GetHistory(), TopK: int(req.GetTopK()), Collection: req.GetCollection(),
 		SystemPrompt: req.GetSystemPrompt(), Options: req.GetModelOptions(),
 	}

@@ -9,14 +9,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/jetflow-dev/jetflow/internal/breaker"
 	"github.com/jetflow-dev/jetflow/internal/failure"
 	"github.com/jetflow-dev/jetflow/internal/stage"
+	"github.com/jetflow-dev/jetflow/internal/worker"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
 )
@@ -46,21 +45,6 @@ type Clients struct {
 	KFPToken func() (string, error)
 }
 
-// Option tunes a Bridge.
-type Option func(*Bridge)
-
-// WithLogger sets the logger; the default discards logs.
-func WithLogger(l *slog.Logger) Option {
-	return func(b *Bridge) {
-		if l != nil {
-			b.log = l
-		}
-	}
-}
-
-// WithMeter exports the breakers' state; the default exports nothing.
-func WithMeter(m metric.Meter) Option { return func(b *Bridge) { b.meter = m } }
-
 // Bridge checks triggers against the allow-list, starts their runs and follows them. It is
 // safe for concurrent use.
 type Bridge struct {
@@ -69,26 +53,25 @@ type Bridge struct {
 	backends map[string]backend
 	breakers *breaker.Set
 	log      *slog.Logger
-	meter    metric.Meter
 }
 
-// New returns a bridge for the pipelines of list, reaching their backends through c.
-func New(list *AllowList, s Settings, c Clients, opts ...Option) (*Bridge, error) {
+// New returns a bridge for the pipelines of list, reaching their backends through c. breakers
+// guard the Kubernetes and KFP calls (nil: breakers with the default settings, reporting to
+// nobody); log gets the runs' progress (nil discards it).
+func New(list *AllowList, s Settings, c Clients, breakers *breaker.Set, log *slog.Logger) (*Bridge, error) {
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("configuring pipeline bridge: %w", err)
 	}
 	if len(list.Names()) == 0 {
 		return nil, errors.New("configuring pipeline bridge: the allow-list is empty")
 	}
-	b := &Bridge{list: list, settings: s.withDefaults(), backends: map[string]backend{}, log: slog.New(slog.DiscardHandler)}
-	for _, o := range opts {
-		o(b)
+	if breakers == nil {
+		breakers = breaker.NewSet(StageName, breaker.Settings{})
 	}
-	bopts := []breaker.Option{breaker.WithLogger(b.log)}
-	if b.meter != nil {
-		bopts = append(bopts, breaker.WithMeter(b.meter))
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	b.breakers = breaker.NewSet(StageName, b.settings.Breaker, bopts...)
+	b := &Bridge{list: list, settings: s.withDefaults(), backends: map[string]backend{}, breakers: breakers, log: log}
 	if list.Uses(BackendArgo) {
 		if c.Kubernetes == nil {
 			return nil, errors.New("configuring pipeline bridge: the allow-list has Argo pipelines but no Kubernetes client was given")
@@ -115,25 +98,20 @@ func New(list *AllowList, s Settings, c Clients, opts ...Option) (*Bridge, error
 	return b, nil
 }
 
-// StageConfig is the stage the bridge runs as. HandlerTimeout is only a backstop: the handler
-// ends itself once Settings.Timeout has passed.
-func (b *Bridge) StageConfig() stage.Config {
-	return stage.Config{
-		Name:           StageName,
-		Stream:         streams.StreamPipeline,
+// Spec is the stage the bridge runs as: its handler on the pipeline-bridge consumer, gated by
+// its breakers. HandlerTimeout is only a backstop: the handler ends itself once
+// Settings.Timeout has passed.
+func (b *Bridge) Spec() worker.StageSpec {
+	return worker.StageSpec{
 		Consumer:       streams.ConsumerPipelineBridge,
+		Handler:        b.Handler(),
+		Breakers:       b.breakers,
 		Concurrency:    b.settings.Concurrency,
 		MaxPayload:     MaxTriggerBytes,
 		HandlerTimeout: b.settings.Timeout + 2*b.settings.CallTimeout + time.Minute,
 		GracePeriod:    b.settings.GracePeriod,
 		Backoff:        b.settings.Backoff,
 	}
-}
-
-// Stage returns the runnable stage: the bridge's handler on the pipeline-bridge consumer,
-// gated by its breakers.
-func (b *Bridge) Stage(js jetstream.JetStream, opts ...stage.Option) (*stage.Stage, error) {
-	return stage.New(js, b.StageConfig(), b.Handler(), append(opts, stage.WithGate(b.breakers))...)
 }
 
 // Handler serves one trigger: check it, start (or adopt) its run, follow it, and return its

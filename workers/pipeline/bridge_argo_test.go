@@ -47,7 +47,7 @@ func ingestTrigger(requestID string) *jetflowv1.PipelineTrigger {
 
 func newArgoBridge(t *testing.T, f *fakeArgo, s Settings) *Bridge {
 	t.Helper()
-	b, err := New(mustAllowList(t, argoAllowList), s, Clients{Kubernetes: f})
+	b, err := New(mustAllowList(t, argoAllowList), s, Clients{Kubernetes: f}, nil, nil)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -176,7 +176,7 @@ func newKFPBridge(t *testing.T, f *fakeKFP) *Bridge {
 	t.Helper()
 	b, err := New(mustAllowList(t, kfpAllowList), testSettings(), Clients{
 		KFPURL: f.srv.URL + "/", KFPHTTP: f.srv.Client(), KFPToken: StaticToken(kfpToken),
-	})
+	}, nil, nil)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

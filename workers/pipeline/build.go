@@ -26,33 +26,28 @@ const userAgent = "jetflow-pipeline-bridge"
 //   - KFP, when a pipeline uses it: KFP_URL (required), KFP_TOKEN or KFP_TOKEN_FILE (a bearer
 //     token, or a file holding one, re-read when it changes; neither sends none),
 //     KFP_NAMESPACE.
-//   - The tuning read by SettingsFromEnv.
+//   - The tuning read by SettingsFromEnv, and PIPELINE_BREAKER_*.
 func Build(ctx context.Context, env *worker.Env) ([]worker.Runner, error) {
 	r := env.Config
 	settings := SettingsFromEnv(r)
+	breakers := env.Breakers(StageName, "PIPELINE")
 	list := allowListFromEnv(r)
 	if list == nil {
 		return nil, r.Err()
 	}
-	clients, err := clientsFromEnv(r, list)
+	clients, err := clientsFromEnv(env, list)
 	if err != nil {
 		return nil, err
 	}
 	if err := r.Err(); err != nil {
 		return nil, err
 	}
-	b, err := New(list, settings, clients,
-		WithLogger(env.Log.With("stage", StageName)),
-		WithMeter(env.Telemetry.Meter.Meter("github.com/jetflow-dev/jetflow/workers/pipeline")))
-	if err != nil {
-		return nil, err
-	}
-	st, err := b.Stage(env.JS, env.StageOptions()...)
+	b, err := New(list, settings, clients, breakers, env.Log.With("stage", StageName))
 	if err != nil {
 		return nil, err
 	}
 	env.Log.Info("pipeline allow-list loaded", "pipelines", list.Names())
-	return []worker.Runner{st}, nil
+	return env.Stages(b.Spec())
 }
 
 // allowListFromEnv loads the allow-list, recording problems in r; nil when there is none.
@@ -88,7 +83,8 @@ func allowListFromEnv(r *envconfig.Reader) *AllowList {
 }
 
 // clientsFromEnv makes the clients of the backends the allow-list uses.
-func clientsFromEnv(r *envconfig.Reader, list *AllowList) (Clients, error) {
+func clientsFromEnv(env *worker.Env, list *AllowList) (Clients, error) {
+	r := env.Config
 	var c Clients
 	if list.Uses(BackendArgo) {
 		cfg, err := kubeConfig(r.File("KUBECONFIG", ""))
@@ -103,10 +99,7 @@ func clientsFromEnv(r *envconfig.Reader, list *AllowList) (Clients, error) {
 		c.Kubernetes = dyn
 	}
 	if list.Uses(BackendKFP) {
-		c.KFPURL = r.URL("KFP_URL", "")
-		if c.KFPURL == "" {
-			r.Fail("KFP_URL", "is required: the allow-list has KFP pipelines")
-		}
+		c.KFPURL = env.RequireURL("KFP_URL", "the allow-list has KFP pipelines")
 		token := r.String("KFP_TOKEN", "")
 		tokenFile := r.File("KFP_TOKEN_FILE", "")
 		switch {

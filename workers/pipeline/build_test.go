@@ -96,16 +96,16 @@ func TestBuild(t *testing.T) {
 }
 
 func TestNewRefusesMissingClients(t *testing.T) {
-	if _, err := New(mustAllowList(t, argoAllowList), Settings{}, Clients{}); err == nil || !strings.Contains(err.Error(), "Kubernetes client") {
+	if _, err := New(mustAllowList(t, argoAllowList), Settings{}, Clients{}, nil, nil); err == nil || !strings.Contains(err.Error(), "Kubernetes client") {
 		t.Errorf("New without a Kubernetes client = %v", err)
 	}
-	if _, err := New(mustAllowList(t, kfpAllowList), Settings{}, Clients{}); err == nil || !strings.Contains(err.Error(), "KFP URL") {
+	if _, err := New(mustAllowList(t, kfpAllowList), Settings{}, Clients{}, nil, nil); err == nil || !strings.Contains(err.Error(), "KFP URL") {
 		t.Errorf("New without a KFP URL = %v", err)
 	}
-	if _, err := New(&AllowList{}, Settings{}, Clients{}); err == nil {
+	if _, err := New(&AllowList{}, Settings{}, Clients{}, nil, nil); err == nil {
 		t.Error("New with an empty allow-list succeeded")
 	}
-	if _, err := New(mustAllowList(t, argoAllowList), Settings{Concurrency: -1}, Clients{Kubernetes: newFakeArgo(t)}); err == nil {
+	if _, err := New(mustAllowList(t, argoAllowList), Settings{Concurrency: -1}, Clients{Kubernetes: newFakeArgo(t)}, nil, nil); err == nil {
 		t.Error("New with negative concurrency succeeded")
 	}
 }

@@ -19,7 +19,9 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
+	"github.com/jetflow-dev/jetflow/internal/devkit/testplatform"
 	"github.com/jetflow-dev/jetflow/internal/stage"
+	"github.com/jetflow-dev/jetflow/internal/worker"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
 )
@@ -36,17 +38,8 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	srv := jstest.Server(t)
-	_, js := jstest.Connect(t, srv)
-	ctx := jstest.Context(t)
-	set, err := streams.Load()
-	if err != nil {
-		t.Fatalf("loading stream definitions: %v", err)
-	}
-	if _, err := streams.Apply(ctx, js, set); err != nil {
-		t.Fatalf("applying stream definitions: %v", err)
-	}
-	return &harness{t: t, js: js, ctx: ctx}
+	p := testplatform.New(t)
+	return &harness{t: t, js: p.JS, ctx: p.Ctx}
 }
 
 // testSettings poll fast and retry fast.
@@ -64,24 +57,11 @@ func testSettings() Settings {
 // start runs the bridge's stage until the end of the test.
 func (h *harness) start(b *Bridge) {
 	h.t.Helper()
-	st, err := b.Stage(h.js)
+	st, err := worker.NewStage(h.js, b.Spec())
 	if err != nil {
 		h.t.Fatalf("building the stage: %v", err)
 	}
-	ctx, cancel := context.WithCancel(h.ctx)
-	done := make(chan error, 1)
-	go func() { done <- st.Run(ctx) }()
-	h.t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				h.t.Errorf("Run: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			h.t.Error("Run did not return within 20s of cancel")
-		}
-	})
+	jstest.Run(h.t, h.ctx, st.Run)
 }
 
 func (h *harness) publish(trig *jetflowv1.PipelineTrigger, msgID string) uint64 {

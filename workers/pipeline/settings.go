@@ -7,7 +7,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
-	"github.com/jetflow-dev/jetflow/internal/breaker"
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
 )
 
@@ -41,8 +40,6 @@ type Settings struct {
 	GracePeriod time.Duration
 	// Backoff is the stage's retry schedule; empty means the runtime's default.
 	Backoff []time.Duration
-	// Breaker tunes the breakers of the Kubernetes and KFP calls.
-	Breaker breaker.Settings
 }
 
 func (s Settings) withDefaults() Settings {
@@ -86,29 +83,25 @@ func (s Settings) Validate() error {
 	if s.Concurrency < 0 || s.Concurrency > 10000 {
 		errs = append(errs, fmt.Errorf("concurrency %d is outside [0, 10000]", s.Concurrency))
 	}
-	if err := s.Breaker.Validate(); err != nil {
-		errs = append(errs, err)
-	}
 	return errors.Join(errs...)
 }
 
 // SettingsFromEnv reads ARGO_NAMESPACE, KFP_NAMESPACE, PIPELINE_POLL_INTERVAL,
-// PIPELINE_TIMEOUT, PIPELINE_CALL_TIMEOUT, PIPELINE_CONCURRENCY, PIPELINE_GRACE_PERIOD,
-// PIPELINE_RETRY_BACKOFF (comma-separated durations) and PIPELINE_BREAKER_*. Problems are
-// recorded in r.
+// PIPELINE_TIMEOUT, PIPELINE_CALL_TIMEOUT, PIPELINE_CONCURRENCY, PIPELINE_GRACE_PERIOD and
+// PIPELINE_RETRY_BACKOFF (comma-separated durations). An unset variable leaves its field zero,
+// which means the default stated on the field. Problems are recorded in r.
 func SettingsFromEnv(r *envconfig.Reader) Settings {
 	s := Settings{
-		ArgoNamespace: r.String("ARGO_NAMESPACE", DefaultArgoNamespace),
+		ArgoNamespace: r.String("ARGO_NAMESPACE", ""),
 		KFPNamespace:  r.String("KFP_NAMESPACE", ""),
-		PollInterval:  r.Duration("PIPELINE_POLL_INTERVAL", DefaultPollInterval, 100*time.Millisecond, time.Hour),
-		Timeout:       r.Duration("PIPELINE_TIMEOUT", DefaultTimeout, time.Second, 7*24*time.Hour),
-		CallTimeout:   r.Duration("PIPELINE_CALL_TIMEOUT", DefaultCallTimeout, 100*time.Millisecond, 10*time.Minute),
-		Concurrency:   r.Int("PIPELINE_CONCURRENCY", DefaultConcurrency, 1, 10000),
-		GracePeriod:   r.Duration("PIPELINE_GRACE_PERIOD", DefaultGracePeriod, 100*time.Millisecond, 10*time.Minute),
+		PollInterval:  r.Duration("PIPELINE_POLL_INTERVAL", 0, 100*time.Millisecond, time.Hour),
+		Timeout:       r.Duration("PIPELINE_TIMEOUT", 0, time.Second, 7*24*time.Hour),
+		CallTimeout:   r.Duration("PIPELINE_CALL_TIMEOUT", 0, 100*time.Millisecond, 10*time.Minute),
+		Concurrency:   r.Int("PIPELINE_CONCURRENCY", 0, 1, 10000),
+		GracePeriod:   r.Duration("PIPELINE_GRACE_PERIOD", 0, 100*time.Millisecond, 10*time.Minute),
 		Backoff:       r.Durations("PIPELINE_RETRY_BACKOFF", nil, 10*time.Millisecond, time.Hour),
-		Breaker:       breaker.SettingsFromEnv(r, "PIPELINE", breaker.Settings{}),
 	}
-	if msgs := validation.IsDNS1123Label(s.ArgoNamespace); len(msgs) > 0 {
+	if s.ArgoNamespace != "" && len(validation.IsDNS1123Label(s.ArgoNamespace)) > 0 {
 		r.Fail("ARGO_NAMESPACE", "%q is not a namespace name", s.ArgoNamespace)
 	}
 	if s.KFPNamespace != "" && len(validation.IsDNS1123Label(s.KFPNamespace)) > 0 {

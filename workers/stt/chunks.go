@@ -57,7 +57,7 @@ func (w *Worker) readChunks(ctx context.Context, cache chunkCache, streamSeqs []
 
 // readChunk reads the chunk stored at streamSeq; nil when it is gone or unreadable.
 func (w *Worker) readChunk(ctx context.Context, streamSeq uint64) (*jetflowv1.SttAudioChunk, error) {
-	st, err := w.audioStream(ctx)
+	st, err := w.audio.Get(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/jetflow-dev/jetflow/internal/audio/vad"
-	"github.com/jetflow-dev/jetflow/internal/breaker"
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
 )
 
@@ -43,8 +42,6 @@ type Config struct {
 	Backoff []time.Duration
 	// GracePeriod is how long in-flight chunks get at shutdown. 0 means the runtime's default.
 	GracePeriod time.Duration
-	// Breaker tunes the breaker of the transcription calls.
-	Breaker breaker.Settings
 }
 
 func (c Config) withDefaults() Config {
@@ -76,8 +73,17 @@ func (c Config) Validate() error {
 	if c.GapTimeout < 0 || c.GapTimeout > time.Minute {
 		errs = append(errs, fmt.Errorf("gap timeout %v is outside [0, 1m]", c.GapTimeout))
 	}
-	if c.SweepInterval < 0 || c.PublishLease < 0 || c.GracePeriod < 0 {
-		errs = append(errs, errors.New("durations must not be negative"))
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"sweep interval", c.SweepInterval},
+		{"publish lease", c.PublishLease},
+		{"grace period", c.GracePeriod},
+	} {
+		if f.d < 0 {
+			errs = append(errs, fmt.Errorf("%s %v is negative", f.name, f.d))
+		}
 	}
 	for _, d := range c.Backoff {
 		if d <= 0 {
@@ -94,17 +100,14 @@ func (c Config) Validate() error {
 			break
 		}
 	}
-	if err := c.Breaker.Validate(); err != nil {
-		errs = append(errs, err)
-	}
 	return errors.Join(errs...)
 }
 
 // ConfigFromEnv reads STT_CONCURRENCY, STT_GAP_TIMEOUT, STT_SWEEP_INTERVAL, STT_PUBLISH_LEASE,
 // STT_RETRY_BACKOFF (comma-separated durations), STT_GRACE_PERIOD, the VAD settings
 // VAD_THRESHOLD_DBFS, VAD_MIN_SPEECH, VAD_MIN_SILENCE, VAD_MAX_SEGMENT, VAD_IDLE_TIMEOUT,
-// VAD_PRE_ROLL (negative: none) and VAD_POST_ROLL (negative: none), and STT_BREAKER_*.
-// Problems are recorded in r.
+// VAD_PRE_ROLL (negative: none) and VAD_POST_ROLL (negative: none). Problems are recorded in r.
+// The transcription breaker's STT_BREAKER_* are read by Build.
 func ConfigFromEnv(r *envconfig.Reader) Config {
 	c := Config{
 		Concurrency:   r.Int("STT_CONCURRENCY", DefaultConcurrency, 1, 10000),
@@ -122,7 +125,6 @@ func ConfigFromEnv(r *envconfig.Reader) Config {
 			PreRoll:     r.Duration("VAD_PRE_ROLL", vad.DefaultPreRoll, -time.Second, 10*time.Second),
 			PostRoll:    r.Duration("VAD_POST_ROLL", vad.DefaultPostRoll, -time.Second, time.Minute),
 		},
-		Breaker: breaker.SettingsFromEnv(r, "STT", breaker.Settings{}),
 	}
 	v := c.VAD
 	v.SampleRate = vad.MinSampleRate

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/jetflow-dev/jetflow/internal/audio/vad"
-	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
+	"github.com/jetflow-dev/jetflow/internal/devkit/testplatform"
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
 	"github.com/jetflow-dev/jetflow/internal/telemetry"
 	"github.com/jetflow-dev/jetflow/internal/worker"
@@ -22,12 +22,11 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{name: "zero value", change: func(*Config) {}},
 		{name: "test settings", change: func(c *Config) { *c = testConfig() }},
-		{name: "negative concurrency", change: func(c *Config) { c.Concurrency = -1 }, reason: "concurrency"},
-		{name: "gap timeout above a minute", change: func(c *Config) { c.GapTimeout = 2 * time.Minute }, reason: "gap timeout"},
-		{name: "negative lease", change: func(c *Config) { c.PublishLease = -time.Second }, reason: "negative"},
-		{name: "zero backoff entry", change: func(c *Config) { c.Backoff = []time.Duration{0} }, reason: "backoff"},
-		{name: "post-roll beyond min silence", change: func(c *Config) { c.VAD.MinSilence, c.VAD.PostRoll = 100*time.Millisecond, 200*time.Millisecond }, reason: "post-roll"},
-		{name: "negative breaker timeout", change: func(c *Config) { c.Breaker.Timeout = -time.Second }, reason: "timeout -1s is negative"},
+		{name: "negative concurrency", change: func(c *Config) { c.Concurrency = -1 }, reason: "concurrency -1 is outside [0, 10000]"},
+		{name: "gap timeout above a minute", change: func(c *Config) { c.GapTimeout = 2 * time.Minute }, reason: "gap timeout 2m0s is outside [0, 1m]"},
+		{name: "negative lease", change: func(c *Config) { c.PublishLease = -time.Second }, reason: "publish lease -1s is negative"},
+		{name: "zero backoff entry", change: func(c *Config) { c.Backoff = []time.Duration{0} }, reason: "backoff entry 0s must be positive"},
+		{name: "post-roll beyond min silence", change: func(c *Config) { c.VAD.MinSilence, c.VAD.PostRoll = 100*time.Millisecond, 200*time.Millisecond }, reason: "post-roll 200ms above min silence 100ms"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -49,18 +48,17 @@ func TestConfigValidate(t *testing.T) {
 
 func TestConfigFromEnv(t *testing.T) {
 	r := envconfig.New(envconfig.Map(map[string]string{
-		"STT_CONCURRENCY":      "3",
-		"STT_GAP_TIMEOUT":      "750ms",
-		"STT_SWEEP_INTERVAL":   "2s",
-		"STT_PUBLISH_LEASE":    "1m",
-		"STT_RETRY_BACKOFF":    "100ms, 1s",
-		"VAD_THRESHOLD_DBFS":   "-35",
-		"VAD_MIN_SPEECH":       "150ms",
-		"VAD_MIN_SILENCE":      "600ms",
-		"VAD_MAX_SEGMENT":      "20s",
-		"VAD_IDLE_TIMEOUT":     "3s",
-		"VAD_PRE_ROLL":         "-1ms",
-		"STT_BREAKER_FAILURES": "7",
+		"STT_CONCURRENCY":    "3",
+		"STT_GAP_TIMEOUT":    "750ms",
+		"STT_SWEEP_INTERVAL": "2s",
+		"STT_PUBLISH_LEASE":  "1m",
+		"STT_RETRY_BACKOFF":  "100ms, 1s",
+		"VAD_THRESHOLD_DBFS": "-35",
+		"VAD_MIN_SPEECH":     "150ms",
+		"VAD_MIN_SILENCE":    "600ms",
+		"VAD_MAX_SEGMENT":    "20s",
+		"VAD_IDLE_TIMEOUT":   "3s",
+		"VAD_PRE_ROLL":       "-1ms",
 	}))
 	c := ConfigFromEnv(r)
 	if err := r.Err(); err != nil {
@@ -73,8 +71,7 @@ func TestConfigFromEnv(t *testing.T) {
 			MaxSegment: 20 * time.Second, IdleTimeout: 3 * time.Second, PreRoll: -time.Millisecond, PostRoll: vad.DefaultPostRoll},
 	}
 	if c.Concurrency != want.Concurrency || c.GapTimeout != want.GapTimeout || c.SweepInterval != want.SweepInterval ||
-		c.PublishLease != want.PublishLease || len(c.Backoff) != 2 || c.Backoff[1] != time.Second || c.VAD != want.VAD ||
-		c.Breaker.ConsecutiveFailures != 7 {
+		c.PublishLease != want.PublishLease || len(c.Backoff) != 2 || c.Backoff[1] != time.Second || c.VAD != want.VAD {
 		t.Errorf("config %+v\nwant %+v", c, want)
 	}
 	if err := c.Validate(); err != nil {
@@ -84,17 +81,19 @@ func TestConfigFromEnv(t *testing.T) {
 	r = envconfig.New(envconfig.Map(map[string]string{"STT_GAP_TIMEOUT": "soon", "VAD_MIN_SILENCE": "100ms"}))
 	ConfigFromEnv(r)
 	err := r.Err()
-	for _, name := range []string{"STT_GAP_TIMEOUT", "VAD_*"} { // post-roll 200ms > min silence 100ms
-		if err == nil || !strings.Contains(err.Error(), name) {
-			t.Errorf("error %v does not name %s", err, name)
+	for _, problem := range []string{
+		`STT_GAP_TIMEOUT: "soon" is not a duration`,
+		"VAD_*: invalid vad config: post-roll 200ms above min silence 100ms", // the default post-roll
+	} {
+		if err == nil || !strings.Contains(err.Error(), problem) {
+			t.Errorf("error %v does not say %s", err, problem)
 		}
 	}
 }
 
 func TestBuild(t *testing.T) {
-	srv := jstest.Server(t)
-	_, js := jstest.Connect(t, srv)
-	ctx := jstest.Context(t)
+	p := testplatform.New(t)
+	ctx, js := p.Ctx, p.JS
 	tel, err := telemetry.Setup(ctx, "stt-test", envconfig.Map(nil))
 	if err != nil {
 		t.Fatal(err)
@@ -104,10 +103,15 @@ func TestBuild(t *testing.T) {
 		return &worker.Env{Name: "stt-module", Log: slog.New(slog.DiscardHandler), Config: envconfig.New(envconfig.Map(vars)), JS: js, Telemetry: tel}
 	}
 
-	if _, err := Build(ctx, env(nil)); err == nil || !strings.Contains(err.Error(), "STT_URL") {
-		t.Errorf("Build without STT_URL: %v, want an error naming it", err)
+	if _, err := Build(ctx, env(nil)); err == nil || !strings.Contains(err.Error(), "STT_URL: is required") {
+		t.Errorf("Build without STT_URL: %v, want an error saying it is required", err)
 	}
-	runners, err := Build(ctx, env(map[string]string{"STT_URL": "http://whisper:8000/v1", "STT_CONCURRENCY": "2"}))
+	// The transcription breaker is tuned by STT_BREAKER_*, read by Build.
+	if _, err := Build(ctx, env(map[string]string{"STT_URL": "http://whisper:8000/v1", "STT_BREAKER_TIMEOUT": "-1s"})); err == nil ||
+		!strings.Contains(err.Error(), "STT_BREAKER_TIMEOUT: -1s is outside") {
+		t.Errorf("Build with a negative breaker timeout: %v, want an error saying STT_BREAKER_TIMEOUT is out of range", err)
+	}
+	runners, err := Build(ctx, env(map[string]string{"STT_URL": "http://whisper:8000/v1", "STT_CONCURRENCY": "2", "STT_BREAKER_FAILURES": "7"}))
 	if err != nil {
 		t.Fatal(err)
 	}

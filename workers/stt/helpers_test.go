@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http/httptest"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,12 +13,14 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/jetflow-dev/jetflow/internal/audio/vad"
+	"github.com/jetflow-dev/jetflow/internal/breaker"
 	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
-	"github.com/jetflow-dev/jetflow/internal/devkit/natsserver"
 	"github.com/jetflow-dev/jetflow/internal/devkit/standin"
+	"github.com/jetflow-dev/jetflow/internal/devkit/testplatform"
 	"github.com/jetflow-dev/jetflow/internal/stage"
 	"github.com/jetflow-dev/jetflow/internal/upstream/modelhttp"
 	"github.com/jetflow-dev/jetflow/internal/upstream/transcribe"
+	"github.com/jetflow-dev/jetflow/internal/worker"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
 )
@@ -108,7 +109,7 @@ func chunked(id string, pcm []byte) []*jetflowv1.SttAudioChunk {
 // applied, and the stand-in transcription server over HTTP.
 type harness struct {
 	t      *testing.T
-	srv    *natsserver.Server
+	p      *testplatform.Platform
 	js     jetstream.JetStream
 	ctx    context.Context
 	models *standin.Server
@@ -117,16 +118,7 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	srv := jstest.Server(t)
-	_, js := jstest.Connect(t, srv)
-	ctx := jstest.Context(t)
-	set, err := streams.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := streams.Apply(ctx, js, set); err != nil {
-		t.Fatal(err)
-	}
+	p := testplatform.New(t)
 	models, err := standin.New(standin.Config{}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +129,7 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, srv: srv, js: js, ctx: ctx, models: models, stt: client}
+	return &harness{t: t, p: p, js: p.JS, ctx: p.Ctx, models: models, stt: client}
 }
 
 // replicas runs n replicas of the worker, each on its own connection with its own stage and,
@@ -148,62 +140,47 @@ func (h *harness) replicas(n int, cfg Config, tr transcribe.Transcriber, sweep b
 	if tr == nil {
 		tr = h.stt
 	}
-	ctx, cancel := context.WithCancel(h.ctx)
-	var wg sync.WaitGroup
 	for range n {
-		_, js := jstest.Connect(h.t, h.srv)
-		w, err := New(js, tr, cfg)
-		if err != nil {
-			h.t.Fatal(err)
-		}
+		_, js := jstest.Connect(h.t, h.p.Server)
+		w := newWorker(h.t, js, tr, cfg)
 		if tune != nil {
 			tune(w)
 		}
-		st, err := w.Stage()
+		st, err := worker.NewStage(js, w.Spec())
 		if err != nil {
 			h.t.Fatal(err)
 		}
-		runners := []interface{ Run(context.Context) error }{st}
+		jstest.Run(h.t, h.ctx, st.Run)
 		if sweep {
-			runners = append(runners, w.Sweeper())
-		}
-		for _, r := range runners {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := r.Run(ctx); err != nil {
-					h.t.Errorf("Run: %v", err)
-				}
-			}()
+			jstest.Run(h.t, h.ctx, w.Sweeper().Run)
 		}
 	}
-	h.t.Cleanup(func() {
-		cancel()
-		done := make(chan struct{})
-		go func() {
-			wg.Wait()
-			close(done)
-		}()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			h.t.Error("runners did not stop within 15s of cancel")
-		}
-	})
+}
+
+// newWorker is New as the tests run it: breakers of the default settings, no logs.
+func newWorker(t *testing.T, js jetstream.JetStream, tr transcribe.Transcriber, cfg Config) *Worker {
+	t.Helper()
+	w, err := New(js, tr, breaker.NewSet(StageName, breaker.Settings{}), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
 }
 
 func (h *harness) publish(c *jetflowv1.SttAudioChunk) {
 	h.t.Helper()
-	h.publishOn(streams.STTAudioSubject(c.GetSessionId()), c)
+	h.publishOn(streams.STTAudioSubject(c.GetSessionId()), c, nil)
 }
 
-func (h *harness) publishOn(subject string, c *jetflowv1.SttAudioChunk) {
+// publishOn publishes c on subject with header (nil for none); a dead letter keeps the header,
+// so a test tells its dead letters apart by it.
+func (h *harness) publishOn(subject string, c *jetflowv1.SttAudioChunk, header nats.Header) {
 	h.t.Helper()
 	data, err := proto.Marshal(c)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if _, err := h.js.PublishMsg(h.ctx, &nats.Msg{Subject: subject, Data: data}); err != nil {
+	if _, err := h.js.PublishMsg(h.ctx, &nats.Msg{Subject: subject, Data: data, Header: header}); err != nil {
 		h.t.Fatalf("publishing chunk %d: %v", c.GetSequence(), err)
 	}
 }
@@ -274,6 +251,27 @@ func (h *harness) waitSettled(within time.Duration) *jetstream.ConsumerInfo {
 		return nil
 	})
 	return info
+}
+
+// marker publishes session id, one sentence long, and waits for its transcript: once it is
+// out, what the test published before it has had every effect it will have. With endOfStream
+// the last chunk ends the stream and the stage closes the segment; without, the audio stops
+// while the VAD still hears speech, so only a sweeper's pass after the idle timeout closes it.
+func (h *harness) marker(id string, endOfStream bool) {
+	h.t.Helper()
+	tones := standin.EncodeSpeech(sentences[9], testRate)
+	chunks := chunked(id, tones[:len(tones)-len(silence(200*time.Millisecond))])
+	if endOfStream {
+		chunks = append(chunks, &jetflowv1.SttAudioChunk{
+			RequestId: id + "-end", SessionId: id, Sequence: int64(len(chunks)), SampleRate: testRate, EndOfStream: true,
+		})
+	}
+	for _, c := range chunks {
+		h.publish(c)
+	}
+	if got := h.waitTranscripts(id, 1, 20*time.Second); texts(got)[0] != sentences[9] {
+		h.t.Fatalf("marker %s transcribed as %q, want %q", id, texts(got), sentences[9])
+	}
 }
 
 // texts lists the kind and text of each result, for comparing.

@@ -62,7 +62,7 @@ func (s *Sweeper) sweep(ctx context.Context) {
 // idle timeout, or an outbox without a live lease. One scan of the bucket delivers every
 // session's latest value, so the listing costs no read per session.
 func (s *Sweeper) candidates(ctx context.Context, now time.Time) ([]string, error) {
-	store, err := s.w.store(ctx)
+	store, err := s.w.sessions.Get(ctx)
 	if err != nil {
 		return nil, err
 	}

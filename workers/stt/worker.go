@@ -5,16 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"go.opentelemetry.io/otel/metric"
 
 	"github.com/jetflow-dev/jetflow/internal/breaker"
 	"github.com/jetflow-dev/jetflow/internal/session"
 	"github.com/jetflow-dev/jetflow/internal/stage"
 	"github.com/jetflow-dev/jetflow/internal/upstream/transcribe"
+	"github.com/jetflow-dev/jetflow/internal/worker"
 	"github.com/jetflow-dev/jetflow/streams"
 )
 
@@ -37,21 +36,6 @@ const (
 	casBackoffMax  = 20 * time.Millisecond
 )
 
-// Option tunes a Worker.
-type Option func(*Worker)
-
-// WithLogger sets the logger; the default discards logs.
-func WithLogger(l *slog.Logger) Option {
-	return func(w *Worker) {
-		if l != nil {
-			w.log = l
-		}
-	}
-}
-
-// WithMeter exports the transcription breaker's state; the default exports nothing.
-func WithMeter(m metric.Meter) Option { return func(w *Worker) { w.meter = m } }
-
 // Worker holds what the stage and the sweeper of one process share: the JetStream connection,
 // the transcription client and its breaker, and the session bucket. It is safe for concurrent
 // use.
@@ -60,50 +44,52 @@ type Worker struct {
 	stt      transcribe.Transcriber
 	cfg      Config
 	log      *slog.Logger
-	meter    metric.Meter
 	breakers *breaker.Set
 
 	locks    keyLock
-	mu       sync.Mutex
-	sessions *session.Store[sessionState]
-	audio    jetstream.Stream
+	sessions *worker.Lazy[*session.Store[sessionState]]
+	audio    *worker.Lazy[jetstream.Stream] // AI_STT, where chunks are read back
 
 	// Test hooks.
 	onDelivery        func(seq int64, delivered uint64)
 	crashAfterPublish func() bool
 }
 
-// New returns a worker that reads chunks through js and transcribes with t. It does no I/O:
-// the session bucket and the audio stream are looked up on first use, so the process may start
+// New returns a worker that reads chunks through js and transcribes with t, through breakers
+// (the stage stops pulling while one is open). log nil discards logs. It does no I/O: the
+// session bucket and the audio stream are looked up on first use, so the process may start
 // before streams.Apply has created them.
-func New(js jetstream.JetStream, t transcribe.Transcriber, cfg Config, opts ...Option) (*Worker, error) {
-	if js == nil || t == nil {
-		return nil, errors.New("configuring stt worker: JetStream and transcriber are required")
+func New(js jetstream.JetStream, t transcribe.Transcriber, breakers *breaker.Set, cfg Config, log *slog.Logger) (*Worker, error) {
+	if js == nil || t == nil || breakers == nil {
+		return nil, errors.New("configuring stt worker: JetStream, transcriber and breakers are required")
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("configuring stt worker: %w", err)
 	}
-	w := &Worker{js: js, stt: t, cfg: cfg.withDefaults(), log: slog.New(slog.DiscardHandler)}
-	for _, o := range opts {
-		o(w)
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	w.breakers = breaker.NewSet(StageName, w.cfg.Breaker, breaker.WithLogger(w.log), breaker.WithMeter(w.meter))
-	return w, nil
+	return &Worker{
+		js: js, stt: t, breakers: breakers, cfg: cfg.withDefaults(), log: log,
+		sessions: worker.NewLazy(func(ctx context.Context) (*session.Store[sessionState], error) {
+			return session.Open[sessionState](ctx, js, streams.BucketSTTSessions,
+				session.WithMaxAttempts(sessionAttempts), session.WithBackoff(casBackoffBase, casBackoffMax))
+		}),
+		audio: worker.LazyStream(js, streams.StreamSTT),
+	}, nil
 }
 
-// Stage returns the stage that consumes the chunks. It stops pulling while the transcription
-// breaker is open.
-func (w *Worker) Stage(opts ...stage.Option) (*stage.Stage, error) {
-	cfg := stage.Config{
-		Name:        StageName,
-		Stream:      streams.StreamSTT,
-		Consumer:    streams.ConsumerSTT,
+// Spec is the stage that consumes the chunks.
+func (w *Worker) Spec() worker.StageSpec {
+	return worker.StageSpec{
+		Consumer:    StageName,
+		Handler:     stage.Typed(w.handle),
+		Breakers:    w.breakers,
 		Concurrency: w.cfg.Concurrency,
 		MaxPayload:  MaxChunkBytes,
 		Backoff:     w.cfg.Backoff,
 		GracePeriod: w.cfg.GracePeriod,
 	}
-	return stage.New(w.js, cfg, stage.Typed(w.handle), append([]stage.Option{stage.WithGate(w.breakers)}, opts...)...)
 }
 
 // Sweeper returns the runner that closes idle segments and publishes abandoned outboxes.
@@ -111,7 +97,7 @@ func (w *Worker) Sweeper() *Sweeper { return &Sweeper{w: w} }
 
 // update applies fn to session id by CAS, one update per session at a time in this process.
 func (w *Worker) update(ctx context.Context, id string, fn session.UpdateFunc[sessionState]) (session.Entry[sessionState], error) {
-	store, err := w.store(ctx)
+	store, err := w.sessions.Get(ctx)
 	if err != nil {
 		return session.Entry[sessionState]{}, err
 	}
@@ -121,34 +107,4 @@ func (w *Worker) update(ctx context.Context, id string, fn session.UpdateFunc[se
 	}
 	defer unlock()
 	return store.Update(ctx, id, fn)
-}
-
-// store returns the session store, opening the bucket on first use.
-func (w *Worker) store(ctx context.Context) (*session.Store[sessionState], error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.sessions != nil {
-		return w.sessions, nil
-	}
-	s, err := session.Open[sessionState](ctx, w.js, streams.BucketSTTSessions, session.WithMaxAttempts(sessionAttempts), session.WithBackoff(casBackoffBase, casBackoffMax))
-	if err != nil {
-		return nil, err
-	}
-	w.sessions = s
-	return s, nil
-}
-
-// audioStream returns the AI_STT stream, looked up on first use.
-func (w *Worker) audioStream(ctx context.Context) (jetstream.Stream, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.audio != nil {
-		return w.audio, nil
-	}
-	s, err := w.js.Stream(ctx, streams.StreamSTT)
-	if err != nil {
-		return nil, fmt.Errorf("opening stream %s: %w", streams.StreamSTT, err)
-	}
-	w.audio = s
-	return s, nil
 }

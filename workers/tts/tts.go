@@ -16,6 +16,7 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/failure"
 	"github.com/jetflow-dev/jetflow/internal/stage"
 	"github.com/jetflow-dev/jetflow/internal/upstream/speech"
+	"github.com/jetflow-dev/jetflow/internal/worker"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
 )
@@ -25,7 +26,8 @@ type Synthesizer interface {
 	Stream(ctx context.Context, req speech.Request, fn func(speech.Chunk) error) (string, int64, error)
 }
 
-// Config tunes the worker. Zero values are replaced by the defaults stated per field.
+// Config tunes the worker. A zero field means the default stated on it (and an unset TTS_*
+// variable means a zero field).
 type Config struct {
 	// Concurrency of the tts stage. 0 means 8.
 	Concurrency int
@@ -71,12 +73,18 @@ func NewSynthesis(synth Synthesizer, breakers *breaker.Set, cfg Config, maxPaylo
 	return &Synthesis{synth: synth, breakers: breakers, cfg: cfg.withDefaults(maxPayload)}
 }
 
-// NewStage builds the tts stage on its durable consumer.
-func NewStage(js jetstream.JetStream, h *Synthesis, opts ...stage.Option) (*stage.Stage, error) {
-	return stage.New(js, stage.Config{
-		Name: streams.ConsumerTTS, Stream: streams.StreamTTS, Consumer: streams.ConsumerTTS,
+// Spec is the tts stage, gated by the TTS upstream's breaker.
+func (h *Synthesis) Spec() worker.StageSpec {
+	return worker.StageSpec{
+		Consumer: streams.ConsumerTTS, Handler: stage.Typed(h.Handle), Breakers: h.breakers,
 		Concurrency: h.cfg.Concurrency, HandlerTimeout: h.cfg.Timeout, MaxPayload: MaxRequestBytes,
-	}, stage.Typed(h.Handle), append(opts, stage.WithGate(h.breakers))...)
+	}
+}
+
+// NewStage is the tts stage outside a worker process. Only integration/outage_test uses it;
+// it goes once that test calls worker.NewStage(js, h.Spec()).
+func NewStage(js jetstream.JetStream, h *Synthesis, opts ...stage.Option) (*stage.Stage, error) {
+	return worker.NewStage(js, h.Spec(), opts...)
 }
 
 var formats = map[jetflowv1.AudioFormat_Encoding]speech.Format{

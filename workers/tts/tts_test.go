@@ -21,9 +21,11 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/audio/audiochunk"
 	"github.com/jetflow-dev/jetflow/internal/breaker"
 	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
+	"github.com/jetflow-dev/jetflow/internal/devkit/testplatform"
 	"github.com/jetflow-dev/jetflow/internal/stage"
 	"github.com/jetflow-dev/jetflow/internal/upstream/modelhttp"
 	"github.com/jetflow-dev/jetflow/internal/upstream/speech"
+	"github.com/jetflow-dev/jetflow/internal/worker"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
 )
@@ -66,35 +68,18 @@ type fixture struct {
 
 func setup(t *testing.T, speechURL string) *fixture {
 	t.Helper()
-	srv := jstest.Server(t)
-	nc, js := jstest.Connect(t, srv)
-	ctx := jstest.Context(t)
-	set, err := streams.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := streams.Apply(ctx, js, set); err != nil {
-		t.Fatal(err)
-	}
+	p := testplatform.New(t)
 	client, err := speech.New(modelhttp.Config{BaseURL: speechURL + "/v1", Model: "tts-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	breakers := breaker.NewSet("tts", breaker.Settings{})
-	st, err := NewStage(js, NewSynthesis(client, breakers, Config{Concurrency: 2}, nc.MaxPayload()))
+	st, err := worker.NewStage(p.JS, NewSynthesis(client, breakers, Config{Concurrency: 2}, p.NC.MaxPayload()).Spec())
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- st.Run(runCtx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	return &fixture{js: js, ctx: ctx}
+	jstest.Run(t, p.Ctx, st.Run)
+	return &fixture{js: p.JS, ctx: p.Ctx}
 }
 
 func (f *fixture) publish(t *testing.T, req *jetflowv1.TtsRequest) {
@@ -202,15 +187,7 @@ func TestVoicesService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(jstest.Context(t))
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	jstest.Run(t, jstest.Context(t), svc.Run)
 	var msgData []byte
 	jstest.Eventually(t, 5*time.Second, 20*time.Millisecond, func() error {
 		m, err := nc.Request(streams.SubjectTTSVoices, nil, time.Second)

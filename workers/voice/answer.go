@@ -7,10 +7,10 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/jetflow-dev/jetflow/internal/failure"
+	"github.com/jetflow-dev/jetflow/internal/rag"
 	"github.com/jetflow-dev/jetflow/internal/stage"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
-	"github.com/jetflow-dev/jetflow/workers/chat"
 )
 
 // Answer is voice-answer: it retrieves sources for the transcript (unless the request switched
@@ -21,43 +21,31 @@ func (w *Worker) Answer(ctx context.Context, t *jetflowv1.VoiceTurn, _ *stage.In
 		return nil, failure.Invalidf("the turn has no transcript to answer")
 	}
 	ref := turnRef{session: t.GetSessionId(), turn: t.GetTurnId(), request: t.GetRequestId()}
-	ctx, h, ok, err := w.readTurn(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		w.drop(StageAnswer, ref)
-		return nil, nil
-	}
-	defer h.release()
-	outs, err := w.answer(ctx, t, ref, h.state)
-	if superseded(ctx, err) {
-		w.drop(StageAnswer, ref)
-		return nil, nil
-	}
-	return outs, err
+	return w.inTurn(ctx, StageAnswer, ref, nil, func(ctx context.Context, state *sessionState) ([]stage.Output, error) {
+		return w.answer(ctx, t, ref, state)
+	})
 }
 
 func (w *Worker) answer(ctx context.Context, t *jetflowv1.VoiceTurn, ref turnRef, state *sessionState) ([]stage.Output, error) {
-	q := chat.Question{
+	q := rag.Question{
 		Query: t.GetTranscript(), History: state.chatHistory(), Collection: t.GetCollection(), SystemPrompt: w.cfg.SystemPrompt,
 	}
 	timings := append([]*jetflowv1.StageTiming(nil), t.GetTimings()...)
 	var sources []*jetflowv1.Source
 	if !t.GetDisableRag() {
-		found, ts, err := w.clients.RAG.Retrieve(ctx, q, w.answerBreakers)
+		found, ts, err := w.clients.RAG.Retrieve(ctx, q, w.breakers.Answer)
 		if err != nil {
 			return nil, err
 		}
 		sources, timings = found, append(timings, ts...)
 	}
-	ans, err := w.clients.RAG.Generate(ctx, q, sources, w.answerBreakers, nil)
+	ans, err := w.clients.RAG.Generate(ctx, q, sources, w.breakers.Answer, nil)
 	if err != nil {
 		return nil, err
 	}
 	timings = append(timings, ans.Timing)
 	// A spoken answer longer than a hand-off may carry is cut; nobody listens that long.
-	text := chat.TruncateUTF8(strings.TrimSpace(ans.Text), jetflowv1.MaxAnswerBytes)
+	text := rag.TruncateUTF8(strings.TrimSpace(ans.Text), jetflowv1.MaxAnswerBytes)
 	if ok, err := w.stillCurrent(ctx, ref); err != nil || !ok {
 		return nil, orSuperseded(err)
 	}

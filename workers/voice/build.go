@@ -6,11 +6,11 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/jetflow-dev/jetflow/internal/rag"
 	"github.com/jetflow-dev/jetflow/internal/upstream/modelhttp"
 	"github.com/jetflow-dev/jetflow/internal/upstream/speech"
 	"github.com/jetflow-dev/jetflow/internal/upstream/transcribe"
 	"github.com/jetflow-dev/jetflow/internal/worker"
-	"github.com/jetflow-dev/jetflow/workers/chat"
 )
 
 // Build assembles voice-assistant from the environment:
@@ -20,8 +20,9 @@ import (
 //	               its own consumer's lag
 //	STT_URL, STT_MODEL, STT_API_KEY, STT_TIMEOUT    the transcription endpoint (transcribe)
 //	TTS_URL, TTS_MODEL, TTS_API_KEY, TTS_TIMEOUT    the speech endpoint (synthesize)
+//	VOICE_BREAKER_*                                 the breakers, one set per stage
 //	LLM_*, EMBEDDINGS_*, RERANKER_*, MILVUS_*, RAG_*  the RAG, as chat-handler reads them
-//	                                                  (chat.RAGFromEnv; answer)
+//	                                                  (rag.FromEnv; answer)
 //
 // and the tuning ConfigFromEnv reads. Only the clients of the stages that run are built, so a
 // synthesize-only Deployment needs no LLM configuration.
@@ -30,23 +31,22 @@ func Build(ctx context.Context, env *worker.Env) ([]worker.Runner, error) {
 	cfg := ConfigFromEnv(r)
 	stages := stagesFromEnv(r.String("VOICE_STAGES", "transcribe,answer,synthesize"), r.Fail)
 	run := func(name string) bool { return slices.Contains(stages, name) }
-	var clients Clients
 	var sttCfg, ttsCfg modelhttp.Config
 	if run(StageTranscribe) {
-		sttCfg = modelhttp.FromEnv(r, transcribe.EnvPrefix, modelhttp.Config{})
-		if sttCfg.BaseURL == "" {
-			r.Fail(transcribe.EnvPrefix+"_URL", "is required: the transcription server's base URL, up to and including /v1")
-		}
+		sttCfg = env.ModelServer(transcribe.EnvPrefix, "the transcription server's base URL, up to and including /v1")
 	}
 	if run(StageSynthesize) {
-		ttsCfg = modelhttp.FromEnv(r, speech.EnvPrefix, modelhttp.Config{})
-		if ttsCfg.BaseURL == "" {
-			r.Fail(speech.EnvPrefix+"_URL", "is required: the speech server's base URL, up to and including /v1")
-		}
+		ttsCfg = env.ModelServer(speech.EnvPrefix, "the speech server's base URL, up to and including /v1")
+	}
+	breakers := Breakers{
+		Transcribe: env.Breakers(StageTranscribe, "VOICE"),
+		Answer:     env.Breakers(StageAnswer, "VOICE"),
+		Synthesize: env.Breakers(StageSynthesize, "VOICE"),
 	}
 	if err := r.Err(); err != nil {
 		return nil, err
 	}
+	var clients Clients
 	if run(StageTranscribe) {
 		c, err := transcribe.New(sttCfg)
 		if err != nil {
@@ -62,20 +62,28 @@ func Build(ctx context.Context, env *worker.Env) ([]worker.Runner, error) {
 		clients.TTS = c
 	}
 	if run(StageAnswer) {
-		rag, err := chat.RAGFromEnv(ctx, env)
+		pipeline, err := rag.FromEnv(ctx, r, env.Lookup)
 		if err != nil {
 			return nil, err
 		}
-		env.AtStop(rag.Close) // the Milvus connection, once no handler can use it
-		clients.RAG = rag
+		env.AtStop(pipeline.Close) // the Milvus connection, once no handler can use it
+		clients.RAG = pipeline
 	}
-	w, err := New(env.JS, clients, cfg, WithLogger(env.Log), WithMeter(env.Telemetry.Meter.Meter("jetflow/voice")))
+	w, err := New(env.JS, clients, breakers, cfg, env.Log)
+	if err != nil {
+		return nil, err
+	}
+	specs, err := w.Specs(stages...)
+	if err != nil {
+		return nil, err
+	}
+	runners, err := env.Stages(specs...)
 	if err != nil {
 		return nil, err
 	}
 	env.Log.Info("voice-assistant configured", "stages", stages, "history_messages", w.cfg.HistoryMessages,
 		"sample_rate", w.cfg.SampleRate, "chunk_bytes", w.chunkBytes)
-	return w.Runners(stages, env.StageOptions()...)
+	return append(runners, w.Turns()), nil
 }
 
 // stagesFromEnv maps VOICE_STAGES' short names to stage names.

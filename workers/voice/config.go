@@ -5,11 +5,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jetflow-dev/jetflow/internal/breaker"
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
 )
 
-// Config tunes the worker. Zero values are replaced by the defaults stated per field.
+// Config tunes the worker. A zero field takes the default its comment states (held in defaults).
 type Config struct {
 	// TranscribeConcurrency, AnswerConcurrency and SynthesizeConcurrency size the three stages.
 	// 0 means 8, 32 and 8: the answer stage waits on the LLM most of the time.
@@ -18,7 +17,7 @@ type Config struct {
 	// 2 min, 5 min and 2 min.
 	TranscribeTimeout, AnswerTimeout, SynthesizeTimeout time.Duration
 	// GracePeriod is how long in-flight handlers may finish at shutdown. 0 means the stage
-	// runtime's default (20 s).
+	// runtime's default.
 	GracePeriod time.Duration
 	// HistoryMessages is how many messages (user and assistant, oldest dropped first) a
 	// session's history keeps and the LLM sees. 0 means 20; negative means no history.
@@ -43,32 +42,43 @@ type Config struct {
 	// (AI_VOICE may have been recreated, restarting them) and the request starts a new turn.
 	// 0 means 10 min.
 	TurnOrderWindow time.Duration
-	// Breaker configures the breakers of the three stages (one per stage and upstream).
-	Breaker breaker.Settings
+}
+
+// defaults holds the value each field takes when it is zero, as its comment states.
+// ConfigFromEnv starts from the same values.
+var defaults = Config{
+	TranscribeConcurrency: 8,
+	AnswerConcurrency:     32,
+	SynthesizeConcurrency: 8,
+	TranscribeTimeout:     2 * time.Minute,
+	AnswerTimeout:         5 * time.Minute,
+	SynthesizeTimeout:     2 * time.Minute,
+	HistoryMessages:       20,
+	SampleRate:            24000,
+	MaxSpeechChars:        4096,
+	TurnOrderWindow:       10 * time.Minute,
 }
 
 func (c Config) withDefaults() Config {
-	def := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	defDur := func(v *time.Duration, d time.Duration) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	def(&c.TranscribeConcurrency, 8)
-	def(&c.AnswerConcurrency, 32)
-	def(&c.SynthesizeConcurrency, 8)
-	defDur(&c.TranscribeTimeout, 2*time.Minute)
-	defDur(&c.AnswerTimeout, 5*time.Minute)
-	defDur(&c.SynthesizeTimeout, 2*time.Minute)
-	def(&c.HistoryMessages, 20)
-	def(&c.SampleRate, 24000)
-	def(&c.MaxSpeechChars, 4096)
-	defDur(&c.TurnOrderWindow, 10*time.Minute)
+	orDefault(&c.TranscribeConcurrency, defaults.TranscribeConcurrency)
+	orDefault(&c.AnswerConcurrency, defaults.AnswerConcurrency)
+	orDefault(&c.SynthesizeConcurrency, defaults.SynthesizeConcurrency)
+	orDefault(&c.TranscribeTimeout, defaults.TranscribeTimeout)
+	orDefault(&c.AnswerTimeout, defaults.AnswerTimeout)
+	orDefault(&c.SynthesizeTimeout, defaults.SynthesizeTimeout)
+	orDefault(&c.HistoryMessages, defaults.HistoryMessages)
+	orDefault(&c.SampleRate, defaults.SampleRate)
+	orDefault(&c.MaxSpeechChars, defaults.MaxSpeechChars)
+	orDefault(&c.TurnOrderWindow, defaults.TurnOrderWindow)
 	return c
+}
+
+// orDefault sets *v to def when it is zero.
+func orDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
 }
 
 // Validate reports every field out of range.
@@ -112,36 +122,36 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// ConfigFromEnv reads the worker's own variables; problems are recorded in r:
+// ConfigFromEnv reads the worker's own variables; an unset one takes the default of the field
+// it sets. Problems are recorded in r.
 //
-//	VOICE_TRANSCRIBE_CONCURRENCY, VOICE_ANSWER_CONCURRENCY, VOICE_SYNTHESIZE_CONCURRENCY (8, 32, 8)
-//	VOICE_TRANSCRIBE_TIMEOUT, VOICE_ANSWER_TIMEOUT, VOICE_SYNTHESIZE_TIMEOUT (2m, 5m, 2m)
-//	VOICE_GRACE_PERIOD         shutdown grace for in-flight turns (20s)
-//	VOICE_HISTORY_MESSAGES     messages of history kept per session, 0 for none (20)
-//	VOICE_SYSTEM_PROMPT        system prompt for voice turns (the RAG's)
-//	VOICE_TURN_ORDER_WINDOW    see Config.TurnOrderWindow (10m)
-//	VOICE_BREAKER_*            breaker.SettingsFromEnv with prefix VOICE
-//	TTS_VOICE                  default voice (the server's)
-//	TTS_SAMPLE_RATE            rate of the TTS server's pcm output (24000)
-//	TTS_CHUNK_BYTES            audio bytes per chunk message (as many as fit)
-//	TTS_MAX_INPUT_CHARS        characters per TTS call (4096)
+//	VOICE_TRANSCRIBE_CONCURRENCY, VOICE_ANSWER_CONCURRENCY, VOICE_SYNTHESIZE_CONCURRENCY
+//	VOICE_TRANSCRIBE_TIMEOUT, VOICE_ANSWER_TIMEOUT, VOICE_SYNTHESIZE_TIMEOUT
+//	VOICE_GRACE_PERIOD         shutdown grace for in-flight turns
+//	VOICE_HISTORY_MESSAGES     messages of history kept per session, 0 for none
+//	VOICE_SYSTEM_PROMPT        system prompt for voice turns
+//	VOICE_TURN_ORDER_WINDOW    see Config.TurnOrderWindow
+//	TTS_VOICE                  default voice
+//	TTS_SAMPLE_RATE            rate of the TTS server's pcm output
+//	TTS_CHUNK_BYTES            audio bytes per chunk message
+//	TTS_MAX_INPUT_CHARS        characters per TTS call
 func ConfigFromEnv(r *envconfig.Reader) Config {
+	d := defaults
 	c := Config{
-		TranscribeConcurrency: r.Int("VOICE_TRANSCRIBE_CONCURRENCY", 8, 1, 1024),
-		AnswerConcurrency:     r.Int("VOICE_ANSWER_CONCURRENCY", 32, 1, 1024),
-		SynthesizeConcurrency: r.Int("VOICE_SYNTHESIZE_CONCURRENCY", 8, 1, 1024),
-		TranscribeTimeout:     r.Duration("VOICE_TRANSCRIBE_TIMEOUT", 2*time.Minute, time.Second, time.Hour),
-		AnswerTimeout:         r.Duration("VOICE_ANSWER_TIMEOUT", 5*time.Minute, time.Second, time.Hour),
-		SynthesizeTimeout:     r.Duration("VOICE_SYNTHESIZE_TIMEOUT", 2*time.Minute, time.Second, time.Hour),
-		GracePeriod:           r.Duration("VOICE_GRACE_PERIOD", 20*time.Second, time.Second, time.Hour),
-		HistoryMessages:       r.Int("VOICE_HISTORY_MESSAGES", 20, 0, 200),
-		SystemPrompt:          r.String("VOICE_SYSTEM_PROMPT", ""),
-		TurnOrderWindow:       r.Duration("VOICE_TURN_ORDER_WINDOW", 10*time.Minute, time.Second, 24*time.Hour),
-		Voice:                 r.String("TTS_VOICE", ""),
-		SampleRate:            r.Int("TTS_SAMPLE_RATE", 24000, 8000, 48000),
-		ChunkBytes:            r.Int("TTS_CHUNK_BYTES", 0, 0, 1<<20),
-		MaxSpeechChars:        r.Int("TTS_MAX_INPUT_CHARS", 4096, 16, 1<<20),
-		Breaker:               breaker.SettingsFromEnv(r, "VOICE", breaker.Settings{}),
+		TranscribeConcurrency: r.Int("VOICE_TRANSCRIBE_CONCURRENCY", d.TranscribeConcurrency, 1, 1024),
+		AnswerConcurrency:     r.Int("VOICE_ANSWER_CONCURRENCY", d.AnswerConcurrency, 1, 1024),
+		SynthesizeConcurrency: r.Int("VOICE_SYNTHESIZE_CONCURRENCY", d.SynthesizeConcurrency, 1, 1024),
+		TranscribeTimeout:     r.Duration("VOICE_TRANSCRIBE_TIMEOUT", d.TranscribeTimeout, time.Second, time.Hour),
+		AnswerTimeout:         r.Duration("VOICE_ANSWER_TIMEOUT", d.AnswerTimeout, time.Second, time.Hour),
+		SynthesizeTimeout:     r.Duration("VOICE_SYNTHESIZE_TIMEOUT", d.SynthesizeTimeout, time.Second, time.Hour),
+		GracePeriod:           r.Duration("VOICE_GRACE_PERIOD", d.GracePeriod, time.Second, time.Hour),
+		HistoryMessages:       r.Int("VOICE_HISTORY_MESSAGES", d.HistoryMessages, 0, 200),
+		SystemPrompt:          r.String("VOICE_SYSTEM_PROMPT", d.SystemPrompt),
+		TurnOrderWindow:       r.Duration("VOICE_TURN_ORDER_WINDOW", d.TurnOrderWindow, time.Second, 24*time.Hour),
+		Voice:                 r.String("TTS_VOICE", d.Voice),
+		SampleRate:            r.Int("TTS_SAMPLE_RATE", d.SampleRate, 8000, 48000),
+		ChunkBytes:            r.Int("TTS_CHUNK_BYTES", d.ChunkBytes, 0, 1<<20),
+		MaxSpeechChars:        r.Int("TTS_MAX_INPUT_CHARS", d.MaxSpeechChars, 16, 1<<20),
 	}
 	if c.HistoryMessages == 0 {
 		c.HistoryMessages = -1 // 0 in the environment means none; 0 in Config means the default

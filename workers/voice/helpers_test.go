@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,10 +21,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/jetflow-dev/jetflow/internal/breaker"
 	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
-	"github.com/jetflow-dev/jetflow/internal/devkit/natsserver"
 	"github.com/jetflow-dev/jetflow/internal/devkit/standin"
+	"github.com/jetflow-dev/jetflow/internal/devkit/testplatform"
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
+	"github.com/jetflow-dev/jetflow/internal/rag"
 	"github.com/jetflow-dev/jetflow/internal/stage"
 	"github.com/jetflow-dev/jetflow/internal/upstream/embedding"
 	"github.com/jetflow-dev/jetflow/internal/upstream/llm"
@@ -37,7 +38,6 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/worker"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
-	"github.com/jetflow-dev/jetflow/workers/chat"
 )
 
 // sampleRate is the rate of the spoken questions and of the stand-in TTS's output.
@@ -137,8 +137,7 @@ func (m *models) calls(route string) int64 { return m.standin.Stats().Calls[rout
 
 // platform is a real JetStream server with the streams applied and the stand-in models.
 type platform struct {
-	srv    *natsserver.Server
-	nc     *nats.Conn
+	tp     *testplatform.Platform
 	js     jetstream.JetStream
 	ctx    context.Context
 	models *models
@@ -146,16 +145,8 @@ type platform struct {
 
 func newPlatform(t *testing.T) *platform {
 	t.Helper()
-	p := &platform{srv: jstest.Server(t)}
-	p.nc, p.js = jstest.Connect(t, p.srv)
-	p.ctx = jstest.Context(t)
-	set, err := streams.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := streams.Apply(p.ctx, p.js, set); err != nil {
-		t.Fatal(err)
-	}
+	tp := testplatform.New(t)
+	p := &platform{tp: tp, js: tp.JS, ctx: tp.Ctx}
 	sm, err := standin.New(standin.Config{SampleRate: sampleRate}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -193,16 +184,10 @@ func (p *platform) runBuild(t *testing.T) {
 	if err := os.WriteFile(corpusFile, lines.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	healthAddr := ln.Addr().String()
-	ln.Close()
 	url := p.models.url
 	env := envconfig.Map(map[string]string{
-		"NATS_URL":           p.srv.ClientURL(),
-		"HEALTH_ADDR":        healthAddr,
+		"NATS_URL":           p.tp.URL(),
+		"HEALTH_ADDR":        "127.0.0.1:0", // any free port: the test does not call it
 		"STT_URL":            url + "/v1",
 		"TTS_URL":            url + "/v1",
 		"LLM_URL":            url + "/v1",
@@ -214,65 +199,62 @@ func (p *platform) runBuild(t *testing.T) {
 		"TTS_CHUNK_BYTES":    "16384",
 		"VOICE_GRACE_PERIOD": "2s",
 	})
-	ctx, cancel := context.WithCancel(p.ctx)
-	done := make(chan error, 1)
-	go func() { done <- worker.Run(ctx, "voice-assistant", env, testLogger(), Build) }()
-	t.Cleanup(func() {
-		p.models.releaseAll()
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("voice-assistant: %v", err)
-		}
+	jstest.Run(t, p.ctx, func(ctx context.Context) error {
+		return worker.Run(ctx, "voice-assistant", env, testLogger(), Build)
 	})
+	t.Cleanup(p.models.releaseAll) // before the worker stops: held calls end
 }
 
 // process is some of the stages running on a connection of their own, as a separate process
 // would: closing the connection is that process crashing.
 type process struct {
-	nc     *nats.Conn
-	cancel context.CancelFunc
-	done   chan struct{}
+	nc   *nats.Conn
+	stop func() // stops the runners and waits for them
 }
 
 // start runs the named stages and a turn registry through New, with their own connection and
 // clients.
 func (p *platform) start(t *testing.T, stages ...string) *process {
 	t.Helper()
-	nc, js := jstest.Connect(t, p.srv)
-	w, err := New(js, p.clients(t), Config{SampleRate: sampleRate, ChunkBytes: 16384, GracePeriod: time.Second}, WithLogger(testLogger()))
+	nc, js := jstest.Connect(t, p.tp.Server)
+	breakers := Breakers{
+		Transcribe: breaker.NewSet(StageTranscribe, breaker.Settings{}),
+		Answer:     breaker.NewSet(StageAnswer, breaker.Settings{}),
+		Synthesize: breaker.NewSet(StageSynthesize, breaker.Settings{}),
+	}
+	w, err := New(js, p.clients(t), breakers, Config{SampleRate: sampleRate, ChunkBytes: 16384, GracePeriod: time.Second}, testLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
-	runners, err := w.Runners(stages)
+	specs, err := w.Specs(stages...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	runners := []worker.Runner{w.Turns()}
+	for _, spec := range specs {
+		st, err := worker.NewStage(js, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runners = append(runners, st)
+	}
+	// One context for the process, so that its runners stop together, as a process's do.
 	ctx, cancel := context.WithCancel(p.ctx)
-	proc := &process{nc: nc, cancel: cancel, done: make(chan struct{})}
-	var wg sync.WaitGroup
+	stops := make([]func() error, 0, len(runners))
 	for _, r := range runners {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := r.Run(ctx); err != nil {
-				t.Errorf("%s: %v", r.Name(), err)
-			}
-		}()
+		stops = append(stops, jstest.Run(t, ctx, r.Run))
 	}
-	go func() {
-		wg.Wait()
-		close(proc.done)
-	}()
+	proc := &process{nc: nc, stop: func() {
+		cancel()
+		for _, stop := range stops {
+			_ = stop() // an error is reported at cleanup
+		}
+	}}
 	t.Cleanup(func() {
 		p.models.releaseAll()
 		proc.stop()
 	})
 	return proc
-}
-
-func (pr *process) stop() {
-	pr.cancel()
-	<-pr.done
 }
 
 // clients are model clients on the stand-in, with the corpus embedded by it in memory.
@@ -316,7 +298,7 @@ func (p *platform) clients(t *testing.T) Clients {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Clients{STT: stt, RAG: chat.NewRAG(emb, mem, rr, lc, chat.RAGConfig{TopK: 2}), TTS: sp}
+	return Clients{STT: stt, RAG: rag.New(emb, mem, rr, lc, rag.Config{TopK: 2}), TTS: sp}
 }
 
 // spoken is a VoiceRequest asking question aloud, as PCM16.

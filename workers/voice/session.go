@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jetflow-dev/jetflow/internal/rag"
 	"github.com/jetflow-dev/jetflow/internal/session"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
-	"github.com/jetflow-dev/jetflow/workers/chat"
 )
 
 // sessionState is a conversation's entry in the voice-sessions bucket, as JSON, so an operator
@@ -130,8 +130,8 @@ func (s *sessions) recordTurn(ctx context.Context, id, turn, question, answer st
 			return sessionState{}, session.ErrSkip
 		}
 		cur.History = append(cur.History,
-			historyMessage{Role: jetflowv1.RoleUser, Content: chat.TruncateUTF8(question, maxHistoryContent), Turn: turn},
-			historyMessage{Role: jetflowv1.RoleAssistant, Content: chat.TruncateUTF8(answer, maxHistoryContent), Turn: turn})
+			historyMessage{Role: jetflowv1.RoleUser, Content: rag.TruncateUTF8(question, maxHistoryContent), Turn: turn},
+			historyMessage{Role: jetflowv1.RoleAssistant, Content: rag.TruncateUTF8(answer, maxHistoryContent), Turn: turn})
 		cur.History = trimHistory(cur.History, s.historyMessages, budget)
 		wrote = true
 		return *cur, nil

@@ -5,8 +5,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/jetflow-dev/jetflow/workers/chat"
 )
 
 func TestTrimHistory(t *testing.T) {
@@ -41,27 +39,6 @@ func TestTrimHistory(t *testing.T) {
 			}
 			if b, _ := json.Marshal(got); len(got) > 0 && len(b) > tc.budget {
 				t.Fatalf("%d bytes, budget %d", len(b), tc.budget)
-			}
-		})
-	}
-}
-
-func TestTruncateUTF8(t *testing.T) {
-	tests := []struct {
-		name string
-		in   string
-		n    int
-		want string
-	}{
-		{name: "short", in: "abc", n: 5, want: "abc"},
-		{name: "ascii", in: "abcdef", n: 3, want: "abc"},
-		{name: "inside a rune", in: "aé", n: 2, want: "a"},
-		{name: "at a rune end", in: "aéb", n: 3, want: "aé"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := chat.TruncateUTF8(tc.in, tc.n); got != tc.want {
-				t.Fatalf("got %q, want %q", got, tc.want)
 			}
 		})
 	}

@@ -35,21 +35,9 @@ func (w *Worker) Synthesize(ctx context.Context, t *jetflowv1.VoiceTurn, in *sta
 		return nil, failure.Invalidf("the turn has no answer to speak")
 	}
 	ref := turnRef{session: t.GetSessionId(), turn: t.GetTurnId(), request: t.GetRequestId()}
-	ctx, h, ok, err := w.readTurn(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		w.drop(StageSynthesize, ref)
-		return nil, nil
-	}
-	defer h.release()
-	err = w.synthesize(ctx, t, ref, in)
-	if superseded(ctx, err) {
-		w.drop(StageSynthesize, ref)
-		return nil, nil
-	}
-	return nil, err
+	return w.inTurn(ctx, StageSynthesize, ref, nil, func(ctx context.Context, _ *sessionState) ([]stage.Output, error) {
+		return nil, w.synthesize(ctx, t, ref, in)
+	})
 }
 
 func (w *Worker) synthesize(ctx context.Context, t *jetflowv1.VoiceTurn, ref turnRef, in *stage.Input) error {
@@ -90,7 +78,7 @@ func (w *Worker) synthesize(ctx context.Context, t *jetflowv1.VoiceTurn, ref tur
 	}
 	start := time.Now()
 	for _, text := range speechSegments(t.GetAnswer(), w.cfg.MaxSpeechChars) {
-		_, err := breaker.Do(ctx, w.synthesizeBreakers.Get(breaker.TTS), func(ctx context.Context) (int64, error) {
+		_, err := breaker.Do(ctx, w.breakers.Synthesize.Get(breaker.TTS), func(ctx context.Context) (int64, error) {
 			_, n, err := w.clients.TTS.Stream(ctx, speech.Request{Input: text, Voice: voice, Format: speech.FormatPCM},
 				func(c speech.Chunk) error { return split.Write(ctx, c.Data) })
 			return n, err
@@ -127,7 +115,7 @@ func (w *Worker) record(ctx context.Context, ref turnRef, t *jetflowv1.VoiceTurn
 	if ref.session == "" {
 		return nil
 	}
-	s, err := w.sessionStore(ctx)
+	s, err := w.sessionStore.Get(ctx)
 	if err != nil {
 		return err
 	}
@@ -144,7 +132,7 @@ func (w *Worker) record(ctx context.Context, ref turnRef, t *jetflowv1.VoiceTurn
 // responded reports whether the VoiceResponse of a request is already in AI_RESULTS: the last
 // message on its result subject is the response, published after the last chunk.
 func (w *Worker) responded(ctx context.Context, subject string) (bool, error) {
-	s, err := w.resultStream(ctx)
+	s, err := w.resultStream.Get(ctx)
 	if err != nil {
 		return false, err
 	}

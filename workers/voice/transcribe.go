@@ -30,7 +30,7 @@ func (w *Worker) Transcribe(ctx context.Context, req *jetflowv1.VoiceRequest, in
 	}
 	var first session.Entry[sessionState]
 	if ref.session != "" {
-		s, err := w.sessionStore(ctx)
+		s, err := w.sessionStore.Get(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -48,26 +48,14 @@ func (w *Worker) Transcribe(ctx context.Context, req *jetflowv1.VoiceRequest, in
 		w.turns.Observe(ref.session, ref.turn, e.Revision)
 		first = e
 	}
-	ctx, h, ok, err := w.enter(ctx, ref, first)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		w.drop(StageTranscribe, ref)
-		return nil, nil
-	}
-	defer h.release()
-	outs, err := w.transcribe(ctx, req, ref, audio)
-	if superseded(ctx, err) {
-		w.drop(StageTranscribe, ref)
-		return nil, nil
-	}
-	return outs, err
+	return w.inTurn(ctx, StageTranscribe, ref, &first, func(ctx context.Context, _ *sessionState) ([]stage.Output, error) {
+		return w.transcribe(ctx, req, ref, audio)
+	})
 }
 
 func (w *Worker) transcribe(ctx context.Context, req *jetflowv1.VoiceRequest, ref turnRef, audio pcmAudio) ([]stage.Output, error) {
 	start := time.Now()
-	res, err := breaker.Do(ctx, w.transcribeBreakers.Get(breaker.STT), func(ctx context.Context) (transcribe.Result, error) {
+	res, err := breaker.Do(ctx, w.breakers.Transcribe.Get(breaker.STT), func(ctx context.Context) (transcribe.Result, error) {
 		return w.clients.STT.Transcribe(ctx, transcribe.Request{
 			PCM: audio.data, SampleRate: audio.sampleRate, Language: transcribe.LanguageCode(req.GetLanguage()),
 		})

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/jetflow-dev/jetflow/internal/session"
+	"github.com/jetflow-dev/jetflow/internal/stage"
 )
 
 // turnRef names one turn of one session; session is empty for a request without one.
@@ -40,7 +41,7 @@ func (w *Worker) enter(ctx context.Context, ref turnRef, first session.Entry[ses
 		return ctx, hold{}, false, nil
 	}
 	held, release := w.turns.Register(ctx, ref.session, ref.turn, first.Revision)
-	s, err := w.sessionStore(held)
+	s, err := w.sessionStore.Get(held)
 	if err != nil {
 		release()
 		return ctx, hold{}, false, err
@@ -61,20 +62,50 @@ func (w *Worker) enter(ctx context.Context, ref turnRef, first session.Entry[ses
 	return held, hold{release: release, state: &e.Value}, true, nil
 }
 
-// readTurn reads the session of ref and enters the turn; for the stages after transcribe.
-func (w *Worker) readTurn(ctx context.Context, ref turnRef) (context.Context, hold, bool, error) {
+// turnWork is a stage's work on one turn. ctx is cancelled with ErrSuperseded when a newer turn
+// starts in the session; state is the session as read on entering the turn (nil without a
+// session).
+type turnWork func(ctx context.Context, state *sessionState) ([]stage.Output, error)
+
+// inTurn is how every stage works on a turn: it enters ref's turn (first is the session as the
+// caller last wrote it; nil reads it now), runs work, and releases the turn when work returns.
+// When the turn was superseded, before work or during it, the input is dropped: no outputs and
+// no error, so the runtime acks it.
+func (w *Worker) inTurn(ctx context.Context, stageName string, ref turnRef, first *session.Entry[sessionState], work turnWork) ([]stage.Output, error) {
+	if first == nil {
+		e, err := w.readSession(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		first = &e
+	}
+	ctx, h, ok, err := w.enter(ctx, ref, *first)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		w.drop(stageName, ref)
+		return nil, nil
+	}
+	defer h.release()
+	outs, err := work(ctx, h.state)
+	if superseded(ctx, err) {
+		w.drop(stageName, ref)
+		return nil, nil
+	}
+	return outs, err
+}
+
+// readSession reads the session of ref; the zero entry for a request without a session.
+func (w *Worker) readSession(ctx context.Context, ref turnRef) (session.Entry[sessionState], error) {
 	if ref.session == "" {
-		return w.enter(ctx, ref, session.Entry[sessionState]{})
+		return session.Entry[sessionState]{}, nil
 	}
-	s, err := w.sessionStore(ctx)
+	s, err := w.sessionStore.Get(ctx)
 	if err != nil {
-		return ctx, hold{}, false, err
+		return session.Entry[sessionState]{}, err
 	}
-	first, err := s.get(ctx, ref.session)
-	if err != nil {
-		return ctx, hold{}, false, err
-	}
-	return w.enter(ctx, ref, first)
+	return s.get(ctx, ref.session)
 }
 
 // stillCurrent confirms, just before publishing, that ref was not superseded.
@@ -85,7 +116,7 @@ func (w *Worker) stillCurrent(ctx context.Context, ref turnRef) (bool, error) {
 	if ref.session == "" {
 		return true, nil
 	}
-	s, err := w.sessionStore(ctx)
+	s, err := w.sessionStore.Get(ctx)
 	if err != nil {
 		return false, err
 	}

@@ -305,11 +305,11 @@ func TestHistoryHoldsOnlyAnsweredTurns(t *testing.T) {
 // session back, except after the order window.
 func TestTurnOrder(t *testing.T) {
 	p := newPlatform(t)
-	w, err := New(p.js, Clients{}, Config{TurnOrderWindow: time.Minute})
+	w, err := New(p.js, Clients{}, Breakers{}, Config{TurnOrderWindow: time.Minute}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := w.sessionStore(p.ctx)
+	s, err := w.sessionStore.Get(p.ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,15 +363,7 @@ func TestTurnsCancelOlderTurnsAcrossProcesses(t *testing.T) {
 	defer releaseEarly()
 	put("s-early", "t2")
 
-	ctx, cancel := context.WithCancel(p.ctx)
-	done := make(chan error, 1)
-	go func() { done <- turns.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	jstest.Run(t, p.ctx, turns.Run)
 	jstest.Eventually(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if !errors.Is(context.Cause(early), ErrSuperseded) {
 			return fmt.Errorf("early registration: cause %v", context.Cause(early))

@@ -2,23 +2,20 @@ package voice
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"go.opentelemetry.io/otel/metric"
 
 	"github.com/jetflow-dev/jetflow/internal/audio/audiochunk"
 	"github.com/jetflow-dev/jetflow/internal/breaker"
+	"github.com/jetflow-dev/jetflow/internal/rag"
 	"github.com/jetflow-dev/jetflow/internal/session"
 	"github.com/jetflow-dev/jetflow/internal/stage"
+	"github.com/jetflow-dev/jetflow/internal/upstream/speech"
 	"github.com/jetflow-dev/jetflow/internal/upstream/transcribe"
 	"github.com/jetflow-dev/jetflow/internal/worker"
 	"github.com/jetflow-dev/jetflow/streams"
-	"github.com/jetflow-dev/jetflow/workers/chat"
-	"github.com/jetflow-dev/jetflow/workers/tts"
 )
 
 // Stage names, which are also their consumers' names.
@@ -35,56 +32,58 @@ var AllStages = []string{StageTranscribe, StageAnswer, StageSynthesize}
 // does not run that stage.
 type Clients struct {
 	STT transcribe.Transcriber
-	RAG *chat.RAG
-	TTS tts.Synthesizer
+	RAG *rag.RAG
+	TTS Synthesizer
 }
 
-// Option tunes a Worker.
-type Option func(*Worker)
-
-// WithLogger sets the logger; nil, like the default, discards logs.
-func WithLogger(l *slog.Logger) Option {
-	return func(w *Worker) {
-		if l != nil {
-			w.log = l
-		}
-	}
+// Synthesizer streams speech audio; *speech.Client implements it.
+type Synthesizer interface {
+	Stream(ctx context.Context, req speech.Request, fn func(speech.Chunk) error) (string, int64, error)
 }
 
-// WithMeter sets where the breakers report their state; the default exports nothing.
-func WithMeter(m metric.Meter) Option { return func(w *Worker) { w.meter = m } }
+// Breakers are the breaker sets of the stages, one set per stage: a stage stops pulling while
+// one of its upstreams' breakers is open, and the other stages go on. A stage's set may be nil
+// when the process does not run that stage.
+type Breakers struct {
+	Transcribe, Answer, Synthesize *breaker.Set
+}
 
 // Worker holds the three voice stages, their breakers and the process's turn registry.
 type Worker struct {
 	js         jetstream.JetStream
 	clients    Clients
+	breakers   Breakers
 	cfg        Config
 	log        *slog.Logger
-	meter      metric.Meter
 	turns      *Turns
 	chunkBytes int
 
-	transcribeBreakers, answerBreakers, synthesizeBreakers *breaker.Set
-
-	mu       sync.Mutex
-	sessions *sessions        // opened on first use: the bucket may appear after the start
-	results  jetstream.Stream // AI_RESULTS, looked up on first use
+	// Opened on first use: the bucket and the stream may appear after the process starts.
+	sessionStore *worker.Lazy[*sessions]
+	resultStream *worker.Lazy[jetstream.Stream] // AI_RESULTS
 }
 
-// New assembles the worker. It does no I/O.
-func New(js jetstream.JetStream, clients Clients, cfg Config, opts ...Option) (*Worker, error) {
+// New assembles the worker. log nil discards logs. It does no I/O.
+func New(js jetstream.JetStream, clients Clients, breakers Breakers, cfg Config, log *slog.Logger) (*Worker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("configuring voice-assistant: %w", err)
 	}
-	w := &Worker{js: js, clients: clients, cfg: cfg.withDefaults(), log: slog.New(slog.DiscardHandler)}
-	for _, o := range opts {
-		o(w)
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	bopts := []breaker.Option{breaker.WithLogger(w.log), breaker.WithMeter(w.meter)}
-	w.transcribeBreakers = breaker.NewSet(StageTranscribe, w.cfg.Breaker, bopts...)
-	w.answerBreakers = breaker.NewSet(StageAnswer, w.cfg.Breaker, bopts...)
-	w.synthesizeBreakers = breaker.NewSet(StageSynthesize, w.cfg.Breaker, bopts...)
-	w.turns = NewTurns(js, streams.BucketVoiceSessions, w.log)
+	cfg = cfg.withDefaults()
+	w := &Worker{
+		js: js, clients: clients, breakers: breakers, cfg: cfg, log: log,
+		turns: NewTurns(js, streams.BucketVoiceSessions, log),
+		sessionStore: worker.NewLazy(func(ctx context.Context) (*sessions, error) {
+			st, err := session.Open[sessionState](ctx, js, streams.BucketVoiceSessions)
+			if err != nil {
+				return nil, err
+			}
+			return &sessions{store: st, historyMessages: cfg.HistoryMessages, orderWindow: cfg.TurnOrderWindow}, nil
+		}),
+		resultStream: worker.LazyStream(js, streams.StreamResults),
+	}
 	var serverMaxPayload int64 // unknown without a connection (tests of the pure logic)
 	if js != nil && js.Conn() != nil {
 		serverMaxPayload = js.Conn().MaxPayload()
@@ -93,83 +92,57 @@ func New(js jetstream.JetStream, clients Clients, cfg Config, opts ...Option) (*
 	return w, nil
 }
 
-// Turns is the process's turn registry; run it (Runners does) for barge-in across replicas.
+// Turns is the process's turn registry; run it beside the stages for barge-in across replicas.
 func (w *Worker) Turns() *Turns { return w.turns }
 
-// Stage builds one stage, by name (StageTranscribe, StageAnswer, StageSynthesize), on its
-// durable consumer, gated by its own breakers.
-func (w *Worker) Stage(name string, opts ...stage.Option) (*stage.Stage, error) {
-	cfg := stage.Config{Name: name, Stream: streams.StreamVoice, Consumer: name, GracePeriod: w.cfg.GracePeriod}
-	var h stage.Handler
-	var gate *breaker.Set
-	switch name {
-	case StageTranscribe:
-		if w.clients.STT == nil {
-			return nil, errors.New("configuring voice-transcribe: no transcription client")
-		}
-		cfg.Concurrency, cfg.HandlerTimeout = w.cfg.TranscribeConcurrency, w.cfg.TranscribeTimeout
-		cfg.MaxPayload = MaxRequestBytes
-		h, gate = stage.Typed(w.Transcribe), w.transcribeBreakers
-	case StageAnswer:
-		if w.clients.RAG == nil {
-			return nil, errors.New("configuring voice-answer: no RAG")
-		}
-		cfg.Concurrency, cfg.HandlerTimeout = w.cfg.AnswerConcurrency, w.cfg.AnswerTimeout
-		h, gate = stage.Typed(w.Answer), w.answerBreakers
-	case StageSynthesize:
-		if w.clients.TTS == nil {
-			return nil, errors.New("configuring voice-synthesize: no speech client")
-		}
-		cfg.Concurrency, cfg.HandlerTimeout = w.cfg.SynthesizeConcurrency, w.cfg.SynthesizeTimeout
-		h, gate = stage.Typed(w.Synthesize), w.synthesizeBreakers
-	default:
-		return nil, fmt.Errorf("voice stage %q is not one of %v", name, AllStages)
-	}
-	return stage.New(w.js, cfg, h, append(opts, stage.WithGate(gate))...)
-}
-
-// Runners returns the named stages (all three when names is empty) and the turn registry.
-func (w *Worker) Runners(names []string, opts ...stage.Option) ([]worker.Runner, error) {
+// Specs returns the named stages (all three when names is empty), in the order named, each on
+// its durable consumer and gated by its own breakers.
+func (w *Worker) Specs(names ...string) ([]worker.StageSpec, error) {
 	if len(names) == 0 {
 		names = AllStages
 	}
-	runners := make([]worker.Runner, 0, len(names)+1)
+	specs := make([]worker.StageSpec, 0, len(names))
 	for _, name := range names {
-		st, err := w.Stage(name, opts...)
+		spec, err := w.spec(name)
 		if err != nil {
 			return nil, err
 		}
-		runners = append(runners, st)
+		specs = append(specs, spec)
 	}
-	return append(runners, w.turns), nil
+	return specs, nil
 }
 
-// sessionStore opens the voice-sessions bucket on first use.
-func (w *Worker) sessionStore(ctx context.Context) (*sessions, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.sessions != nil {
-		return w.sessions, nil
+func (w *Worker) spec(name string) (worker.StageSpec, error) {
+	spec := worker.StageSpec{Consumer: name, GracePeriod: w.cfg.GracePeriod}
+	var missing string
+	switch name {
+	case StageTranscribe:
+		if w.clients.STT == nil {
+			missing = "transcription client"
+		}
+		spec.Handler, spec.Breakers = stage.Typed(w.Transcribe), w.breakers.Transcribe
+		spec.Concurrency, spec.HandlerTimeout = w.cfg.TranscribeConcurrency, w.cfg.TranscribeTimeout
+		spec.MaxPayload = MaxRequestBytes
+	case StageAnswer:
+		if w.clients.RAG == nil {
+			missing = "RAG"
+		}
+		spec.Handler, spec.Breakers = stage.Typed(w.Answer), w.breakers.Answer
+		spec.Concurrency, spec.HandlerTimeout = w.cfg.AnswerConcurrency, w.cfg.AnswerTimeout
+	case StageSynthesize:
+		if w.clients.TTS == nil {
+			missing = "speech client"
+		}
+		spec.Handler, spec.Breakers = stage.Typed(w.Synthesize), w.breakers.Synthesize
+		spec.Concurrency, spec.HandlerTimeout = w.cfg.SynthesizeConcurrency, w.cfg.SynthesizeTimeout
+	default:
+		return worker.StageSpec{}, fmt.Errorf("voice stage %q is not one of %v", name, AllStages)
 	}
-	st, err := session.Open[sessionState](ctx, w.js, streams.BucketVoiceSessions)
-	if err != nil {
-		return nil, err
+	if missing == "" && spec.Breakers == nil {
+		missing = "breakers"
 	}
-	w.sessions = &sessions{store: st, historyMessages: w.cfg.HistoryMessages, orderWindow: w.cfg.TurnOrderWindow}
-	return w.sessions, nil
-}
-
-// resultStream looks AI_RESULTS up on first use.
-func (w *Worker) resultStream(ctx context.Context) (jetstream.Stream, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.results != nil {
-		return w.results, nil
+	if missing != "" {
+		return worker.StageSpec{}, fmt.Errorf("configuring %s: no %s", name, missing)
 	}
-	s, err := w.js.Stream(ctx, streams.StreamResults)
-	if err != nil {
-		return nil, fmt.Errorf("looking up stream %s: %w", streams.StreamResults, err)
-	}
-	w.results = s
-	return s, nil
+	return spec, nil
 }

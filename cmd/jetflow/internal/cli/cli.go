@@ -19,22 +19,8 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
 	"github.com/jetflow-dev/jetflow/internal/natsconn"
 	"github.com/jetflow-dev/jetflow/streams"
-	"github.com/jetflow-dev/jetflow/workers/chat"
-	"github.com/jetflow-dev/jetflow/workers/pipeline"
-	"github.com/jetflow-dev/jetflow/workers/stt"
-	"github.com/jetflow-dev/jetflow/workers/tts"
-	"github.com/jetflow-dev/jetflow/workers/voice"
+	"github.com/jetflow-dev/jetflow/workers"
 )
-
-// devWorkers are the services `jetflow dev` runs in its process.
-var devWorkers = []devplatform.Worker{
-	{Name: "chat-handler", Build: chat.Build},
-	{Name: "tts-module", Build: tts.Build},
-	{Name: "voice-assistant", Build: voice.Build},
-	{Name: "stt-module", Build: stt.Build},
-	// pipeline-bridge starts runs in a cluster: it runs when an allow-list is given.
-	{Name: "pipeline-bridge", Build: pipeline.Build, Needs: []string{"PIPELINES_FILE"}},
-}
 
 const usage = `jetflow: operate jetflow on NATS JetStream.
 
@@ -187,6 +173,6 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer, lookup en
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	return devplatform.Run(ctx, devplatform.Options{
 		DataDir: *data, Port: *port, MonitorPort: *monitor, Lookup: lookup, Out: stdout, Log: log,
-		Workers: devWorkers,
+		Workers: workers.All,
 	})
 }

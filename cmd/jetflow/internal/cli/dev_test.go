@@ -61,23 +61,15 @@ func TestDevPrintsCommandsThatWork(t *testing.T) {
 		t.Skip("builds the nats CLI")
 	}
 	var out, logs syncbuf.Buffer
-	ctx, cancel := context.WithCancel(jstest.Context(t))
-	done := make(chan error, 1)
+	ctx := jstest.Context(t)
 	lookup := envconfig.Map(map[string]string{})
-	go func() {
-		done <- run(ctx, []string{"dev", "--data", t.TempDir(), "--port", "-1", "--monitor", "-1"}, &out, &logs, lookup)
-	}()
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("jetflow dev: %v\nlogs:\n%s", err, logs.String())
-			}
-		case <-time.After(60 * time.Second):
-			t.Error("jetflow dev did not stop")
+	dataDir := t.TempDir()
+	jstest.Run(t, ctx, func(ctx context.Context) error {
+		if err := run(ctx, []string{"dev", "--data", dataDir, "--port", "-1", "--monitor", "-1"}, &out, &logs, lookup); err != nil {
+			return fmt.Errorf("jetflow dev: %w\nlogs:\n%s", err, logs.String())
 		}
-	}()
+		return nil
+	})
 	jstest.Eventually(t, 60*time.Second, 50*time.Millisecond, func() error {
 		if !strings.Contains(out.String(), "Press Ctrl-C") {
 			return errors.New("not started yet")

@@ -24,16 +24,8 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
 	"github.com/jetflow-dev/jetflow/internal/worker"
 	"github.com/jetflow-dev/jetflow/streams"
+	"github.com/jetflow-dev/jetflow/workers"
 )
-
-// Worker is one service to run in the process.
-type Worker struct {
-	Name  string
-	Build worker.Build
-	// Needs lists variables without which the worker cannot start (for example a pipelines
-	// allow-list); it is skipped, and says so, when one is unset.
-	Needs []string
-}
 
 // Options for Run.
 type Options struct {
@@ -43,8 +35,8 @@ type Options struct {
 	Port, MonitorPort int
 	// Lookup reads the environment: a model URL that is set replaces its stand-in.
 	Lookup envconfig.Lookup
-	// Workers to run.
-	Workers []Worker
+	// Workers to run (workers.All); one whose Needs are unset is skipped, and says so.
+	Workers []workers.Worker
 	// Out receives the how-to-use text; Log the logs.
 	Out io.Writer
 	Log *slog.Logger
@@ -121,13 +113,18 @@ func Run(ctx context.Context, o Options) error {
 			fmt.Fprintf(o.Out, "skipping %s: set %s to run it\n", w.Name, missing)
 			continue
 		}
-		health, err := freeAddr(ctx)
+		// The worker serves its health checks on a port bound here and held: nothing can take it
+		// between choosing it and serving on it.
+		healthLn, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
 		if err != nil {
-			return err
+			cancel()
+			wg.Wait()
+			return fmt.Errorf("listening for %s's health checks: %w", w.Name, err)
 		}
+		health := healthLn.Addr().String()
 		// One worker runs the dead-letter advisory catcher: the first one that starts, because a
 		// worker skipped for a missing variable would leave none running it.
-		env := map[string]string{"HEALTH_ADDR": health, "DEAD_LETTER_ADVISORIES": strconv.FormatBool(len(running) == 0)}
+		env := map[string]string{"DEAD_LETTER_ADVISORIES": strconv.FormatBool(len(running) == 0)}
 		for k, v := range overrides {
 			env[k] = v
 		}
@@ -136,7 +133,7 @@ func Run(ctx context.Context, o Options) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := worker.Run(runCtx, w.Name, lookup, o.Log.With("service", w.Name), w.Build); err != nil {
+			if err := worker.Run(runCtx, w.Name, lookup, o.Log.With("service", w.Name), w.Build, worker.WithHealthListener(healthLn)); err != nil {
 				errs <- fmt.Errorf("%s: %w", w.Name, err)
 				cancel()
 			}
@@ -233,13 +230,4 @@ func overlay(over map[string]string, base envconfig.Lookup) envconfig.Lookup {
 		}
 		return base(name)
 	}
-}
-
-func freeAddr(ctx context.Context) (string, error) {
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("finding a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }

@@ -1,10 +1,8 @@
-// Package chat is chat-handler: text RAG as two durable stages. chat-retrieve embeds the
-// question, searches the retriever and reranks (each behind its breaker); chat-generate builds
-// the prompt from the kept sources and asks the LLM, streaming tokens live on core NATS and
-// publishing the final answer durably. Two stages, so a slow or failing LLM neither repeats
-// retrieval nor blocks it, and KEDA scales the LLM-bound stage on its own lag. The voice worker
-// reuses the same RAG.
-package chat
+// Package rag is retrieval-augmented generation over the model servers: embed the question,
+// search the retriever, rerank, build the prompt from the kept sources and ask the LLM, each call
+// behind a breaker the caller's stage owns. chat-handler runs retrieval and generation as two
+// stages; voice-assistant runs both in its answer stage. A library, so no worker imports another.
+package rag
 
 import (
 	"cmp"
@@ -13,7 +11,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -38,8 +35,8 @@ type LLM interface {
 	Stream(ctx context.Context, req llm.Request, fn func(llm.Delta) error) (llm.Response, error)
 }
 
-// RAGConfig holds the defaults a request may override.
-type RAGConfig struct {
+// Config holds the defaults a request may override.
+type Config struct {
 	// TopK sources kept for the prompt. 0 means defaultTopK.
 	TopK int
 	// SystemPrompt opens every conversation. Empty means DefaultSystemPrompt.
@@ -69,7 +66,7 @@ const (
 	maxSourceBytes = 2000
 )
 
-func (c RAGConfig) withDefaults() RAGConfig {
+func (c Config) withDefaults() Config {
 	c.TopK = cmp.Or(c.TopK, defaultTopK)
 	c.SystemPrompt = cmp.Or(c.SystemPrompt, DefaultSystemPrompt)
 	return c
@@ -82,11 +79,11 @@ type RAG struct {
 	retriever retrieval.Retriever
 	reranker  Reranker // nil: keep the retriever's order
 	llm       LLM
-	cfg       RAGConfig
+	cfg       Config
 }
 
-// NewRAG assembles a RAG; reranker may be nil.
-func NewRAG(e Embedder, r retrieval.Retriever, rr Reranker, l LLM, cfg RAGConfig) *RAG {
+// New assembles a RAG; reranker may be nil.
+func New(e Embedder, r retrieval.Retriever, rr Reranker, l LLM, cfg Config) *RAG {
 	return &RAG{embedder: e, retriever: r, reranker: rr, llm: l, cfg: cfg.withDefaults()}
 }
 
@@ -219,18 +216,6 @@ func (r *RAG) Prompt(q Question, sources []*jetflowv1.Source) []llm.Message {
 		msgs = append(msgs, llm.Message{Role: m.GetRole(), Content: m.GetContent()})
 	}
 	return append(msgs, llm.Message{Role: llm.RoleUser, Content: q.Query})
-}
-
-// TruncateUTF8 cuts s to at most n bytes without splitting a character: a split one would
-// reach the model (or a session's history) as an invalid byte sequence.
-func TruncateUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
 
 // Generate asks the LLM, calling onToken (unless nil) with each piece of the answer as it

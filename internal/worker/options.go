@@ -1,0 +1,18 @@
+package worker
+
+import "net"
+
+// RunOption changes how Run runs the process.
+type RunOption func(*runOptions)
+
+type runOptions struct {
+	healthListener net.Listener
+}
+
+// WithHealthListener serves the health endpoints on ln instead of listening on HEALTH_ADDR.
+// Run owns ln from then on and closes it when it returns. Tests and the dev platform bind
+// 127.0.0.1:0 themselves and pass the listener, so no other process can take the port between
+// choosing and binding it.
+func WithHealthListener(ln net.Listener) RunOption {
+	return func(o *runOptions) { o.healthListener = ln }
+}
