@@ -48,9 +48,9 @@
 // Input audio is PCM16 (format.sample_rate required) or WAV; an unspecified format is detected
 // from the bytes. Compressed formats are dead-lettered: the transcription client uploads WAV.
 // Output audio is PCM16 mono at Config.SampleRate (the TTS server's pcm rate), split with
-// internal/audiochunk into chunks that fit a message. A long answer is spoken in pieces of at
-// most Config.MaxSpeechChars characters, cut at sentence ends, one TTS call each, into one
-// stream of chunks.
+// internal/audio/audiochunk into chunks that fit a message. A long answer is spoken in pieces
+// of at most Config.MaxSpeechChars characters, cut at sentence ends, one TTS call each, into
+// one stream of chunks.
 //
 // Configuration: Build and ConfigFromEnv.
 package voice
