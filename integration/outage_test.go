@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/breaker"
 	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
 	"github.com/jetflow-dev/jetflow/internal/devkit/standin"
+	"github.com/jetflow-dev/jetflow/internal/devkit/testplatform"
 	"github.com/jetflow-dev/jetflow/internal/stage"
 	"github.com/jetflow-dev/jetflow/internal/upstream/modelhttp"
 	"github.com/jetflow-dev/jetflow/internal/upstream/speech"
@@ -29,10 +29,8 @@ import (
 // open no call reaches the upstream and the stage holds no message (it stopped pulling), nothing
 // is dead-lettered because of the outage, and every message completes once the upstream is back.
 func TestUpstreamOutageStopsPullingAndLosesNothing(t *testing.T) {
-	srv := jstest.Server(t)
-	nc, js := jstest.Connect(t, srv)
-	ctx := jstest.Context(t)
-	applyStreams(t, js)
+	p := testplatform.New(t)
+	nc, js, ctx := p.NC, p.JS, p.Ctx
 	models, err := standin.New(standin.Config{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -61,15 +59,7 @@ func TestUpstreamOutageStopsPullingAndLosesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- st.Run(runCtx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
+	jstest.Run(t, ctx, st.Run)
 
 	down.Store(true)
 	const n = 12
@@ -91,12 +81,17 @@ func TestUpstreamOutageStopsPullingAndLosesNothing(t *testing.T) {
 	})
 	callsAtOpen := calls.Load()
 	// No upstream call while the breaker is open, only the probe once the open interval ends.
-	for breakers.OpenFor() > 100*time.Millisecond {
-		if got := calls.Load(); got != callsAtOpen {
-			t.Fatalf("%d upstream calls while the breaker was open (had %d when it opened)", got, callsAtOpen)
+	// A call counts against the breaker only when the open interval still had a margin after
+	// the count was read, so a late look cannot blame it for its probe.
+	const margin = 100 * time.Millisecond
+	openUntil := time.Now().Add(breakers.OpenFor())
+	jstest.Consistently(t, time.Until(openUntil)-margin, 10*time.Millisecond, func() error {
+		got := calls.Load()
+		if got != callsAtOpen && time.Until(openUntil) > margin/2 {
+			return fmt.Errorf("%d upstream calls while the breaker was open (had %d when it opened)", got, callsAtOpen)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	cons, err := js.Consumer(ctx, streams.StreamTTS, streams.ConsumerTTS)
 	if err != nil {
 		t.Fatal(err)
