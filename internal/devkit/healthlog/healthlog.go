@@ -58,7 +58,8 @@ func (w *Watcher) Write(p []byte) (int, error) {
 }
 
 func (w *Watcher) scan(p []byte) {
-	data := append(w.partial, p...)
+	w.partial = append(w.partial, p...)
+	data := w.partial
 	for {
 		line, rest, ok := bytes.Cut(data, []byte("\n"))
 		if !ok {
