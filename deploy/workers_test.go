@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/jetflow-dev/jetflow/internal/devkit/healthlog"
 	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
 	"github.com/jetflow-dev/jetflow/internal/devkit/standin"
 	"github.com/jetflow-dev/jetflow/internal/devkit/syncbuf"
@@ -180,43 +181,47 @@ func (e *natsEnv) runWorker(ctx context.Context, t *testing.T, w Worker, bin, mo
 	if err := os.WriteFile(seedFile, seed, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	health := ln.Addr().String()
-	_ = ln.Close()
 	logs := &syncbuf.Buffer{}
+	out := healthlog.Watch(logs)
 	// The process outlives the caller's context: it is stopped with SIGTERM at cleanup, and
 	// killed only when the test's own context ends.
 	procCtx, cancel := context.WithCancel(jstest.Context(t))
 	t.Cleanup(cancel)
 	cmd := exec.CommandContext(procCtx, bin)
 	cmd.Env = []string{
-		"NATS_URL=" + e.srv.ClientURL(), "NATS_NKEY=" + seedFile, "HEALTH_ADDR=" + health, "LOG_LEVEL=info",
+		"NATS_URL=" + e.srv.ClientURL(), "NATS_NKEY=" + seedFile, "HEALTH_ADDR=" + healthlog.AnyPort, "LOG_LEVEL=info",
 		"LLM_URL=" + models + "/v1", "LLM_MODEL=standin", "EMBEDDINGS_URL=" + models + "/v1",
 		"RERANKER_URL=" + models + "/v1", "STT_URL=" + models + "/v1", "TTS_URL=" + models + "/v1",
 		`PIPELINES_JSON={"pipelines":{"p":{"backend":"kfp","pipeline_id":"p","pipeline_version_id":"v"}}}`,
 		"KFP_URL=http://127.0.0.1:9",
 	}
-	cmd.Stdout, cmd.Stderr = logs, logs
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	exited := make(chan struct{})
+	var exitErr error // set before exited is closed
+	go func() {
+		exitErr = cmd.Wait()
+		close(exited)
+	}()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("%s stopped with %v; log:\n%s", w.Name, err, logs.String())
+		case <-exited:
+			if exitErr != nil {
+				t.Errorf("%s stopped with %v; log:\n%s", w.Name, exitErr, logs.String())
 			}
 		case <-time.After(45 * time.Second):
 			_ = cmd.Process.Kill()
-			t.Errorf("%s did not stop within 45s (killed: %v)", w.Name, <-done)
+			<-exited
+			t.Errorf("%s did not stop within 45s (killed: %v)", w.Name, exitErr)
 		}
 	})
+	health, err := out.Addr(ctx, exited)
+	if err != nil {
+		t.Fatalf("finding the health server of %s: %v; log:\n%s", w.Name, err, logs.String())
+	}
 	jstest.Eventually(t, 15*time.Second, 10*time.Millisecond, func() error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+health+"/readyz", nil)
 		if err != nil {
@@ -245,15 +250,7 @@ func startModels(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(ctx, ln)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	// Stopped after the workers, whose cleanups were registered later and so run first.
+	jstest.Run(t, jstest.Context(t), func(ctx context.Context) error { return srv.Serve(ctx, ln) })
 	return "http://" + ln.Addr().String()
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,13 +17,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
+	"github.com/jetflow-dev/jetflow/internal/devkit/healthlog"
 	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
 	"github.com/jetflow-dev/jetflow/internal/devkit/natscli"
 	"github.com/jetflow-dev/jetflow/internal/devkit/standin"
 	"github.com/jetflow-dev/jetflow/internal/devkit/syncbuf"
-	"github.com/jetflow-dev/jetflow/streams"
+	"github.com/jetflow-dev/jetflow/internal/devkit/testplatform"
+	"github.com/jetflow-dev/jetflow/workers"
 )
 
 var (
@@ -83,16 +82,6 @@ func fileExists(path string) bool {
 	return err == nil && !info.IsDir()
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func get(ctx context.Context, url string) (int, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -109,27 +98,36 @@ func get(ctx context.Context, url string) (int, string, error) {
 
 // process is a running binary with its combined output.
 type process struct {
-	cmd  *exec.Cmd
-	out  *syncbuf.Buffer
-	done chan error
+	cmd *exec.Cmd
+	out *syncbuf.Buffer
+	log *healthlog.Watcher // out, with the health server's address picked out
+	// exited is closed once the process has exited; err is then its exit error.
+	exited chan struct{}
+	err    error
 }
 
+// start starts bin with env and kills it at the end of the test unless it has stopped.
 func start(t *testing.T, bin string, env ...string) *process {
 	t.Helper()
 	cmd := exec.CommandContext(context.Background(), bin)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
-	p := &process{cmd: cmd, out: &syncbuf.Buffer{}, done: make(chan error, 1)}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
+	p := &process{cmd: cmd, out: &syncbuf.Buffer{}, exited: make(chan struct{})}
+	p.log = healthlog.Watch(p.out)
+	cmd.Stdout, cmd.Stderr = p.log, p.log
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", bin, err)
 	}
-	go func() { p.done <- cmd.Wait() }()
+	go func() {
+		p.err = cmd.Wait()
+		close(p.exited)
+	}()
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
+		select {
+		case <-p.exited:
+		default:
 			_ = cmd.Process.Kill()
-			if err := <-p.done; err != nil {
-				t.Logf("%s killed at the end of the test: %v", bin, err)
-			}
+			<-p.exited
+			t.Logf("%s killed at the end of the test: %v", bin, p.err)
 		}
 	})
 	return p
@@ -142,24 +140,30 @@ func (p *process) stop(t *testing.T, within time.Duration) {
 		t.Fatalf("SIGTERM: %v", err)
 	}
 	select {
-	case err := <-p.done:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, p.out.String())
+	case <-p.exited:
+		if p.err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", p.err, p.out.String())
 		}
 	case <-time.After(within):
 		t.Fatalf("still running %v after SIGTERM\n%s", within, p.out.String())
 	}
 }
 
-// waitReady polls /readyz until it answers 200.
-func waitReady(t *testing.T, p *process, healthAddr string) {
+// waitReady reads the health server's address from the log and polls /readyz until it
+// answers 200.
+func waitReady(t *testing.T, p *process) {
 	t.Helper()
 	ctx := jstest.Context(t)
+	addrCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	healthAddr, err := p.log.Addr(addrCtx, p.exited)
+	if err != nil {
+		t.Fatalf("finding the health server: %v\n%s", err, p.out.String())
+	}
 	jstest.Eventually(t, 30*time.Second, 10*time.Millisecond, func() error {
 		select {
-		case err := <-p.done:
-			p.done <- err
-			return fmt.Errorf("exited early: %v\n%s", err, p.out.String())
+		case <-p.exited:
+			t.Fatalf("exited before it was ready: %v\n%s", p.err, p.out.String())
 		default:
 		}
 		code, body, err := get(ctx, "http://"+healthAddr+"/readyz")
@@ -173,12 +177,12 @@ func waitReady(t *testing.T, p *process, healthAddr string) {
 	})
 }
 
-// workerEnv is the environment every worker needs in these tests; model URLs point at the
-// stand-in models.
-func workerEnv(natsURL, healthAddr, modelsURL string) []string {
+// workerEnv is the environment every worker needs in these tests: the health server takes any
+// free port (waitReady reads which from the log), model URLs point at the stand-in models.
+func workerEnv(natsURL, modelsURL string) []string {
 	return []string{
 		"NATS_URL=" + natsURL,
-		"HEALTH_ADDR=" + healthAddr,
+		"HEALTH_ADDR=" + healthlog.AnyPort,
 		"LOG_LEVEL=debug",
 		"LLM_URL=" + modelsURL + "/v1",
 		"EMBEDDINGS_URL=" + modelsURL + "/v1",
@@ -190,45 +194,27 @@ func workerEnv(natsURL, healthAddr, modelsURL string) []string {
 	}
 }
 
-// applyStreams creates every stream and consumer on the server.
-func applyStreams(t *testing.T, js jetstream.JetStream) {
-	t.Helper()
-	set, err := streams.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := streams.Apply(jstest.Context(t), js, set); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// workerBinaries are the five services, each its own lean binary.
-var workerBinaries = []string{"chat-handler", "tts-module", "pipeline-bridge", "stt-module", "voice-assistant"}
-
 // Each worker binary starts, reports ready on /readyz, and exits 0 soon after SIGTERM.
 // How fast it gets ready is measured by make footprint, not asserted here.
 func TestWorkerBinariesStartReadyAndStopOnSIGTERM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binaries")
 	}
-	srv := jstest.Server(t)
-	_, js := jstest.Connect(t, srv)
-	applyStreams(t, js)
+	p := testplatform.New(t)
 	models, err := standin.New(standin.Config{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	modelSrv := httptest.NewServer(models)
 	t.Cleanup(modelSrv.Close)
-	for _, name := range workerBinaries {
+	for _, name := range workers.Names() {
 		t.Run(name, func(t *testing.T) {
 			bin := buildBinary(t, name)
-			health := freePort(t)
-			p := start(t, bin, workerEnv(srv.ClientURL(), health, modelSrv.URL)...)
-			waitReady(t, p, health)
-			p.stop(t, 30*time.Second)
-			if !strings.Contains(p.out.String(), `"msg":"stopped"`) {
-				t.Errorf("no clean stop in the logs:\n%s", p.out.String())
+			proc := start(t, bin, workerEnv(p.URL(), modelSrv.URL)...)
+			waitReady(t, proc)
+			proc.stop(t, 30*time.Second)
+			if !strings.Contains(proc.out.String(), `"msg":"stopped"`) {
+				t.Errorf("no clean stop in the logs:\n%s", proc.out.String())
 			}
 		})
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
 	"github.com/jetflow-dev/jetflow/internal/devkit/natscli"
+	"github.com/jetflow-dev/jetflow/internal/devkit/testplatform"
 	"github.com/jetflow-dev/jetflow/internal/failure"
 	"github.com/jetflow-dev/jetflow/internal/stage"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
@@ -21,10 +22,8 @@ func TestDeadLetterShownByNatsStreamView(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the nats CLI")
 	}
-	srv := jstest.Server(t)
-	_, js := jstest.Connect(t, srv)
-	ctx := jstest.Context(t)
-	applyStreams(t, js)
+	p := testplatform.New(t)
+	js, ctx := p.JS, p.Ctx
 	s, err := stage.New(js, stage.Config{Name: streams.ConsumerTTS, Stream: streams.StreamTTS, Consumer: streams.ConsumerTTS},
 		stage.Typed(func(ctx context.Context, req *jetflowv1.TtsRequest, in *stage.Input) ([]stage.Output, error) {
 			return nil, failure.Permanentf("voice %q is not installed", req.GetVoice())
@@ -32,17 +31,9 @@ func TestDeadLetterShownByNatsStreamView(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- s.Run(runCtx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("stage: %v", err)
-		}
-	}()
+	jstest.Run(t, ctx, s.Run)
 
-	cli := natscli.New(t, srv.ClientURL())
+	cli := natscli.New(t, p.URL())
 	// Published exactly as the README shows, as JSON with the nats CLI.
 	cli.Run(ctx, t, "pub", streams.SubjectTTSRequest, `{"request_id":"r-42","text":"hello there","voice":"nope"}`,
 		"-H", "Content-Type:application/json", "-H", "Client:readme", "--jetstream")

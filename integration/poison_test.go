@@ -16,16 +16,13 @@ import (
 
 	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
 	"github.com/jetflow-dev/jetflow/internal/devkit/standin"
+	"github.com/jetflow-dev/jetflow/internal/devkit/testplatform"
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
 	"github.com/jetflow-dev/jetflow/internal/stage"
 	"github.com/jetflow-dev/jetflow/internal/worker"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
-	"github.com/jetflow-dev/jetflow/workers/chat"
-	"github.com/jetflow-dev/jetflow/workers/pipeline"
-	"github.com/jetflow-dev/jetflow/workers/stt"
-	"github.com/jetflow-dev/jetflow/workers/tts"
-	"github.com/jetflow-dev/jetflow/workers/voice"
+	"github.com/jetflow-dev/jetflow/workers"
 )
 
 // requestSubject is one public request subject, the stage that reads it, and a valid message.
@@ -36,23 +33,20 @@ type requestSubject struct {
 }
 
 // runWorkers starts every worker in-process through its own Build, as its binary would.
-func runWorkers(t *testing.T, natsURL, modelsURL string, builds map[string]worker.Build) {
+func runWorkers(t *testing.T, natsURL, modelsURL string) {
 	t.Helper()
-	for name, build := range builds {
+	for _, w := range workers.All {
 		env := map[string]string{}
-		for _, kv := range workerEnv(natsURL, freePort(t), modelsURL) {
+		for _, kv := range workerEnv(natsURL, modelsURL) {
 			k, v, _ := strings.Cut(kv, "=")
 			env[k] = v
 		}
 		env["LOG_LEVEL"] = "warn"
-		ctx, cancel := context.WithCancel(jstest.Context(t))
-		done := make(chan error, 1)
-		go func() { done <- worker.Run(ctx, name, envconfig.Map(env), slog.New(slog.DiscardHandler), build) }()
-		t.Cleanup(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("%s: %v", name, err)
+		jstest.Run(t, jstest.Context(t), func(ctx context.Context) error {
+			if err := worker.Run(ctx, w.Name, envconfig.Map(env), slog.New(slog.DiscardHandler), w.Build); err != nil {
+				return fmt.Errorf("%s: %w", w.Name, err)
 			}
+			return nil
 		})
 	}
 }
@@ -61,20 +55,15 @@ func runWorkers(t *testing.T, natsURL, modelsURL string, builds map[string]worke
 // type, and one above the stage's size limit are each dead-lettered with a reason that says what
 // was wrong, and the workers go on serving.
 func TestPoisonOnEveryRequestSubjectIsDeadLetteredWithAReason(t *testing.T) {
-	srv := jstest.Server(t)
-	_, js := jstest.Connect(t, srv)
-	applyStreams(t, js)
-	ctx := jstest.Context(t)
+	p := testplatform.New(t)
+	js, ctx := p.JS, p.Ctx
 	models, err := standin.New(standin.Config{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	modelSrv := httptest.NewServer(models)
 	t.Cleanup(modelSrv.Close)
-	runWorkers(t, srv.ClientURL(), modelSrv.URL, map[string]worker.Build{
-		"chat-handler": chat.Build, "tts-module": tts.Build, "pipeline-bridge": pipeline.Build, "voice-assistant": voice.Build,
-		"stt-module": stt.Build,
-	})
+	runWorkers(t, p.URL(), modelSrv.URL)
 
 	subjects := []requestSubject{
 		{streams.SubjectChatRequest, streams.ConsumerChatRetrieve, &jetflowv1.ChatRequest{RequestId: "ok-chat", Query: "What is JetStream?", DisableRag: true}},

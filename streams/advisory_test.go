@@ -1,4 +1,4 @@
-package streams
+package streams_test
 
 import (
 	"encoding/json"
@@ -8,6 +8,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
+	"github.com/jetflow-dev/jetflow/internal/devkit/testplatform"
+	"github.com/jetflow-dev/jetflow/streams"
 )
 
 // maxDeliverAdvisory is the server's io.nats.jetstream.advisory.v1.max_deliver event.
@@ -24,12 +26,8 @@ type maxDeliverAdvisory struct {
 // message is gone: the poison message's worker disconnects without acking, nobody subscribes
 // to advisories, and the advisory still waits in the stream for dead-letter-advisories.
 func TestMaxDeliveriesAdvisoryLandsInStream(t *testing.T) {
-	srv := jstest.Server(t)
-	_, js := jstest.Connect(t, srv)
-	ctx := jstest.Context(t)
-	if _, err := Apply(ctx, js, mustLoad(t)); err != nil {
-		t.Fatalf("Apply: %v", err)
-	}
+	p := testplatform.New(t)
+	js, ctx := p.JS, p.Ctx
 
 	// A throwaway stage: one delivery, short ack wait, so it gives up quickly.
 	const stream, consumer = "POISON_TEST", "poison"
@@ -46,7 +44,7 @@ func TestMaxDeliveriesAdvisoryLandsInStream(t *testing.T) {
 		t.Fatalf("publishing: %v", err)
 	}
 
-	workerConn, workerJS := jstest.Connect(t, srv)
+	workerConn, workerJS := jstest.Connect(t, p.Server)
 	c, err := workerJS.Consumer(ctx, stream, consumer)
 	if err != nil {
 		t.Fatalf("binding consumer: %v", err)
@@ -60,9 +58,9 @@ func TestMaxDeliveriesAdvisoryLandsInStream(t *testing.T) {
 	}
 	workerConn.Close() // the worker "crashes": no ack, no nak, no dead letter of its own
 
-	advisories, err := js.Consumer(ctx, StreamAdvisories, ConsumerDeadLetterAdvisories)
+	advisories, err := js.Consumer(ctx, streams.StreamAdvisories, streams.ConsumerDeadLetterAdvisories)
 	if err != nil {
-		t.Fatalf("binding %s: %v", ConsumerDeadLetterAdvisories, err)
+		t.Fatalf("binding %s: %v", streams.ConsumerDeadLetterAdvisories, err)
 	}
 	var msg jetstream.Msg
 	jstest.Eventually(t, 10*time.Second, 50*time.Millisecond, func() error {
@@ -74,12 +72,12 @@ func TestMaxDeliveriesAdvisoryLandsInStream(t *testing.T) {
 			msg = m
 		}
 		if msg == nil {
-			return jstest.Errorf("no advisory in %s yet (%v)", StreamAdvisories, b.Error())
+			return jstest.Errorf("no advisory in %s yet (%v)", streams.StreamAdvisories, b.Error())
 		}
 		return nil
 	})
 
-	if want := AdvisoryMaxDeliveriesSubject(stream, consumer); msg.Subject() != want {
+	if want := streams.AdvisoryMaxDeliveriesSubject(stream, consumer); msg.Subject() != want {
 		t.Errorf("advisory subject %q, want %q", msg.Subject(), want)
 	}
 	var adv maxDeliverAdvisory

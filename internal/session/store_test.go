@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
+	"github.com/jetflow-dev/jetflow/internal/devkit/testplatform"
 	"github.com/jetflow-dev/jetflow/internal/failure"
 	"github.com/jetflow-dev/jetflow/internal/session"
 	"github.com/jetflow-dev/jetflow/internal/session/sessiontest"
@@ -66,14 +67,11 @@ func newBucket(t *testing.T, cfg jetstream.KeyValueConfig) (jetstream.JetStream,
 
 // TestOpenDefinedBuckets opens the buckets defined in streams/kv/, applied as in production.
 func TestOpenDefinedBuckets(t *testing.T) {
+	p := testplatform.New(t)
+	js, ctx := p.JS, p.Ctx
 	set, err := streams.Load()
 	if err != nil {
 		t.Fatalf("loading definitions: %v", err)
-	}
-	_, js := jstest.Connect(t, jstest.Server(t))
-	ctx := jstest.Context(t)
-	if _, err := streams.Apply(ctx, js, set); err != nil {
-		t.Fatalf("applying definitions: %v", err)
 	}
 	for _, bucket := range []string{streams.BucketSTTSessions, streams.BucketVoiceSessions} {
 		t.Run(bucket, func(t *testing.T) {

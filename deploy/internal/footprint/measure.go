@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jetflow-dev/jetflow/deploy"
+	"github.com/jetflow-dev/jetflow/internal/devkit/healthlog"
 	"github.com/jetflow-dev/jetflow/streams"
 )
 
@@ -32,7 +32,8 @@ type Target struct {
 	Worker deploy.Worker
 	// Binary is the path of the built binary (make binaries); a missing one fails Measure.
 	Binary string
-	// Env is the worker's environment (Platform.Env); HEALTH_ADDR is added.
+	// Env is the worker's environment (Platform.Env) for a health server on healthAddr: any free
+	// port, which the worker then logs (so the environment must keep LOG_LEVEL at info or below).
 	Env func(healthAddr string) []string
 	// Load, when set, generates Requests requests once the worker is ready.
 	Load     Loader
@@ -52,13 +53,10 @@ func Measure(ctx context.Context, p *Platform, t Target) (Result, error) {
 		return r, fmt.Errorf("reading the binary of %s (make binaries builds it): %w", t.Worker.Name, err)
 	}
 	r.Size = st.Size()
-	addr, err := freeAddr(ctx)
-	if err != nil {
-		return r, err
-	}
 	cmd := exec.CommandContext(ctx, t.Binary)
-	cmd.Env = t.Env(addr)
-	cmd.Stdout, cmd.Stderr = t.Output, t.Output
+	cmd.Env = t.Env(healthlog.AnyPort)
+	out := healthlog.Watch(t.Output)
+	cmd.Stdout, cmd.Stderr = out, out
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return r, fmt.Errorf("starting %s: %w", t.Binary, err)
@@ -73,7 +71,7 @@ func Measure(ctx context.Context, p *Platform, t Target) (Result, error) {
 		<-exited
 	}()
 
-	if r.Ready, err = waitReady(ctx, "http://"+addr+"/readyz", start, exited); err != nil {
+	if r.Ready, err = waitReady(ctx, out, start, exited); err != nil {
 		r.Err = err
 		return r, nil
 	}
@@ -113,10 +111,23 @@ func Measure(ctx context.Context, p *Platform, t Target) (Result, error) {
 	return r, nil
 }
 
-// waitReady polls url in a tight loop until it answers 200 and returns the time since start.
-func waitReady(ctx context.Context, url string, start time.Time, exited <-chan struct{}) (time.Duration, error) {
-	client := &http.Client{Timeout: 200 * time.Millisecond}
+// waitReady reads the health server's address from the worker's log, polls its /readyz in a
+// tight loop until it answers 200, and returns the time since start.
+func waitReady(ctx context.Context, out *healthlog.Watcher, start time.Time, exited <-chan struct{}) (time.Duration, error) {
 	deadline := start.Add(readyTimeout)
+	addrCtx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	addr, err := out.Addr(addrCtx, exited)
+	switch {
+	case errors.Is(err, healthlog.ErrExited):
+		return 0, errors.New("exited before it was ready (see its log above)")
+	case err != nil && ctx.Err() == nil:
+		return 0, fmt.Errorf("not ready within %v: %w", readyTimeout, err)
+	case err != nil:
+		return 0, err
+	}
+	url := "http://" + addr + "/readyz"
+	client := &http.Client{Timeout: 200 * time.Millisecond}
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
@@ -187,13 +198,4 @@ func runLoad(ctx context.Context, p *Platform, t Target, r *Result) error {
 	}
 	r.LoadNote = fmt.Sprintf("%d results, %d dead letters", resultsAfter-resultsBefore, dlqAfter-dlqBefore)
 	return nil
-}
-
-func freeAddr(ctx context.Context) (string, error) {
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("finding a free port: %w", err)
-	}
-	addr := ln.Addr().String()
-	return addr, ln.Close()
 }

@@ -95,13 +95,14 @@ func (p *Platform) Close() error {
 
 // Env is the environment a worker is started with: the platform's endpoints for every
 // variable the worker reads, and a KFP-only allow-list for the pipeline bridge, which then
-// needs no Kubernetes API.
+// needs no Kubernetes API. LOG_LEVEL is info, not warn: Measure reads the health server's
+// address from the worker's log.
 func (p *Platform) Env(healthAddr string, extra map[string]string) []string {
 	v1 := p.ModelsURL + "/v1"
 	env := map[string]string{
 		"NATS_URL":       p.NATSURL,
 		"HEALTH_ADDR":    healthAddr,
-		"LOG_LEVEL":      "warn",
+		"LOG_LEVEL":      "info",
 		"LLM_URL":        v1,
 		"LLM_MODEL":      "standin",
 		"EMBEDDINGS_URL": v1,

@@ -8,6 +8,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
 )
 
 // The baseline must keep the guarantees it is compared under: never more unacknowledged
@@ -72,17 +74,17 @@ func TestBareLoopKeepsTheGuarantees(t *testing.T) {
 		}
 	}()
 	held := 0
-	for look := time.Now().Add(publishTimeout / 4); time.Now().Before(look); {
+	jstest.Consistently(t, publishTimeout/4, 20*time.Millisecond, func() error {
 		info, err := cons.Info(ctx)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		if info.NumAckPending > concurrency {
-			t.Fatalf("%d messages unacknowledged with concurrency %d", info.NumAckPending, concurrency)
+			return fmt.Errorf("%d messages unacknowledged with concurrency %d", info.NumAckPending, concurrency)
 		}
 		held = max(held, info.NumAckPending)
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	if held != concurrency {
 		t.Fatalf("at most %d messages held, want %d: the check saw nothing", held, concurrency)
 	}

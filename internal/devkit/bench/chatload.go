@@ -100,7 +100,7 @@ func (l chatLoad) run(ctx context.Context, h *Harness) (chatResult, error) {
 		"RERANKER_URL":              fastURL,
 		"CHAT_RETRIEVE_CONCURRENCY": strconv.Itoa(l.concurrency),
 		"CHAT_GENERATE_CONCURRENCY": strconv.Itoa(l.concurrency),
-		"LOG_LEVEL":                 "warn",
+		"LOG_LEVEL":                 "info", // not warn: startWorker reads the health address from the log
 	}
 	procs := make([]*workerProc, 0, l.procs)
 	defer func() {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/jetflow-dev/jetflow/internal/devkit/healthlog"
 )
 
 // chatHandlerPackage is what chatHandler builds when Config.WorkerBin is empty.
@@ -68,12 +69,10 @@ type workerProc struct {
 
 // startWorker starts bin with env (and nothing else from this process's environment, so no
 // stray OTEL_* or LOG_LEVEL changes what is measured) and waits until its /readyz answers 200.
+// Its health server takes any free port, read from its log: env's LOG_LEVEL must be info or
+// below.
 func startWorker(ctx context.Context, bin string, env map[string]string) (*workerProc, error) {
-	healthAddr, err := freeAddr(ctx)
-	if err != nil {
-		return nil, err
-	}
-	env["HEALTH_ADDR"] = healthAddr
+	env["HEALTH_ADDR"] = healthlog.AnyPort
 	// The process must outlive no measurement, but ending ctx should stop it the way
 	// Kubernetes does: SIGTERM, then a kill after a grace period.
 	cmd := exec.CommandContext(ctx, bin)
@@ -83,7 +82,8 @@ func startWorker(ctx context.Context, bin string, env map[string]string) (*worke
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	p := &workerProc{cmd: cmd, stderr: &tailBuffer{limit: 4 << 10}, done: make(chan struct{})}
-	cmd.Stderr = p.stderr
+	stderr := healthlog.Watch(p.stderr)
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting chat-handler: %w", err)
 	}
@@ -91,7 +91,7 @@ func startWorker(ctx context.Context, bin string, env map[string]string) (*worke
 		p.err = cmd.Wait()
 		close(p.done)
 	}()
-	if err := waitReady(ctx, "http://"+healthAddr+"/readyz", p.done); err != nil {
+	if err := waitReady(ctx, stderr, p.done); err != nil {
 		return nil, errors.Join(fmt.Errorf("waiting for chat-handler to be ready: %w; stderr: %s", err, p.stderr), p.stop())
 	}
 	return p, nil
@@ -132,11 +132,17 @@ func stopAll(procs []*workerProc) error {
 	return errors.Join(errs...)
 }
 
-// waitReady polls url until it answers 200, the process exits, or 60 s pass (the worker
-// embeds the sample corpus before it is ready).
-func waitReady(ctx context.Context, url string, exited <-chan struct{}) error {
+// waitReady reads the health server's address from the worker's log and polls its /readyz
+// until it answers 200, the process exits, or 60 s pass (the worker embeds the sample corpus
+// before it is ready).
+func waitReady(ctx context.Context, log *healthlog.Watcher, exited <-chan struct{}) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
+	addr, err := log.Addr(ctx, exited)
+	if err != nil {
+		return err
+	}
+	url := "http://" + addr + "/readyz"
 	client := &http.Client{Timeout: time.Second}
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
@@ -159,20 +165,6 @@ func waitReady(ctx context.Context, url string, exited <-chan struct{}) error {
 		case <-tick.C:
 		}
 	}
-}
-
-// freeAddr is a loopback address with a port nobody listens on at the moment.
-func freeAddr(ctx context.Context) (string, error) {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("finding a free port: %w", err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		return "", fmt.Errorf("finding a free port: %w", err)
-	}
-	return addr, nil
 }
 
 // tailBuffer keeps the last limit bytes written to it, for error messages.
