@@ -21,6 +21,7 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/stage"
 	"github.com/jetflow-dev/jetflow/internal/upstream/modelhttp"
 	"github.com/jetflow-dev/jetflow/internal/upstream/speech"
+	"github.com/jetflow-dev/jetflow/internal/worker"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
 	"github.com/jetflow-dev/jetflow/workers/tts"
@@ -56,7 +57,7 @@ func TestUpstreamOutageStopsPullingAndLosesNothing(t *testing.T) {
 	}
 	const openFor = 1500 * time.Millisecond
 	breakers := breaker.NewSet("tts", breaker.Settings{ConsecutiveFailures: 3, Timeout: openFor})
-	st, err := tts.NewStage(js, tts.NewSynthesis(client, breakers, tts.Config{Concurrency: 4}, nc.MaxPayload()))
+	st, err := worker.NewStage(js, tts.NewSynthesis(client, breakers, tts.Config{Concurrency: 4}, nc.MaxPayload()).Spec())
 	if err != nil {
 		t.Fatal(err)
 	}

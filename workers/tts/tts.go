@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/jetflow-dev/jetflow/internal/audio/audiochunk"
 	"github.com/jetflow-dev/jetflow/internal/breaker"
 	"github.com/jetflow-dev/jetflow/internal/failure"
@@ -79,12 +77,6 @@ func (h *Synthesis) Spec() worker.StageSpec {
 		Consumer: streams.ConsumerTTS, Handler: stage.Typed(h.Handle), Breakers: h.breakers,
 		Concurrency: h.cfg.Concurrency, HandlerTimeout: h.cfg.Timeout, MaxPayload: MaxRequestBytes,
 	}
-}
-
-// NewStage is the tts stage outside a worker process. Only integration/outage_test uses it;
-// it goes once that test calls worker.NewStage(js, h.Spec()).
-func NewStage(js jetstream.JetStream, h *Synthesis, opts ...stage.Option) (*stage.Stage, error) {
-	return worker.NewStage(js, h.Spec(), opts...)
 }
 
 var formats = map[jetflowv1.AudioFormat_Encoding]speech.Format{
