@@ -107,7 +107,8 @@ func Typed[T proto.Message](fn func(ctx context.Context, msg T, in *Input) ([]Ou
 		}
 		if v, ok := any(msg).(validated); ok {
 			if err := v.Validate(); err != nil {
-				return nil, fmt.Errorf("validating %s: %w", name, err)
+				// The schema says what is wrong; the runtime decides that it is permanent.
+				return nil, failure.Invalid(fmt.Errorf("validating %s: %w", name, err))
 			}
 		}
 		if d, ok := any(msg).(deadlined); ok && d.GetDeadline() != nil {
