@@ -62,7 +62,8 @@ func (l *loop) serve(ctx context.Context, lease *lease) {
 			l.settled()
 			continue
 		}
-		if c := l.s.process(l.handlerCtx, msg, lease); c != nil {
+		// Handlers run under the loop's handler context, which is ctx without its cancellation.
+		if c := l.s.process(l.handlerCtx, msg, lease); c != nil { //nolint:contextcheck // see loop.handlerCtx
 			l.completions <- c
 			continue
 		}

@@ -167,3 +167,47 @@ func TestBuildOutputMatchesWhatTheRuntimePublishes(t *testing.T) {
 		t.Fatal("BuildOutput without an ID succeeded")
 	}
 }
+
+// An output without a subject or without a message is a bug in the handler, which no retry
+// fixes: the input is dead-lettered at once, with a reason that says so.
+func TestOutputWithoutSubjectOrMessageIsDeadLetteredAtOnce(t *testing.T) {
+	e := newEnv(t, envOpts{maxDeliver: 5})
+	var calls counter
+	e.run(e.cfg(), Typed(func(ctx context.Context, msg *wrapperspb.StringValue, in *Input) ([]Output, error) {
+		calls.add(msg.GetValue())
+		switch msg.GetValue() {
+		case "no-subject":
+			return []Output{{Msg: msg}}, nil
+		case "no-message":
+			return []Output{{Subject: "out.no-message"}}, nil
+		}
+		return []Output{{Subject: "out." + msg.GetValue(), Msg: msg}}, nil
+	}))
+	noSubject := e.publish("work.no-subject", wrapperspb.String("no-subject"))
+	noMessage := e.publish("work.no-message", wrapperspb.String("no-message"))
+	e.publish("work.good", wrapperspb.String("good"))
+
+	dls := e.waitCount("DLQ", 2)
+	for _, w := range []deadLetterWant{
+		{subject: "ai.dlq.work", kind: KindPermanent, reasonHas: "invalid output: it has no subject", originalSubject: "work.no-subject", seq: noSubject, deliveries: 1},
+		{subject: "ai.dlq.work", kind: KindPermanent, reasonHas: "invalid output: it has no message", originalSubject: "work.no-message", seq: noMessage, deliveries: 1},
+	} {
+		var dl *jetstream.RawStreamMsg
+		for _, m := range dls {
+			if m.Header.Get(HeaderOriginalSubject) == w.originalSubject {
+				dl = m
+			}
+		}
+		if dl == nil {
+			t.Fatalf("no dead letter for %s", w.originalSubject)
+		}
+		checkDeadLetter(t, dl, w)
+		if n := calls.get(strings.TrimPrefix(w.originalSubject, "work.")); n != 1 {
+			t.Errorf("%s handled %d times, want 1", w.originalSubject, n)
+		}
+	}
+	if out := e.waitCount("OUT", 1); out[0].Subject != "out.good" {
+		t.Fatalf("output on %s, want out.good", out[0].Subject)
+	}
+	e.waitCount("WORK", 0)
+}

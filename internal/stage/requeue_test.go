@@ -137,3 +137,49 @@ func TestRequeuedCopyCountsTheAttemptsOfItsOriginal(t *testing.T) {
 		}
 	}
 }
+
+// Jetflow-Deliveries counts attempts across copies, the count max_deliver is held against: a
+// message requeued after its first attempt and exhausted on its copy's second delivery says 3.
+func TestDeadLetterCountsTheAttemptsOfEveryCopy(t *testing.T) {
+	e := newEnv(t, envOpts{maxDeliver: 3})
+	var gate fakeGate
+	var mu sync.Mutex
+	var copies []deliveredCopy
+	e.run(e.cfg(), Typed(func(ctx context.Context, msg *wrapperspb.StringValue, in *Input) ([]Output, error) {
+		mu.Lock()
+		copies = append(copies, copyOf(in))
+		first := len(copies) == 1
+		mu.Unlock()
+		if first {
+			gate.open.Store(true) // the failure trips the breaker: the message is requeued
+		}
+		return nil, errors.New("upstream answered 503")
+	}), WithGate(&gate))
+	seq := e.publish("work.d", wrapperspb.String("d"))
+	origin := "WORK:" + strconv.FormatUint(seq, 10)
+	jstest.Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {
+		mu.Lock()
+		handled := len(copies)
+		mu.Unlock()
+		if work := e.messages("WORK"); handled < 2 && (len(work) != 1 || work[0].Header.Get(HeaderRequeuedFrom) != origin) {
+			return fmt.Errorf("WORK holds %d messages and the handler saw %d copies, want the requeued copy", len(work), handled)
+		}
+		return nil
+	})
+	gate.open.Store(false)
+
+	dl := e.waitCount("DLQ", 1)[0]
+	mu.Lock()
+	defer mu.Unlock()
+	if len(copies) != 3 {
+		t.Fatalf("handler saw %d deliveries, want 3: %+v", len(copies), copies)
+	}
+	last := copies[2]
+	if last.requeuedFrom != origin || last.attempt != 3 {
+		t.Fatalf("last delivery %+v, want the copy's second delivery, attempt 3", last)
+	}
+	checkDeadLetter(t, dl, deadLetterWant{
+		subject: "ai.dlq.work", kind: KindExhausted, reasonHas: "giving up after 3 attempts",
+		originalSubject: "work.d", seq: last.sequence, deliveries: 3,
+	})
+}
