@@ -29,7 +29,9 @@ type ValidationError struct {
 	Reason string
 }
 
-func (e *ValidationError) Error() string { return ErrInvalid.Error() + ": " + e.Field + ": " + e.Reason }
+func (e *ValidationError) Error() string {
+	return ErrInvalid.Error() + ": " + e.Field + ": " + e.Reason
+}
 
 // Is makes every ValidationError match ErrInvalid.
 func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
