@@ -41,6 +41,24 @@ func Invalidf(format string, args ...any) error {
 	return Permanent(fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...)))
 }
 
+// invalidError matches ErrInvalid without repeating its text: the error it classifies already
+// says what is invalid (a schema's validation error, for one).
+type invalidError struct{ err error }
+
+func (e *invalidError) Error() string        { return e.err.Error() }
+func (e *invalidError) Unwrap() error        { return e.err }
+func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
+
+// Invalid classifies err, an error that says why some input is invalid (a message's Validate
+// method returned it), as invalid input: permanent and matching ErrInvalid, with err's text
+// and err still found by errors.Is and errors.As. Invalid(nil) is nil.
+func Invalid(err error) error {
+	if err == nil {
+		return nil
+	}
+	return Permanent(&invalidError{err: err})
+}
+
 // IsPermanent reports whether err, or any error it wraps, was marked Permanent.
 func IsPermanent(err error) bool {
 	var p *permanentError

@@ -53,7 +53,7 @@ func TestNotAttempted(t *testing.T) {
 }
 
 func TestNilStaysNil(t *testing.T) {
-	if Permanent(nil) != nil || RetryAfter(nil, time.Second) != nil || NotAttempted(nil) != nil {
+	if Permanent(nil) != nil || RetryAfter(nil, time.Second) != nil || NotAttempted(nil) != nil || Invalid(nil) != nil {
 		t.Fatal("marking nil must give nil")
 	}
 }
@@ -67,3 +67,24 @@ func TestInvalidMatchesSentinel(t *testing.T) {
 		t.Fatalf("message = %q", err.Error())
 	}
 }
+
+// A validation error from elsewhere (a schema that knows nothing of this package) becomes
+// permanent invalid input, with its text unchanged and itself still matchable.
+func TestInvalidClassifiesAnotherError(t *testing.T) {
+	cause := &fieldError{field: "query"}
+	err := Invalid(fmt.Errorf("validating request: %w", cause))
+	if !errors.Is(err, ErrInvalid) || !IsPermanent(err) {
+		t.Fatalf("Invalid(...) = %v, want a permanent ErrInvalid", err)
+	}
+	var fe *fieldError
+	if !errors.As(err, &fe) || fe.field != "query" {
+		t.Fatalf("errors.As lost the cause of %v", err)
+	}
+	if err.Error() != "validating request: query is required" {
+		t.Fatalf("message = %q", err.Error())
+	}
+}
+
+type fieldError struct{ field string }
+
+func (e *fieldError) Error() string { return e.field + " is required" }

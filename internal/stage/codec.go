@@ -1,10 +1,7 @@
 package stage
 
 import (
-	"errors"
-	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -49,53 +46,4 @@ func Decode(h nats.Header, data []byte, msg proto.Message) error {
 		return failure.Invalidf("payload has %d bytes of fields unknown to %s (another message type, or a newer producer)", len(unknown), name)
 	}
 	return nil
-}
-
-// encodeBuffers recycles the buffers binary outputs are encoded into, so that a stage does not
-// allocate (and zero, and collect) a new buffer the size of every output. A buffer goes back
-// only once its output's publish ack has arrived: until then the JetStream client may send the
-// message again.
-var encodeBuffers = sync.Pool{New: func() any { return new([]byte) }}
-
-// maxPooledBuffer keeps buffers larger than the server's default max payload out of the pool.
-const maxPooledBuffer = 1 << 20
-
-// encode serialises an output in the input's encoding and returns its content type. With
-// pooled, a binary output is encoded into a pooled buffer, returned as buf for releaseBuffer
-// once it is published; buf is nil for protojson and without pooled, and data is then the
-// caller's.
-func encode(msg proto.Message, asJSON, pooled bool) (data []byte, buf *[]byte, contentType string, err error) {
-	if msg == nil {
-		return nil, nil, "", errors.New("output has no message")
-	}
-	if asJSON {
-		b, err := protojson.Marshal(msg)
-		if err != nil {
-			return nil, nil, "", fmt.Errorf("encoding %s as protojson: %w", msg.ProtoReflect().Descriptor().FullName(), err)
-		}
-		return b, nil, contentTypeJSON, nil
-	}
-	if !pooled {
-		b, err := proto.Marshal(msg)
-		if err != nil {
-			return nil, nil, "", fmt.Errorf("encoding %s: %w", msg.ProtoReflect().Descriptor().FullName(), err)
-		}
-		return b, nil, contentTypeProtobuf, nil
-	}
-	buf = encodeBuffers.Get().(*[]byte)
-	b, err := proto.MarshalOptions{}.MarshalAppend((*buf)[:0], msg)
-	if err != nil {
-		encodeBuffers.Put(buf)
-		return nil, nil, "", fmt.Errorf("encoding %s: %w", msg.ProtoReflect().Descriptor().FullName(), err)
-	}
-	*buf = b
-	return b, buf, contentTypeProtobuf, nil
-}
-
-// releaseBuffer gives an encode buffer back once nothing refers to its bytes.
-func releaseBuffer(buf *[]byte) {
-	if buf == nil || cap(*buf) > maxPooledBuffer {
-		return
-	}
-	encodeBuffers.Put(buf)
 }

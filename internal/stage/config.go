@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// DefaultBackoff is the retry schedule used when Config.Backoff is empty: the delay before the
+// defaultBackoff is the retry schedule used when Config.Backoff is empty: the delay before the
 // second delivery is the first entry, and the last entry repeats.
 var defaultBackoff = []time.Duration{time.Second, 5 * time.Second, 15 * time.Second, 30 * time.Second, time.Minute}
 
@@ -100,21 +100,4 @@ func validToken(s string) bool {
 		}
 	}
 	return true
-}
-
-// retryDelay is the delay before the next delivery after a retryable failure on delivery n
-// (1-based). A delay attached to the error (failure.RetryAfter) wins when it is longer.
-func retryDelay(schedule []time.Duration, delivered uint64, hinted time.Duration) time.Duration {
-	i := int(delivered) - 1
-	if i < 0 {
-		i = 0
-	}
-	if i >= len(schedule) {
-		i = len(schedule) - 1
-	}
-	d := schedule[i]
-	if hinted > d {
-		d = hinted
-	}
-	return d
 }

@@ -21,10 +21,13 @@ type DeadLetter struct {
 	OriginalSubject string
 	Stream          string
 	Sequence        uint64
-	Deliveries      uint64
-	Header          nats.Header
-	Data            []byte
-	FailedAt        time.Time
+	// Deliveries is how many times the message's work was attempted (HeaderDeliveries): the
+	// runtime sets it to Input.Attempt, the attempts across every copy of the message, not the
+	// delivery count of the last copy; the advisory catcher sets it to the server's count.
+	Deliveries uint64
+	Header     nats.Header
+	Data       []byte
+	FailedAt   time.Time
 }
 
 // MsgID is the dead letter's Nats-Msg-Id. It depends only on where the original was stored, so

@@ -28,9 +28,14 @@ const (
 	HeaderOriginalSubject = "Jetflow-Original-Subject" // where to publish it to replay it
 	HeaderOriginalStream  = "Jetflow-Original-Stream"  // the stream it was read from
 	HeaderStreamSeq       = "Jetflow-Stream-Seq"       // its sequence in that stream
-	HeaderDeliveries      = "Jetflow-Deliveries"       // how many times it was delivered
-	HeaderFailedAt        = "Jetflow-Failed-At"        // RFC 3339 time of the dead-lettering
-	HeaderOriginalMsgID   = "Jetflow-Original-Msg-Id"  // the original Nats-Msg-Id, if any
+	// HeaderDeliveries is how many times the message's work was attempted (DeadLetter.Deliveries):
+	// for the runtime's dead letters the attempts across every copy it was requeued as (a
+	// delivery refused by an open breaker does not count), which is the count max_deliver is
+	// held against; for a max-deliveries dead letter the server's delivery count. The name says
+	// deliveries for the operators' scripts that read it.
+	HeaderDeliveries    = "Jetflow-Deliveries"
+	HeaderFailedAt      = "Jetflow-Failed-At"       // RFC 3339 time of the dead-lettering
+	HeaderOriginalMsgID = "Jetflow-Original-Msg-Id" // the original Nats-Msg-Id, if any
 	// HeaderPayloadTruncated is set, to the original payload size in bytes, on the rare dead letter
 	// whose payload had to be cut to fit the server's max payload.
 	HeaderPayloadTruncated = "Jetflow-Payload-Truncated"

@@ -78,37 +78,37 @@ func (e *env) cfg() Config {
 	return Config{Name: "work", Stream: "WORK", Consumer: "work", Concurrency: 4, Backoff: []time.Duration{50 * time.Millisecond}}
 }
 
-// run starts a stage and returns a stop function that cancels it and waits for Run to return.
-func (e *env) run(cfg Config, h Handler, opts ...Option) (stop func()) {
+// run runs a stage until the test ends.
+func (e *env) run(cfg Config, h Handler, opts ...Option) {
 	e.t.Helper()
-	return e.runOn(e.js, cfg, h, opts...)
+	e.runOn(e.js, cfg, h, opts...)
 }
 
-func (e *env) runOn(js jetstream.JetStream, cfg Config, h Handler, opts ...Option) (stop func()) {
+func (e *env) runOn(js jetstream.JetStream, cfg Config, h Handler, opts ...Option) {
+	e.t.Helper()
+	jstest.Run(e.t, e.ctx, e.stage(js, cfg, h, opts...).Run)
+}
+
+func (e *env) stage(js jetstream.JetStream, cfg Config, h Handler, opts ...Option) *Stage {
 	e.t.Helper()
 	s, err := New(js, cfg, h, opts...)
 	if err != nil {
 		e.t.Fatalf("New: %v", err)
 	}
-	ctx, cancel := context.WithCancel(e.ctx)
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					e.t.Errorf("Run: %v", err)
-				}
-			case <-time.After(30 * time.Second):
-				e.t.Error("Run did not return within 30s of cancel")
-			}
-		})
+	return s
+}
+
+// simulatedWork is a handler's own work taking d (a model call, say): the handler's time, not
+// the test waiting for something. It ends early, with the context's error, when ctx ends.
+func simulatedWork(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	e.t.Cleanup(stop)
-	return stop
 }
 
 func (e *env) publish(subject string, msg proto.Message, hdr ...string) uint64 {

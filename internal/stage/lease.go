@@ -1,7 +1,6 @@
 package stage
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -72,50 +71,6 @@ func (l *lease) beatIfDue(now time.Time, every time.Duration) error {
 	l.last = now
 	if err := l.msg.InProgress(); err != nil {
 		return fmt.Errorf("reporting message in progress: %w", err)
-	}
-	return nil
-}
-
-// waiter waits for publish acks on behalf of the stage's completer, with one timer for all of
-// them instead of a context with a deadline per message.
-type waiter struct{ t *time.Timer }
-
-func newWaiter() *waiter {
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	return &waiter{t: t}
-}
-
-// published waits until every future has its publish ack, one fails, ctx ends or the deadline
-// passes.
-func (w *waiter) published(ctx context.Context, deadline time.Time, futures []jetstream.PubAckFuture) error {
-	armed := false
-	defer func() {
-		if armed {
-			w.t.Stop()
-		}
-	}()
-	for _, f := range futures {
-		select {
-		case <-f.Ok():
-			continue
-		case err := <-f.Err():
-			return fmt.Errorf("publishing output to %s: %w", f.Msg().Subject, err)
-		default:
-		}
-		if !armed {
-			w.t.Reset(time.Until(deadline))
-			armed = true
-		}
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return fmt.Errorf("publishing output to %s: %w", f.Msg().Subject, err)
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for publish acks: %w", ctx.Err())
-		case <-w.t.C:
-			return fmt.Errorf("waiting for publish acks: %w", context.DeadlineExceeded)
-		}
 	}
 	return nil
 }

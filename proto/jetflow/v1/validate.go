@@ -1,16 +1,40 @@
 package jetflowv1
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/jetflow-dev/jetflow/internal/failure"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
+
+// ErrInvalid is matched (errors.Is) by every error a Validate method returns.
+//
+// The schema only says what is wrong: it imports no package of jetflow's, so it does not decide
+// what a failure means. The stage runtime, which validates every input it decodes, classifies a
+// validation failure as permanent (the message is dead-lettered, never retried).
+var ErrInvalid = errors.New("invalid message")
+
+// ValidationError is the error of a Validate method: which field is wrong, and why. Match it
+// with errors.As, or any of them with errors.Is(err, ErrInvalid).
+type ValidationError struct {
+	// Field is the field's path in the message ("query", "history[2].content"), or "message"
+	// when the message itself is nil.
+	Field string
+	// Reason says what is wrong with it, for an operator reading a dead letter.
+	Reason string
+}
+
+func (e *ValidationError) Error() string {
+	return ErrInvalid.Error() + ": " + e.Field + ": " + e.Reason
+}
+
+// Is makes every ValidationError match ErrInvalid.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
 
 // Limits on inbound messages. Every message that enters a stage from outside is checked against
 // them before it is used, so that a hostile or broken producer gets a dead letter with a clear
@@ -590,14 +614,14 @@ func truncate(s string, n int) string {
 }
 
 func invalid(field, format string, args ...any) error {
-	return failure.Invalidf("%s: %s", field, fmt.Sprintf(format, args...))
+	return &ValidationError{Field: field, Reason: fmt.Sprintf(format, args...)}
 }
 
 // missing reports a nil message; prefix names where it sits, ending in a dot, or is empty for
 // the top-level message.
 func missing(prefix string) error {
 	if prefix == "" {
-		return failure.Invalidf("message: is nil")
+		return &ValidationError{Field: "message", Reason: "is nil"}
 	}
 	return invalid(strings.TrimSuffix(prefix, "."), "is required")
 }

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jetflow-dev/jetflow/internal/failure"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -48,11 +47,12 @@ func checkRules[M validatable](t *testing.T, valid func() M, rules []rule[M]) {
 			if err == nil {
 				t.Fatalf("Validate() = nil, want an error naming %s", r.field)
 			}
-			if !errors.Is(err, failure.ErrInvalid) {
-				t.Errorf("Validate() = %v, does not match failure.ErrInvalid", err)
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("Validate() = %v, does not match ErrInvalid", err)
 			}
-			if !failure.IsPermanent(err) {
-				t.Errorf("Validate() = %v, is not permanent", err)
+			var ve *ValidationError
+			if !errors.As(err, &ve) || ve.Field != r.field {
+				t.Errorf("Validate() = %v, want a *ValidationError for field %q", err, r.field)
 			}
 			if !strings.Contains(err.Error(), r.field+":") {
 				t.Errorf("Validate() = %q, does not name field %q", err, r.field)
@@ -495,8 +495,9 @@ func TestWrapperValidate(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, failure.ErrInvalid) || !strings.Contains(err.Error(), tt.field+":") {
-				t.Fatalf("Validate() = %v, want failure.ErrInvalid naming %s", err, tt.field)
+			var ve *ValidationError
+			if !errors.Is(err, ErrInvalid) || !errors.As(err, &ve) || ve.Field != tt.field || !strings.Contains(err.Error(), tt.field+":") {
+				t.Fatalf("Validate() = %v, want a *ValidationError naming %s", err, tt.field)
 			}
 		})
 	}
@@ -522,8 +523,9 @@ func TestValidateNil(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if err := tt.msg.Validate(); !errors.Is(err, failure.ErrInvalid) {
-				t.Fatalf("Validate() of nil = %v, want failure.ErrInvalid", err)
+			var ve *ValidationError
+			if err := tt.msg.Validate(); !errors.Is(err, ErrInvalid) || !errors.As(err, &ve) || ve.Field == "" {
+				t.Fatalf("Validate() of nil = %v, want a *ValidationError naming a field", err)
 			}
 		})
 	}
