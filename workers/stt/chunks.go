@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetflow-dev/jetflow/internal/failure"
 	"github.com/jetflow-dev/jetflow/internal/stage"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 )
@@ -86,7 +87,7 @@ func decodeChunk(h nats.Header, data []byte) (*jetflowv1.SttAudioChunk, error) {
 		return nil, fmt.Errorf("decoding audio chunk: %w", err)
 	}
 	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("validating audio chunk: %w", err)
+		return nil, failure.Invalid(fmt.Errorf("validating audio chunk: %w", err))
 	}
 	return c, nil
 }

@@ -4,14 +4,13 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/jetflow-dev/jetflow/internal/failure"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
 
 // The stage runtime decodes every payload from the stream as protobuf, or as protojson when
 // the producer says so, and then validates it. Whatever the bytes, that must end in a message
-// or a permanent ErrInvalid, never a panic. The seeds are the valid test messages in both
+// or a ValidationError (ErrInvalid), never a panic. The seeds are the valid test messages in both
 // encodings, plus the committed files under testdata/fuzz/.
 
 func FuzzUnmarshalChatRequest(f *testing.F)      { fuzzUnmarshal(f, validChatRequest()) }
@@ -54,8 +53,9 @@ func fuzzUnmarshal[M validatable](f *testing.F, seed M) {
 			}
 			err := m.Validate()
 			if err != nil {
-				if !errors.Is(err, failure.ErrInvalid) || !failure.IsPermanent(err) {
-					t.Fatalf("%s: Validate() = %v, want a permanent failure.ErrInvalid", d.name, err)
+				var ve *ValidationError
+				if !errors.Is(err, ErrInvalid) || !errors.As(err, &ve) {
+					t.Fatalf("%s: Validate() = %v, want a *ValidationError (ErrInvalid)", d.name, err)
 				}
 				continue
 			}
