@@ -1,6 +1,7 @@
 // Command stt-module turns streamed audio chunks into transcripts: ordered per session across
-// replicas, segmented by a VAD, transcribed by an OpenAI-compatible server. Configuration: see
-// stt.Build.
+// replicas, segmented by a VAD, transcribed by an OpenAI-compatible server.
+//
+// `stt-module --help` lists every environment variable it reads and its exit codes.
 package main
 
 import (
@@ -10,4 +11,9 @@ import (
 	"github.com/jetflow-dev/jetflow/workers/stt"
 )
 
-func main() { os.Exit(worker.Main("stt-module", stt.Build)) }
+// summary is what --help says the binary does.
+const summary = "turns streamed audio chunks on ai.stt.audio.<session_id> into transcripts on ai.result.stt.<session_id>: ordered per session across replicas, segmented by a VAD, transcribed by an OpenAI-compatible server."
+
+func main() {
+	os.Exit(worker.Command{Name: "stt-module", Summary: summary, Env: stt.Env, Build: stt.Build}.Main())
+}

@@ -1,6 +1,8 @@
 // Command voice-assistant answers spoken questions: VoiceRequest on ai.voice.request, through the
 // voice-transcribe, voice-answer and voice-synthesize stages, to audio chunks and a VoiceResponse
-// on ai.result.voice.<request_id>. Configuration: workers/voice (Build, ConfigFromEnv).
+// on ai.result.voice.<request_id>.
+//
+// `voice-assistant --help` lists every environment variable it reads and its exit codes.
 package main
 
 import (
@@ -10,4 +12,9 @@ import (
 	"github.com/jetflow-dev/jetflow/workers/voice"
 )
 
-func main() { os.Exit(worker.Main("voice-assistant", voice.Build)) }
+// summary is what --help says the binary does.
+const summary = "answers spoken questions: a VoiceRequest on ai.voice.request goes through the voice-transcribe, voice-answer and voice-synthesize stages to audio chunks and a VoiceResponse on ai.result.voice.<request_id>."
+
+func main() {
+	os.Exit(worker.Command{Name: "voice-assistant", Summary: summary, Env: voice.Env, Build: voice.Build}.Main())
+}

@@ -11,23 +11,50 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+
+	"github.com/jetflow-dev/jetflow/internal/buildinfo"
+	"github.com/jetflow-dev/jetflow/internal/envconfig"
 )
 
 // DefaultOut is where Main writes the JSON results unless -out says otherwise.
 const DefaultOut = "bench/results.json"
 
+// Exit codes of jetflow-bench, as its -h states them.
+const (
+	exitOK    = 0 // the benchmark ran, whether or not the targets held (the table says); or -h, -version
+	exitError = 1 // it could not run
+	exitUsage = 2 // a bad flag or argument
+)
+
+// Env lists every environment variable jetflow-bench reads, for its -h; a test checks it
+// against what Command really looks up.
+var Env = []envconfig.Section{
+	{Title: "Environment", Vars: []envconfig.Var{
+		{Name: "JETFLOW_WORKER_BIN", Default: "go build it", Usage: "default of -worker-bin: the chat-handler binary, or a directory holding one (bin/ after make binaries)"},
+		{Name: "GOFLAGS", Usage: "and the go command's other variables, when it builds chat-handler", ReadBy: "the go command"},
+	}},
+}
+
+// errHelp is returned by parseFlags once -h or -version has been answered.
+var errHelp = errors.New("help or version answered")
+
 // Main is the jetflow-bench command: it parses args, runs the benchmark, prints the Markdown
-// table on stdout and writes the JSON results file. It returns the process exit code: 0 when
-// the benchmark ran (whether or not the targets held; the table says), 1 when it could not
-// run, 2 for bad flags.
+// table on stdout and writes the JSON results file. It returns the process exit code (exitOK,
+// exitError or exitUsage).
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cfg, opts, err := parseFlags(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
+	return Command(ctx, args, stdout, stderr, os.LookupEnv)
+}
+
+// Command is Main reading the environment through lookup.
+func Command(ctx context.Context, args []string, stdout, stderr io.Writer, lookup envconfig.Lookup) int {
+	cfg, opts, err := parseFlagsEnv(args, stdout, stderr, lookup)
+	if errors.Is(err, errHelp) {
+		return exitOK
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "jetflow-bench:", err)
-		return 2
+		fmt.Fprintln(stderr, "usage: jetflow-bench [flags]   (jetflow-bench -h lists the flags)")
+		return exitUsage
 	}
 	if opts.cpuProfile != "" {
 		f, err := os.Create(opts.cpuProfile)
@@ -67,12 +94,27 @@ type cmdOptions struct {
 
 // parseFlags reads the command line of jetflow-bench into a Config.
 func parseFlags(args []string, stderr io.Writer) (Config, cmdOptions, error) {
+	return parseFlagsEnv(args, io.Discard, stderr, os.LookupEnv)
+}
+
+// parseFlagsEnv is parseFlags reading the environment through lookup. -h writes the help to
+// stderr, as the flag package does; -version writes the build to stdout. Both return errHelp.
+func parseFlagsEnv(args []string, stdout, stderr io.Writer, lookup envconfig.Lookup) (Config, cmdOptions, error) {
 	fs := flag.NewFlagSet("jetflow-bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: jetflow-bench [flags]\n\nMeasures jetflow against bare JetStream, side by side, on an embedded server.\n\nFlags:")
+	fs.SetOutput(io.Discard) // a parse error is reported by Command, with a usage line
+	fs.Usage = func() {}     // the flag package calls it on every error; help is printed below
+	help := func() {
+		fs.SetOutput(stderr)
+		fmt.Fprintln(stderr, "usage: jetflow-bench [flags]\n\nMeasures jetflow against bare JetStream, side by side, on an embedded server: prints one\nMarkdown table on stdout and writes the same as JSON (-out).\n\nFlags:")
 		fs.PrintDefaults()
+		fmt.Fprintln(stderr)
+		if err := envconfig.WriteHelp(stderr, Env...); err != nil {
+			fmt.Fprintln(stderr, "jetflow-bench:", err)
+		}
+		fmt.Fprintf(stderr, "\nExit codes:\n  %d  the benchmark ran, whether or not the targets held (the table says); or -h or -version answered\n"+
+			"  %d  it could not run\n  %d  a bad flag or argument\n", exitOK, exitError, exitUsage)
 	}
+	workerBin, _ := lookup("JETFLOW_WORKER_BIN")
 	var (
 		cfg       Config
 		opts      cmdOptions
@@ -90,12 +132,21 @@ func parseFlags(args []string, stderr io.Writer) (Config, cmdOptions, error) {
 	fs.IntVar(&cfg.Rate, "rate", defaultRate, "requests per second in the hop-latency scenario")
 	fs.StringVar(&opts.out, "out", DefaultOut, "JSON results file; empty = none")
 	fs.StringVar(&cfg.StoreDir, "store", "", "directory for the embedded server's streams (default: a temporary directory, removed after)")
-	fs.StringVar(&cfg.WorkerBin, "worker-bin", os.Getenv("JETFLOW_WORKER_BIN"),
+	fs.StringVar(&cfg.WorkerBin, "worker-bin", workerBin,
 		"chat-handler binary for scenarios 3-6, or a directory holding one, such as bin/ after make binaries (default $JETFLOW_WORKER_BIN; empty = go build it)")
 	fs.StringVar(&opts.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	fs.BoolVar(&verbose, "v", false, "log progress on stderr")
+	showVersion := fs.Bool("version", false, "print the version and build information, and exit")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			help()
+			return Config{}, cmdOptions{}, errHelp
+		}
 		return Config{}, cmdOptions{}, err
+	}
+	if *showVersion {
+		fmt.Fprint(stdout, buildinfo.Read("jetflow-bench"))
+		return Config{}, cmdOptions{}, errHelp
 	}
 	if fs.NArg() > 0 {
 		return Config{}, cmdOptions{}, fmt.Errorf("unexpected arguments %q", fs.Args())

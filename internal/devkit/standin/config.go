@@ -138,22 +138,33 @@ func (c Config) Validate() error {
 	return fmt.Errorf("%w: %s", ErrInvalidConfig, strings.Join(problems, "; "))
 }
 
+// Env lists every variable FromEnv reads, for standin-models --help; a test checks it against
+// what FromEnv really reads.
+var Env = []envconfig.Section{
+	{Title: "Serving", Vars: []envconfig.Var{
+		{Name: "STANDIN_ADDR", Default: defaultAddr, Usage: "listen address"},
+		{Name: "STANDIN_PREFIX", Default: defaultPrefix, Usage: "base path of the OpenAI routes (chat, embeddings, /rerank in the Cohere shape, audio, models)"},
+		{Name: "STANDIN_TEI_PREFIX", Default: "the root", Usage: "base path of TEI's /embed and /rerank"},
+		{Name: "STANDIN_SHUTDOWN_TIMEOUT", Default: defaultShutdown, Usage: "limit on the graceful shutdown"},
+	}},
+	{Title: "Latency and faults (also at run time: POST /admin/outage?for=10s, GET /admin/stats)", Vars: []envconfig.Var{
+		{Name: "STANDIN_DELAY", Default: time.Duration(0), Usage: "fixed delay per model request"},
+		{Name: "STANDIN_DELAY_JITTER", Default: time.Duration(0), Usage: "random extra delay per request, uniform in [0, jitter)"},
+		{Name: "STANDIN_TOKEN_DELAY", Default: time.Duration(0), Usage: "LLM time per generated word, streamed or not"},
+		{Name: "STANDIN_ERROR_RATE", Default: 0, Usage: "share of requests answered 503, 0 to 1"},
+		{Name: "STANDIN_SEED", Default: 0, Usage: "seed of the jitter and error draws"},
+		{Name: "STANDIN_OUTAGE_START", Default: time.Duration(0), Usage: "start of an outage (every model route answers 503), from the server's start"},
+		{Name: "STANDIN_OUTAGE_DURATION", Default: "no outage", Usage: "length of that outage"},
+	}},
+	{Title: "Models", Vars: []envconfig.Var{
+		{Name: "STANDIN_SAMPLE_RATE", Default: defaultSampleRate, Usage: "TTS output rate in Hz when a request asks for none"},
+		{Name: "STANDIN_EMBEDDING_DIM", Default: defaultEmbeddingDim, Usage: "embedding size when a request asks for none"},
+		{Name: "STANDIN_MAX_BATCH", Default: defaultMaxBatch, Usage: "TEI max_client_batch_size: /embed and /rerank answer 413 above it"},
+	}},
+}
+
 // FromEnv reads the configuration from the environment through lookup (nil means os.LookupEnv):
-//
-//	STANDIN_ADDR             listen address (127.0.0.1:8000)
-//	STANDIN_PREFIX           base path of the OpenAI routes (/v1)
-//	STANDIN_TEI_PREFIX       base path of TEI's /embed and /rerank (root)
-//	STANDIN_DELAY            fixed delay per model request (0)
-//	STANDIN_DELAY_JITTER     random extra delay per request, uniform in [0, jitter) (0)
-//	STANDIN_TOKEN_DELAY      LLM time per generated word, streamed or not (0)
-//	STANDIN_ERROR_RATE       share of requests answered 503, 0..1 (0)
-//	STANDIN_SEED             seed of the jitter and error draws (0)
-//	STANDIN_OUTAGE_START     outage start, relative to the server's start (0)
-//	STANDIN_OUTAGE_DURATION  outage length; 0 means no outage (0)
-//	STANDIN_SAMPLE_RATE      default TTS output rate in Hz (16000)
-//	STANDIN_EMBEDDING_DIM    default embedding size (384)
-//	STANDIN_MAX_BATCH        TEI max_client_batch_size (32)
-//	STANDIN_SHUTDOWN_TIMEOUT graceful shutdown limit (5s)
+// the variables of Env.
 func FromEnv(lookup envconfig.Lookup) (Config, error) {
 	r := envconfig.New(lookup)
 	const long = 24 * time.Hour
