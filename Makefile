@@ -9,6 +9,9 @@ BIN       := bin
 WORKERS   := chat-handler tts-module pipeline-bridge stt-module voice-assistant
 BINARIES  := $(WORKERS) jetflow standin-models
 TEST_FLAGS ?= -race -shuffle=on -timeout 20m
+# What every binary make binaries builds prints first with --version (internal/buildinfo): git
+# stamps it, since the toolchain's own VCS stamp is missing in a worktree or with -buildvcs=false.
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 
 .PHONY: help
 help: ## list the targets
@@ -78,7 +81,7 @@ nats: ## build the pinned nats CLI into bin/nats
 binaries: ## static, stripped binaries of every command into bin/
 	@mkdir -p $(BIN)
 	@for b in $(BINARIES); do \
-	  CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/$$b ./cmd/$$b || exit 1; \
+	  CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w -X github.com/jetflow-dev/jetflow/internal/buildinfo.version=$(VERSION)' -o $(BIN)/$$b ./cmd/$$b || exit 1; \
 	done
 
 .PHONY: deploy-gen

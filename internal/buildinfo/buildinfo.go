@@ -78,8 +78,10 @@ func (i Info) String() string {
 		fmt.Fprintf(&b, "  module    %s %s\n", i.Module, i.ModuleVersion)
 	}
 	switch {
-	case i.Revision == "":
+	case i.Revision == "" && i.Version == "":
 		fmt.Fprintf(&b, "  revision  not recorded (built with -buildvcs=false or outside a git checkout)\n")
+	case i.Revision == "":
+		// The version make binaries stamped (git describe) names the commit.
 	case i.Modified:
 		fmt.Fprintf(&b, "  revision  %s, with uncommitted changes\n", i.Revision)
 	default:
