@@ -229,7 +229,7 @@ func checkHelpIsTrue(t *testing.T, name string, read []string) {
 // stderr, as the flag package does).
 func runHelp(t *testing.T, bin string) string {
 	t.Helper()
-	res := runBinary(t, bin, nil, "--help")
+	res := runBinary(t, bin, []string{}, "--help")
 	if res.code != 0 {
 		t.Fatalf("%s --help exited %d:\n%s%s", bin, res.code, res.stdout, res.stderr)
 	}
@@ -245,7 +245,7 @@ type result struct {
 	stdout, stderr string
 }
 
-// runBinary runs bin with args and only env, and fails the test unless it exits within a few
+// runBinary runs bin with args and only env (not this process's), and fails the test unless it exits within a few
 // seconds: --help and --version must not start anything.
 func runBinary(t *testing.T, bin string, env []string, args ...string) result {
 	t.Helper()

@@ -1,6 +1,7 @@
 // Command jetflow-bench measures jetflow against bare JetStream, side by side, in one run, on an
 // embedded server: it prints one Markdown table and writes the same as JSON (bench/results.json).
-// `jetflow-bench -h` lists the flags; internal/bench has the scenarios.
+// `jetflow-bench -h` lists the flags, the variables it reads and its exit codes; -version prints
+// the build. internal/devkit/bench has the scenarios.
 package main
 
 import (
