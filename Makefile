@@ -96,7 +96,7 @@ footprint: binaries ## size, start time, memory and clean stop of every worker a
 .PHONY: images
 images: ## container images of every worker (needs a Docker engine)
 	@for b in $(WORKERS); do \
-	  docker build -f deploy/Dockerfile --build-arg BINARY=$$b -t jetflow/$$b:dev . || exit 1; \
+	  docker build -f deploy/Dockerfile --build-arg BINARY=$$b --build-arg VERSION=$(VERSION) -t jetflow/$$b:dev . || exit 1; \
 	done
 
 .PHONY: bench
