@@ -149,7 +149,7 @@ func TestCallSpanOfAFailingUpstream(t *testing.T) {
 	}
 	failed, refused := spans[0], spans[1]
 	if got, ok := attr(failed, "http.response.status_code"); !ok || got.AsInt64() != http.StatusServiceUnavailable {
-		t.Errorf("failed call: http.response.status_code = %v (%v), want 503", got.Emit(), ok)
+		t.Errorf("failed call: http.response.status_code = %v (%v), want 503", got.String(), ok)
 	}
 	if failed.Status.Code != codes.Error {
 		t.Errorf("failed call: status %v, want an error", failed.Status)
