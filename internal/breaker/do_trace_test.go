@@ -51,7 +51,7 @@ func attr(s tracetest.SpanStub, key attribute.Key) (attribute.Value, bool) {
 
 func TestCallSpanRecordsTheDecision(t *testing.T) {
 	ctx, exp := traced(t)
-	b := New("chat-retrieve", Embeddings, Settings{ConsecutiveFailures: 1, Timeout: 30 * time.Millisecond, MaxRequests: 1})
+	b := New("chat-retrieve", Embeddings, Settings{ConsecutiveFailures: 1, Timeout: 300 * time.Millisecond, MaxRequests: 1})
 	u := &upstream{}
 
 	if _, err := Do(ctx, b, u.answer(nil)); err != nil {
