@@ -8,8 +8,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel/baggage"
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/jetflow-dev/jetflow/internal/telemetry/tracecontext"
 )
 
 // HeaderCarrier lets a propagator read and write trace context in NATS message headers.
@@ -36,8 +37,8 @@ func (c HeaderCarrier) Keys() []string {
 	return keys
 }
 
-// Propagator is the W3C trace-context and baggage propagator jetflow uses between stages.
-var propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+// propagator is the W3C trace-context and baggage propagator, the one the model clients use too.
+var propagator = tracecontext.Propagator()
 
 // Extract returns ctx with the remote span context found in h, if any.
 func Extract(ctx context.Context, h nats.Header) context.Context {

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
@@ -37,10 +38,19 @@ type Providers struct {
 // metrics are also exported over OTLP/HTTP when the standard variables ask for it
 // (OTEL_EXPORTER_OTLP_ENDPOINT, or the _TRACES_/_METRICS_ variants); the exporters read the
 // rest of the OTEL_* variables themselves. OTEL_SDK_DISABLED=true turns tracing off.
-func Setup(ctx context.Context, service string, lookup func(string) (string, bool)) (*Providers, error) {
+//
+// Setup also makes the W3C trace-context and baggage propagator the global one, for
+// instrumentation that reads it there; jetflow's own (NATS headers, the model clients, Milvus,
+// Kubernetes) uses it without looking.
+func Setup(ctx context.Context, service string, lookup func(string) (string, bool), opts ...Option) (*Providers, error) {
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	otel.SetTextMapPropagator(propagator)
 	has := func(name string) bool { v, ok := lookup(name); return ok && strings.TrimSpace(v) != "" }
 	res := resource.NewSchemaless(semconv.ServiceName(service))
 	p := &Providers{}
@@ -69,6 +79,8 @@ func Setup(ctx context.Context, service string, lookup func(string) (string, boo
 		disabled = true
 	}
 	switch {
+	case o.tracer != nil:
+		p.Tracer = o.tracer
 	case disabled:
 		p.Tracer = noop.NewTracerProvider()
 	case has("OTEL_EXPORTER_OTLP_ENDPOINT") || has("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):

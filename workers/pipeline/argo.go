@@ -10,9 +10,11 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 
 	"github.com/jetflow-dev/jetflow/internal/breaker"
 	"github.com/jetflow-dev/jetflow/internal/failure"
+	"github.com/jetflow-dev/jetflow/internal/telemetry/tracecontext"
 	"github.com/jetflow-dev/jetflow/internal/upstream/modelhttp"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 )
@@ -115,7 +117,9 @@ type created struct {
 
 func (a *argoBackend) start(ctx context.Context, r *Run) (observation, error) {
 	res, err := call(ctx, a.brk, a.callTimeout, func(ctx context.Context) (created, error) {
+		ctx, attempts := tracecontext.CountAttempts(ctx)
 		obj, err := a.client.Create(ctx, a.workflow(r), metav1.CreateOptions{})
+		attempts.Record(ctx)
 		if apierrors.IsAlreadyExists(err) {
 			return created{exists: true}, nil // the upstream answered; not a failure
 		}
@@ -162,7 +166,9 @@ func (a *argoBackend) observe(ctx context.Context, r *Run, ref string) (observat
 
 func (a *argoBackend) get(ctx context.Context, name string) (*unstructured.Unstructured, error) {
 	return call(ctx, a.brk, a.callTimeout, func(ctx context.Context) (*unstructured.Unstructured, error) {
+		ctx, attempts := tracecontext.CountAttempts(ctx)
 		obj, err := a.client.Get(ctx, name, metav1.GetOptions{})
+		attempts.Record(ctx)
 		if err != nil {
 			return nil, classifyKube(fmt.Sprintf("getting workflow %s/%s", a.namespace, name), err)
 		}
@@ -173,6 +179,12 @@ func (a *argoBackend) get(ctx context.Context, name string) (*unstructured.Unstr
 // argoObservation reads status.phase and status.message. A Workflow the controller has not
 // touched yet has no status: it is pending. A phase this code does not know is reported as
 // running, with the phase in the message, rather than ending the follow on a guess.
+// traceKubernetes makes every request of the clients built from cfg go through the OTel HTTP
+// instrumentation (tracecontext.Transport): a client span in its caller's trace, traceparent
+// for the API server, and an attempt counted for its call, since client-go retries by itself
+// (a 429 or 5xx with Retry-After, a GET cut off).
+func traceKubernetes(cfg *rest.Config) { cfg.Wrap(tracecontext.Transport) }
+
 func argoObservation(name string, obj *unstructured.Unstructured) observation {
 	phase, _, _ := unstructured.NestedString(obj.Object, "status", "phase")
 	msg, _, _ := unstructured.NestedString(obj.Object, "status", "message")

@@ -11,10 +11,12 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jetflow-dev/jetflow/internal/breaker"
 	"github.com/jetflow-dev/jetflow/internal/failure"
+	"github.com/jetflow-dev/jetflow/internal/telemetry/tracecontext"
 	"github.com/jetflow-dev/jetflow/internal/upstream/modelhttp"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 )
@@ -38,6 +40,22 @@ type kfpBackend struct {
 	namespace   string
 	brk         *breaker.Breaker
 	callTimeout time.Duration
+
+	// traced is http with its transport in the OTel HTTP instrumentation, made on first use
+	// whoever built the backend, so every KFP call carries traceparent.
+	traced     *http.Client
+	tracedOnce sync.Once
+}
+
+// client returns the backend's HTTP client, instrumented (tracecontext.Transport). It is a copy,
+// so the client the bridge was given is left as it was.
+func (k *kfpBackend) client() *http.Client {
+	k.tracedOnce.Do(func() {
+		c := *k.http
+		c.Transport = tracecontext.Transport(c.Transport)
+		k.traced = &c
+	})
+	return k.traced
 }
 
 func (k *kfpBackend) statusName() string { return statusBackendKFP }
@@ -229,7 +247,7 @@ func (k *kfpBackend) do(ctx context.Context, method, path string, q url.Values, 
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
 	}
-	resp, err := k.http.Do(req)
+	resp, err := k.client().Do(req)
 	if err != nil {
 		// *url.Error quotes the URL, which carries no secret (the token is a header).
 		return nil, fmt.Errorf("sending: %w", err)

@@ -126,6 +126,7 @@ func (s *Server) model(a api, pattern string, h modelHandler) {
 	rs := s.stats.register(pattern)
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		rs.calls.Add(1)
+		s.stats.traces.record(pattern, r)
 		s.stats.inFlight.Add(1)
 		defer s.stats.inFlight.Add(-1)
 		if down, left := s.faults.outage(time.Now()); down {

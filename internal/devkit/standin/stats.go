@@ -14,6 +14,9 @@ type Stats struct {
 	InFlight int64 `json:"in_flight"`
 	// Outage is true while an outage is on.
 	Outage bool `json:"outage"`
+	// Traces are the latest model requests that carried a traceparent (at most 1024), oldest
+	// first.
+	Traces []Trace `json:"traces"`
 }
 
 // routeStats counts one route's requests.
@@ -26,6 +29,7 @@ type routeStats struct {
 type stats struct {
 	routes   map[string]*routeStats
 	inFlight atomic.Int64
+	traces   traceLog
 }
 
 func newStats() *stats {
@@ -39,7 +43,7 @@ func (s *stats) register(pattern string) *routeStats {
 }
 
 func (s *stats) snapshot() Stats {
-	out := Stats{Calls: map[string]int64{}, Injected: map[string]int64{}, InFlight: s.inFlight.Load()}
+	out := Stats{Calls: map[string]int64{}, Injected: map[string]int64{}, InFlight: s.inFlight.Load(), Traces: s.traces.snapshot()}
 	for pattern, rs := range s.routes {
 		out.Calls[pattern] = rs.calls.Load()
 		out.Injected[pattern] = rs.injected.Load()
@@ -52,4 +56,5 @@ func (s *stats) reset() {
 		rs.calls.Store(0)
 		rs.injected.Store(0)
 	}
+	s.traces.reset()
 }

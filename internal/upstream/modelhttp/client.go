@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jetflow-dev/jetflow/internal/failure"
+	"github.com/jetflow-dev/jetflow/internal/telemetry/tracecontext"
 )
 
 // Client sends requests to one model server endpoint. It is safe for concurrent use.
@@ -40,6 +41,9 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	if o.httpClient == nil {
 		o.httpClient = NewHTTPClient()
 	}
+	// A copy, so the caller's client is left as it was given.
+	hc := *o.httpClient
+	hc.Transport = tracecontext.Transport(hc.Transport)
 	base := strings.TrimRight(cfg.BaseURL, "/")
 	return &Client{
 		base:    base,
@@ -47,7 +51,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		model:   cfg.Model,
 		apiKey:  cfg.APIKey,
 		timeout: cfg.timeout(),
-		hc:      o.httpClient,
+		hc:      &hc,
 		maxBody: o.maxResponseBytes,
 		now:     o.now,
 	}, nil

@@ -25,4 +25,11 @@
 //     unmarked: the runtime, not the client, decides what a cancelled message means.
 //
 // A non-2xx answer is a *StatusError (match with errors.As) whatever its class.
+//
+// # Traces
+//
+// Every request goes through the OTel HTTP instrumentation (tracecontext.Transport): it gets a
+// client span in its caller's trace and carries traceparent, so vLLM and Ray Serve continue the
+// trace. The answer's status is also set (http.response.status_code) on the caller's span, which
+// is the call's span that breaker.Do starts. The clients do not retry.
 package modelhttp

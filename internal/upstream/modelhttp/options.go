@@ -20,9 +20,10 @@ type options struct {
 type Option func(*options) error
 
 // WithHTTPClient makes the client send through hc, for instance to share one connection pool
-// between clients or to add OTel instrumentation to its transport. The default is a client from
-// NewHTTPClient. hc.Timeout should be zero: the per-call timeout comes from Config.Timeout and
-// the caller's context.
+// between clients. The default is a client from NewHTTPClient. The client sends through a copy
+// of hc whose transport is wrapped in the OTel HTTP instrumentation (tracecontext.Transport), so
+// every call carries traceparent: hc's own transport should not add it again. hc.Timeout should
+// be zero: the per-call timeout comes from Config.Timeout and the caller's context.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(o *options) error {
 		if hc == nil {

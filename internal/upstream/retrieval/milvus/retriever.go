@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/jetflow-dev/jetflow/internal/failure"
+	"github.com/jetflow-dev/jetflow/internal/telemetry/tracecontext"
 	"github.com/jetflow-dev/jetflow/internal/upstream/retrieval"
 )
 
@@ -106,6 +107,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Retriever, error) {
 				MinConnectTimeout: 3 * time.Second,
 			}),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvBytes)),
+			grpc.WithStatsHandler(newStatsHandler()),
 		},
 	})
 	if err != nil {
@@ -156,7 +158,9 @@ func (r *Retriever) Search(ctx context.Context, q retrieval.Query) ([]retrieval.
 	if filter := cmp.Or(q.Filter, r.cfg.Filter); filter != "" {
 		opt = opt.WithFilter(filter)
 	}
+	ctx, attempts := tracecontext.CountAttempts(ctx)
 	results, err := r.client.Search(ctx, opt, searchRetry()...)
+	attempts.Record(ctx)
 	if err != nil {
 		return nil, classify(ctx, fmt.Sprintf("searching milvus collection %q", collection), err)
 	}

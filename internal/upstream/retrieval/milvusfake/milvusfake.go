@@ -78,6 +78,7 @@ type Server struct {
 	delay        time.Duration
 	token        string // expected authorization credential, "" = none
 	calls        []string
+	traceparents []string
 	lastSearch   *milvuspb.SearchRequest
 }
 
@@ -200,13 +201,22 @@ func (s *Server) LastSearch() *milvuspb.SearchRequest {
 	return proto.Clone(s.lastSearch).(*milvuspb.SearchRequest)
 }
 
+// Traceparents returns the traceparent metadata of each call received so far, in order ("" for
+// a call without one), as a Milvus proxy with tracing on would read them.
+func (s *Server) Traceparents() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.traceparents)
+}
+
 func (s *Server) intercept(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
 	s.mu.Lock()
 	s.calls = append(s.calls, info.FullMethod[strings.LastIndexByte(info.FullMethod, '/')+1:])
+	s.traceparents = append(s.traceparents, strings.Join(md.Get("traceparent"), ","))
 	token := s.token
 	s.mu.Unlock()
 	if token != "" {
-		md, _ := metadata.FromIncomingContext(ctx)
 		want := base64.StdEncoding.EncodeToString([]byte(token))
 		if got := md.Get("authorization"); len(got) != 1 || got[0] != want {
 			return nil, status.Error(codes.Unauthenticated, "auth check failure, please check username/password or token")
