@@ -6,14 +6,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -292,9 +296,10 @@ func TestMonitoringKustomization(t *testing.T) {
 	}
 }
 
-// workerMetrics runs tts-module in this process (its Build, as its binary runs it; not
-// workers.All, whose Milvus SDK does not build against the etcd this module's Prometheus
-// parser selects) on an embedded
+// workerMetrics runs tts-module, the binary when JETFLOW_WORKER_BIN names a directory of built
+// workers and otherwise in this process (its Build, as its binary runs it; not workers.All, whose
+// Milvus SDK does not build against the etcd this module's Prometheus parser selects), on an
+// embedded
 // server and the stand-in models, makes it succeed, retry and dead-letter one message each, and
 // returns the metric names on its /metrics.
 func workerMetrics(t *testing.T) map[string]bool {
@@ -306,17 +311,23 @@ func workerMetrics(t *testing.T) map[string]bool {
 	}
 	modelSrv := httptest.NewServer(models)
 	t.Cleanup(modelSrv.Close)
-	env := envconfig.Map(map[string]string{
+	vars := map[string]string{
 		"NATS_URL": p.URL(), "HEALTH_ADDR": healthlog.AnyPort, "LOG_LEVEL": "info",
 		"TTS_URL": modelSrv.URL + "/v1", "DEAD_LETTER_ADVISORIES": "false",
-	})
+	}
 	logs := &syncbuf.Buffer{}
 	watch := healthlog.Watch(logs)
-	exited := make(chan struct{})
-	jstest.Run(t, p.Ctx, func(ctx context.Context) error {
-		defer close(exited)
-		return worker.Run(ctx, "tts-module", env, slog.New(slog.NewJSONHandler(watch, nil)), tts.Build)
-	})
+	var exited <-chan struct{}
+	if dir := os.Getenv(workerBinEnv); dir != "" {
+		exited = startBinary(t, filepath.Join(dir, "tts-module"), vars, watch)
+	} else {
+		done := make(chan struct{})
+		exited = done
+		jstest.Run(t, p.Ctx, func(ctx context.Context) error {
+			defer close(done)
+			return worker.Run(ctx, "tts-module", envconfig.Map(vars), slog.New(slog.NewJSONHandler(watch, nil)), tts.Build)
+		})
+	}
 	addr, err := watch.Addr(p.Ctx, exited)
 	if err != nil {
 		t.Fatalf("finding the health server: %v; log:\n%s", err, logs.String())
@@ -375,6 +386,40 @@ func workerMetrics(t *testing.T) map[string]bool {
 		})
 	}
 	return names
+}
+
+// startBinary runs bin with exactly vars as its environment until the end of the test, when it
+// is stopped with SIGTERM and must exit 0. The returned channel is closed when it exits.
+func startBinary(t *testing.T, bin string, vars map[string]string, out io.Writer) <-chan struct{} {
+	t.Helper()
+	cmd := exec.CommandContext(jstest.Context(t), bin)
+	for k, v := range vars {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s (make binaries): %v", bin, err)
+	}
+	exited := make(chan struct{})
+	var exitErr error // set before exited is closed
+	go func() {
+		exitErr = cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+			if exitErr != nil {
+				t.Errorf("%s stopped with %v", bin, exitErr)
+			}
+		case <-time.After(45 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+			t.Errorf("%s did not stop within 45s after SIGTERM", bin)
+		}
+	})
+	return exited
 }
 
 // scrape reads the metric names of a /metrics page in the Prometheus text format.
