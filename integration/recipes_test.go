@@ -231,6 +231,28 @@ func testReplayOne(t *testing.T, r *recipeRig, fixTTS func() error) {
 	if n := len(jstest.Stored(t, r.p.Ctx, r.p.JS, streams.StreamDeadLetter, dlqSubject)); n != 1 {
 		t.Errorf("%d dead letters on %s after the replay, want the 1 replayed", n, dlqSubject)
 	}
+
+	// The replay's Nats-Msg-Id makes publishing it twice within the duplicate window a no-op.
+	lastSeq := func() uint64 {
+		s, err := r.p.JS.Stream(r.p.Ctx, streams.StreamTTS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := s.Info(r.p.Ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.State.LastSeq
+	}
+	before := lastSeq()
+	cmds, err := r.recipe(t, "replay-one").Commands(map[string]string{"SEQ": seq})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.cli.RunInTerminal(r.p.Ctx, t, cmds[len(cmds)-1]...)
+	if after := lastSeq(); after != before {
+		t.Errorf("publishing the replay again stored it again (%s last sequence %d -> %d)", streams.StreamTTS, before, after)
+	}
 }
 
 // checkReplayHeaders holds the replay recipe to the README's header table: every nats pub in it
@@ -295,8 +317,9 @@ func testPauseResume(t *testing.T, r *recipeRig) {
 		if _, err := results.GetLastMsgForSubject(r.p.Ctx, subject); !errors.Is(err, jetstream.ErrMsgNotFound) {
 			return fmt.Errorf("a paused stage answered (%v)", err)
 		}
-		if info := r.consumerInfo(t, streams.StreamTTS, streams.ConsumerTTS); info.NumPending != 1 {
-			return fmt.Errorf("paused consumer has %d pending, want the marker", info.NumPending)
+		// The workers' pulls still wait, so the not-served alert stays quiet.
+		if info := r.consumerInfo(t, streams.StreamTTS, streams.ConsumerTTS); info.NumPending != 1 || info.NumWaiting == 0 {
+			return fmt.Errorf("paused consumer has %d pending (want the marker) and %d waiting pulls (want some)", info.NumPending, info.NumWaiting)
 		}
 		return nil
 	})
@@ -354,8 +377,26 @@ func testMoveBack(t *testing.T, r *recipeRig) {
 	// after the reset that reaches the last chunk, every chunk acked again.
 	jstest.Eventually(t, 30*time.Second, 50*time.Millisecond, settled(reset))
 
-	// On a work-queue stream there is nothing to move back to, and no second consumer may read
-	// a stage's subject, as the README says.
+	// A durable consumer's start cannot be edited, as the README says.
+	cfg := r.consumerInfo(t, streams.StreamSTT, streams.ConsumerSTT).Config
+	cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, first
+	if _, err := r.p.JS.UpdateConsumer(r.p.Ctx, streams.StreamSTT, cfg); err == nil {
+		t.Errorf("the server let the deliver policy of %s > %s be edited", streams.StreamSTT, streams.ConsumerSTT)
+	}
+
+	// On a work-queue stream there is nothing to move back to: a reset of the tts consumer, all
+	// of whose requests are acked and so deleted, delivers nothing. And no second consumer may
+	// read a stage's subject.
+	tts := r.consumerInfo(t, streams.StreamTTS, streams.ConsumerTTS)
+	r.cli.Run(r.p.Ctx, t, "consumer", "reset", streams.StreamTTS, streams.ConsumerTTS, "--sequence", "1", "-f")
+	jstest.Consistently(t, time.Second, 100*time.Millisecond, func() error {
+		info := r.consumerInfo(t, streams.StreamTTS, streams.ConsumerTTS)
+		if info.NumPending != 0 || info.NumAckPending != 0 || info.Delivered.Stream > tts.Delivered.Stream {
+			return fmt.Errorf("after a reset of a work-queue consumer: %d pending, %d ack pending, delivered up to %d (was %d)",
+				info.NumPending, info.NumAckPending, info.Delivered.Stream, tts.Delivered.Stream)
+		}
+		return nil
+	})
 	if _, err := r.p.JS.CreateConsumer(r.p.Ctx, streams.StreamTTS, jetstream.ConsumerConfig{
 		Durable: "second-reader", FilterSubject: streams.SubjectTTSRequest, AckPolicy: jetstream.AckExplicitPolicy,
 	}); err == nil {
