@@ -5,9 +5,12 @@ import (
 	"errors"
 	"log/slog"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
 	"github.com/jetflow-dev/jetflow/internal/devkit/natscli"
@@ -49,18 +52,27 @@ func TestDeadLetterShownByNatsStreamView(t *testing.T) {
 	})
 
 	cli := natscli.New(t, p.URL())
-	// Published exactly as the README shows, as JSON with the nats CLI.
-	cli.Run(ctx, t, "pub", streams.SubjectChatRequest, `{"query":"How does KEDA scale the workers?"}`,
-		"-H", "Content-Type:application/json", "--jetstream")
-
-	var out string
-	jstest.Eventually(t, 20*time.Second, 100*time.Millisecond, func() error {
-		out = cli.RunInTerminal(ctx, t, "stream", "view", streams.StreamDeadLetter)
-		if !strings.Contains(out, stage.HeaderError) {
+	recipes := natscli.ReadmeRecipes(t)
+	sample, ok := recipes["dead-letter-sample"]
+	if !ok {
+		t.Fatal("the README has no recipe dead-letter-sample")
+	}
+	// The recipe publishes the README's request, then views AI_DLQ: the view waits until the
+	// dead letter is in.
+	cmds, err := sample.Commands(nil)
+	if err != nil || len(cmds) != 2 {
+		t.Fatalf("recipe dead-letter-sample: %q, %v; want a publish and a view", cmds, err)
+	}
+	cli.RunInTerminal(ctx, t, cmds[0]...)
+	dlqSubject := streams.DeadLetterSubject(streams.ConsumerChatRetrieve)
+	var dead []*jetstream.RawStreamMsg
+	jstest.Eventually(t, 20*time.Second, 50*time.Millisecond, func() error {
+		if dead = jstest.Stored(t, ctx, p.JS, streams.StreamDeadLetter, dlqSubject); len(dead) == 0 {
 			return errors.New("no dead letter yet")
 		}
 		return nil
 	})
+	out := cli.RunInTerminal(ctx, t, cmds[1]...)
 	wants := []string{
 		`{"query":"How does KEDA scale the workers?"}`,
 		"Content-Type: application/json",
@@ -76,6 +88,19 @@ func TestDeadLetterShownByNatsStreamView(t *testing.T) {
 	for _, w := range wants {
 		if !strings.Contains(out, w) && !strings.Contains(out, strings.ReplaceAll(w, `\"`, `"`)) {
 			t.Errorf("nats stream view output lacks %q:\n%s", w, out)
+		}
+	}
+
+	// The filtered view and the single dead letter by its sequence show the same dead letter.
+	dl, ok := recipes["dead-letters"]
+	if !ok {
+		t.Fatal("the README has no recipe dead-letters")
+	}
+	for i, out := range cli.RunRecipe(ctx, t, dl, map[string]string{"SEQ": strconv.FormatUint(dead[0].Sequence, 10)}) {
+		for _, w := range []string{stage.HeaderStage + ": " + streams.ConsumerChatRetrieve, `{"query":"How does KEDA scale the workers?"}`} {
+			if !strings.Contains(out, w) {
+				t.Errorf("recipe dead-letters, command %d: output lacks %q:\n%s", i+1, w, out)
+			}
 		}
 	}
 }

@@ -66,3 +66,22 @@ func TestNatsCLIAcceptsDefinitions(t *testing.T) {
 		}
 	}
 }
+
+// The README's apply-by-hand recipe, exactly as printed, creates the TTS stream and its stage's
+// consumer on an empty server.
+func TestReadmeApplyByHandRecipe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the nats CLI")
+	}
+	srv := jstest.Server(t)
+	_, js := jstest.Connect(t, srv)
+	ctx := jstest.Context(t)
+	rec, ok := natscli.ReadmeRecipes(t)["apply-by-hand"]
+	if !ok {
+		t.Fatal("the README has no recipe apply-by-hand")
+	}
+	natscli.New(t, srv.ClientURL()).RunRecipe(ctx, t, rec, nil)
+	if _, err := js.Consumer(ctx, StreamTTS, ConsumerTTS); err != nil {
+		t.Errorf("after the recipe, consumer %s > %s: %v", StreamTTS, ConsumerTTS, err)
+	}
+}
