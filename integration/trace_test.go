@@ -24,14 +24,11 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/devkit/standin"
 	"github.com/jetflow-dev/jetflow/internal/devkit/testplatform"
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
-	"github.com/jetflow-dev/jetflow/internal/rag"
-	"github.com/jetflow-dev/jetflow/internal/stage"
 	"github.com/jetflow-dev/jetflow/internal/telemetry"
 	"github.com/jetflow-dev/jetflow/internal/worker"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
 	"github.com/jetflow-dev/jetflow/workers"
-	"github.com/jetflow-dev/jetflow/workers/chat"
 )
 
 // tracedChat is chat-handler on stand-in models (reranker included), its spans recorded in
@@ -43,9 +40,8 @@ type tracedChat struct {
 	tp     trace.TracerProvider
 }
 
-// startTracedChat runs chat-handler's two stages until the test ends. They are built as
-// chat.Build builds them, but with worker.NewStage, so that their tracer provider is the
-// test's: worker.Run takes its provider from telemetry.Setup, which reads the environment.
+// startTracedChat runs chat-handler, through its own Build and worker.Run as its binary does,
+// with the test's tracer provider, until the test ends.
 func startTracedChat(t *testing.T) *tracedChat {
 	t.Helper()
 	p := testplatform.New(t)
@@ -59,26 +55,22 @@ func startTracedChat(t *testing.T) *tracedChat {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 
+	handler, ok := workers.ByName("chat-handler")
+	if !ok {
+		t.Fatal("workers.All has no chat-handler")
+	}
 	env := envconfig.Map(map[string]string{
-		"LLM_URL":        modelSrv.URL + "/v1",
-		"EMBEDDINGS_URL": modelSrv.URL + "/v1",
-		"RERANKER_URL":   modelSrv.URL,
+		"NATS_URL":               p.URL(),
+		"HEALTH_ADDR":            "127.0.0.1:0",
+		"LLM_URL":                modelSrv.URL + "/v1",
+		"EMBEDDINGS_URL":         modelSrv.URL + "/v1",
+		"RERANKER_URL":           modelSrv.URL,
+		"DEAD_LETTER_ADVISORIES": "false",
 	})
-	answers, err := rag.FromEnv(p.Ctx, envconfig.New(env), env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := chat.New(answers, p.NC,
-		breaker.NewSet(streams.ConsumerChatRetrieve, breaker.Settings{}),
-		breaker.NewSet(streams.ConsumerChatGenerate, breaker.Settings{}),
-		chat.StageConfig{})
-	for _, spec := range w.Specs() {
-		st, err := worker.NewStage(p.JS, spec, stage.WithTracerProvider(tp))
-		if err != nil {
-			t.Fatal(err)
-		}
-		jstest.Run(t, p.Ctx, st.Run)
-	}
+	jstest.Run(t, p.Ctx, func(ctx context.Context) error {
+		return worker.Run(ctx, handler.Name, env, slog.New(slog.DiscardHandler), handler.Build,
+			worker.WithTelemetry(telemetry.WithTracerProvider(tp)))
+	})
 	return &tracedChat{p: p, models: models, spans: spans, tp: tp}
 }
 

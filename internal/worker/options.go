@@ -1,12 +1,17 @@
 package worker
 
-import "net"
+import (
+	"net"
+
+	"github.com/jetflow-dev/jetflow/internal/telemetry"
+)
 
 // RunOption changes how Run runs the process.
 type RunOption func(*runOptions)
 
 type runOptions struct {
 	healthListener net.Listener
+	telemetry      []telemetry.Option
 }
 
 // WithHealthListener serves the health endpoints on ln instead of listening on HEALTH_ADDR.
@@ -15,4 +20,10 @@ type runOptions struct {
 // choosing and binding it.
 func WithHealthListener(ln net.Listener) RunOption {
 	return func(o *runOptions) { o.healthListener = ln }
+}
+
+// WithTelemetry passes options to the process's telemetry set-up, for a test that collects the
+// process's spans in memory (telemetry.WithTracerProvider).
+func WithTelemetry(opts ...telemetry.Option) RunOption {
+	return func(o *runOptions) { o.telemetry = append(o.telemetry, opts...) }
 }

@@ -55,7 +55,7 @@ func Run(ctx context.Context, name string, lookup envconfig.Lookup, log *slog.Lo
 	}
 	log = slog.New(levelHandler{Handler: log.Handler(), level: settings.LogLevel})
 
-	tel, err := telemetry.Setup(ctx, name, lookup)
+	tel, err := telemetry.Setup(ctx, name, lookup, o.telemetry...)
 	if err != nil {
 		return err
 	}

@@ -92,6 +92,7 @@ func clientsFromEnv(env *worker.Env, list *AllowList) (Clients, error) {
 			return Clients{}, err
 		}
 		cfg.UserAgent = userAgent
+		traceKubernetes(cfg)
 		dyn, err := dynamic.NewForConfig(cfg)
 		if err != nil {
 			return Clients{}, fmt.Errorf("creating the Kubernetes client: %w", err)
