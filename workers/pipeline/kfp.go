@@ -38,6 +38,8 @@ type kfpBackend struct {
 	namespace   string
 	brk         *breaker.Breaker
 	callTimeout time.Duration
+	// locks make the create atomic across replicas (runlock.go).
+	locks *runLocks
 }
 
 func (k *kfpBackend) statusName() string { return statusBackendKFP }
@@ -55,6 +57,13 @@ func (k *kfpBackend) start(ctx context.Context, r *Run) (observation, error) {
 	existing, err := k.find(ctx, r)
 	if err != nil {
 		return observation{}, err
+	}
+	var claim *runClaim
+	if existing == nil {
+		var adopted observation
+		if claim, adopted, err = k.claimRun(ctx, r); err != nil || claim == nil {
+			return adopted, err
+		}
 	}
 	if existing != nil {
 		want := "jetflow request-id=" + r.RequestID
@@ -96,8 +105,10 @@ func (k *kfpBackend) start(ctx context.Context, r *Run) (observation, error) {
 		return run, nil
 	})
 	if err != nil {
+		claim.failed(ctx, err)
 		return observation{}, err
 	}
+	claim.created(ctx, run.RunID)
 	return kfpObservation(run), nil
 }
 
