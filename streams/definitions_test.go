@@ -108,16 +108,18 @@ func TestDefinitionSettings(t *testing.T) {
 	type streamWant struct {
 		retention jetstream.RetentionPolicy
 		maxAge    time.Duration
+		// duplicates is the duplicate window; window_test.go says why each is long enough.
+		duplicates time.Duration
 	}
 	streams := map[string]streamWant{
-		StreamChat:       {jetstream.WorkQueuePolicy, 0},
-		StreamVoice:      {jetstream.WorkQueuePolicy, 0},
-		StreamSTT:        {jetstream.LimitsPolicy, time.Hour},
-		StreamTTS:        {jetstream.WorkQueuePolicy, 0},
-		StreamPipeline:   {jetstream.WorkQueuePolicy, 0},
-		StreamResults:    {jetstream.LimitsPolicy, time.Hour},
-		StreamDeadLetter: {jetstream.LimitsPolicy, 30 * 24 * time.Hour},
-		StreamAdvisories: {jetstream.WorkQueuePolicy, 7 * 24 * time.Hour},
+		StreamChat:       {jetstream.WorkQueuePolicy, 0, 45 * time.Minute},
+		StreamVoice:      {jetstream.WorkQueuePolicy, 0, 45 * time.Minute},
+		StreamSTT:        {jetstream.LimitsPolicy, time.Hour, 30 * time.Minute},
+		StreamTTS:        {jetstream.WorkQueuePolicy, 0, 30 * time.Minute},
+		StreamPipeline:   {jetstream.WorkQueuePolicy, 0, 30 * time.Minute},
+		StreamResults:    {jetstream.LimitsPolicy, time.Hour, time.Hour},
+		StreamDeadLetter: {jetstream.LimitsPolicy, 30 * 24 * time.Hour, time.Hour},
+		StreamAdvisories: {jetstream.WorkQueuePolicy, 7 * 24 * time.Hour, 15 * time.Minute},
 	}
 	for _, s := range set.Streams() {
 		t.Run("stream "+s.Name, func(t *testing.T) {
@@ -128,8 +130,8 @@ func TestDefinitionSettings(t *testing.T) {
 			if s.Storage != jetstream.FileStorage || s.Replicas != 1 || s.Discard != jetstream.DiscardOld {
 				t.Errorf("storage %v replicas %d discard %v, want file 1 old", s.Storage, s.Replicas, s.Discard)
 			}
-			if s.Duplicates != 2*time.Minute {
-				t.Errorf("duplicate_window %v, want 2m", s.Duplicates)
+			if s.Duplicates != want.duplicates {
+				t.Errorf("duplicate_window %v, want %v", s.Duplicates, want.duplicates)
 			}
 			if s.MaxMsgSize <= 0 {
 				t.Errorf("max_msg_size %d, want a limit", s.MaxMsgSize)
