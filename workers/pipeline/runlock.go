@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -51,7 +52,14 @@ type runClaim struct {
 // claimRun claims r's run name before the create, or, when another replica holds the claim,
 // adopts the run it created (claim nil).
 func (k *kfpBackend) claimRun(ctx context.Context, r *Run) (*runClaim, observation, error) {
-	claim, runID, err := k.locks.claim(ctx, r, func(ctx context.Context) (*kfpRun, error) { return k.find(ctx, r) })
+	lookup := func(ctx context.Context) (*kfpRun, error) {
+		run, err := k.find(ctx, r)
+		if err != nil || run == nil {
+			return run, err
+		}
+		return run, kfpMadeFor(run, r)
+	}
+	claim, runID, err := k.locks.claim(ctx, r, lookup)
 	if err != nil || claim != nil {
 		return claim, observation{}, err
 	}
@@ -61,6 +69,17 @@ func (k *kfpBackend) claimRun(ctx context.Context, r *Run) (*runClaim, observati
 	}
 	obs.adopted = true
 	return nil, obs, nil
+}
+
+// kfpMadeFor refuses a run the bridge did not make for r's request (its description says so), as
+// kfpBackend.start does before adopting a run it listed.
+func kfpMadeFor(run *kfpRun, r *Run) error {
+	want := "jetflow request-id=" + r.RequestID
+	if d := run.Description; d != "" && d != want && !strings.HasPrefix(d, want+" ") {
+		return failure.Permanent(fmt.Errorf("%w: KFP run %s named %s has description %q, not one for request %q",
+			ErrNameCollision, run.RunID, r.Name, truncate(d, 128), r.RequestID))
+	}
+	return nil
 }
 
 // claim makes this replica the one that creates r's run (a claim), or returns the id of the run
@@ -130,7 +149,9 @@ func (c *runClaim) created(ctx context.Context, runID string) {
 	c.entry.RunID = runID
 	value, err := json.Marshal(c.entry)
 	if err == nil {
-		_, err = c.locks.kv.Update(context.WithoutCancel(ctx), c.key, value, c.rev)
+		wctx, cancel := settleContext(ctx)
+		defer cancel()
+		_, err = c.locks.kv.Update(wctx, c.key, value, c.rev)
 	}
 	if err != nil {
 		c.locks.log.Warn("recording the run id under its name; other replicas find it by listing", "run", c.key, "run_id", runID, "error", err)
@@ -145,9 +166,17 @@ func (c *runClaim) failed(ctx context.Context, err error) {
 	if !failure.IsPermanent(err) && !failure.WasNotAttempted(err) {
 		return
 	}
-	if derr := c.locks.kv.Delete(context.WithoutCancel(ctx), c.key, jetstream.LastRevision(c.rev)); derr != nil {
+	wctx, cancel := settleContext(ctx)
+	defer cancel()
+	if derr := c.locks.kv.Delete(wctx, c.key, jetstream.LastRevision(c.rev)); derr != nil {
 		c.locks.log.Warn("releasing the claim on a run name after a refused create", "run", c.key, "error", derr)
 	}
+}
+
+// settleContext bounds a write to the claim that must happen even when the handler's context
+// ended (the run exists, or surely does not, either way).
+func settleContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
