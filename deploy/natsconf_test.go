@@ -459,6 +459,43 @@ func (e *natsEnv) catchAdvisories(ctx context.Context, t *testing.T, c *userConn
 	}
 }
 
+// pipelineRunsBucket is pipeline-bridge's KV bucket of KFP run-name claims
+// (workers/pipeline.RunsBucket). Once streams/names.go names it, it belongs in pipeline-bridge's
+// Worker.Buckets (workers.go), which TestWorkerPermissionsAllowTheJob and
+// TestWorkerPermissionsRefuseTheRest then cover; until then this test does.
+const pipelineRunsBucket = "pipeline-runs"
+
+// TestPipelineBridgeClaimsRunNames: pipeline-bridge creates, updates by revision, reads and
+// deletes keys of its bucket as its run-name claims do; no other worker may touch it.
+func TestPipelineBridgeClaimsRunNames(t *testing.T) {
+	env := startNATS(t)
+	if _, ok := env.set.Bucket(pipelineRunsBucket); !ok {
+		t.Fatalf("streams/ defines no bucket %s", pipelineRunsBucket)
+	}
+	c := env.connect(t, "pipeline-bridge")
+	useBucket(stepContext(t), t, c, pipelineRunsBucket)
+	c.noErrors(t)
+	for _, w := range Workers() {
+		if w.Name == "pipeline-bridge" {
+			continue
+		}
+		t.Run(w.Name, func(t *testing.T) {
+			oc := env.connect(t, w.Name)
+			for _, subject := range []string{
+				"$KV." + pipelineRunsBucket + ".x",
+				"$JS.API.DIRECT.GET.KV_" + pipelineRunsBucket + ".$KV." + pipelineRunsBucket + ".x",
+			} {
+				if err := oc.nc.Publish(subject, []byte("x")); err != nil {
+					t.Fatal(err)
+				}
+				if err := oc.violation("publish", subject); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+}
+
 // TestWorkerPermissionsRefuseTheRest has each worker's user try what belongs to other workers
 // or to operators: publishing their inputs, results and hand-offs, pulling from their
 // consumers, touching their buckets, administering streams and consumers, and subscribing to

@@ -97,7 +97,7 @@ func TestDefinitionsMatchConstants(t *testing.T) {
 	for _, b := range set.Buckets() {
 		gotBuckets = append(gotBuckets, b.Bucket)
 	}
-	if want := []string{BucketSTTSessions, BucketVoiceSessions}; !slices.Equal(gotBuckets, want) {
+	if want := []string{bucketPipelineRuns, BucketSTTSessions, BucketVoiceSessions}; !slices.Equal(gotBuckets, want) {
 		t.Errorf("buckets = %q, want %q (sorted)", gotBuckets, want)
 	}
 }
@@ -108,16 +108,18 @@ func TestDefinitionSettings(t *testing.T) {
 	type streamWant struct {
 		retention jetstream.RetentionPolicy
 		maxAge    time.Duration
+		// duplicates is the duplicate window; window_test.go says why each is long enough.
+		duplicates time.Duration
 	}
 	streams := map[string]streamWant{
-		StreamChat:       {jetstream.WorkQueuePolicy, 0},
-		StreamVoice:      {jetstream.WorkQueuePolicy, 0},
-		StreamSTT:        {jetstream.LimitsPolicy, time.Hour},
-		StreamTTS:        {jetstream.WorkQueuePolicy, 0},
-		StreamPipeline:   {jetstream.WorkQueuePolicy, 0},
-		StreamResults:    {jetstream.LimitsPolicy, time.Hour},
-		StreamDeadLetter: {jetstream.LimitsPolicy, 30 * 24 * time.Hour},
-		StreamAdvisories: {jetstream.WorkQueuePolicy, 7 * 24 * time.Hour},
+		StreamChat:       {jetstream.WorkQueuePolicy, 0, 45 * time.Minute},
+		StreamVoice:      {jetstream.WorkQueuePolicy, 0, 45 * time.Minute},
+		StreamSTT:        {jetstream.LimitsPolicy, time.Hour, 30 * time.Minute},
+		StreamTTS:        {jetstream.WorkQueuePolicy, 0, 30 * time.Minute},
+		StreamPipeline:   {jetstream.WorkQueuePolicy, 0, 30 * time.Minute},
+		StreamResults:    {jetstream.LimitsPolicy, time.Hour, time.Hour},
+		StreamDeadLetter: {jetstream.LimitsPolicy, 30 * 24 * time.Hour, time.Hour},
+		StreamAdvisories: {jetstream.WorkQueuePolicy, 7 * 24 * time.Hour, 15 * time.Minute},
 	}
 	for _, s := range set.Streams() {
 		t.Run("stream "+s.Name, func(t *testing.T) {
@@ -128,8 +130,8 @@ func TestDefinitionSettings(t *testing.T) {
 			if s.Storage != jetstream.FileStorage || s.Replicas != 1 || s.Discard != jetstream.DiscardOld {
 				t.Errorf("storage %v replicas %d discard %v, want file 1 old", s.Storage, s.Replicas, s.Discard)
 			}
-			if s.Duplicates != 2*time.Minute {
-				t.Errorf("duplicate_window %v, want 2m", s.Duplicates)
+			if s.Duplicates != want.duplicates {
+				t.Errorf("duplicate_window %v, want %v", s.Duplicates, want.duplicates)
 			}
 			if s.MaxMsgSize <= 0 {
 				t.Errorf("max_msg_size %d, want a limit", s.MaxMsgSize)
@@ -178,12 +180,23 @@ func TestDefinitionSettings(t *testing.T) {
 			}
 		})
 	}
-	buckets := map[string]time.Duration{BucketVoiceSessions: 24 * time.Hour, BucketSTTSessions: time.Hour}
+	type bucketWant struct {
+		ttl          time.Duration
+		history      uint8
+		maxValueSize int32
+	}
+	buckets := map[string]bucketWant{
+		BucketVoiceSessions: {24 * time.Hour, 5, 256 * 1024},
+		BucketSTTSessions:   {time.Hour, 5, 256 * 1024},
+		// One small JSON entry per KFP run name; a day outlives a trigger's handling (the
+		// bridge follows a run for at most PIPELINE_TIMEOUT, 6h by default).
+		bucketPipelineRuns: {24 * time.Hour, 1, 1024},
+	}
 	for _, b := range set.Buckets() {
 		t.Run("kv "+b.Bucket, func(t *testing.T) {
-			if b.TTL != buckets[b.Bucket] || b.History != 5 || b.Storage != jetstream.FileStorage || b.MaxValueSize != 256*1024 {
-				t.Errorf("ttl %v history %d storage %v max_value_size %d, want %v 5 file 262144",
-					b.TTL, b.History, b.Storage, b.MaxValueSize, buckets[b.Bucket])
+			want := buckets[b.Bucket]
+			if b.TTL != want.ttl || b.History != want.history || b.Storage != jetstream.FileStorage || b.MaxValueSize != want.maxValueSize {
+				t.Errorf("ttl %v history %d storage %v max_value_size %d, want %+v on file", b.TTL, b.History, b.Storage, b.MaxValueSize, want)
 			}
 		})
 	}
@@ -226,3 +239,7 @@ func TestSetAccessorsReturnCopies(t *testing.T) {
 		t.Errorf("Bucket(%s) = %v, %v", BucketVoiceSessions, b.Bucket, ok)
 	}
 }
+
+// bucketPipelineRuns is the KFP run-name lock bucket of workers/pipeline (RunsBucket). Its
+// constant belongs in names.go (BucketPipelineRuns), which this change could not edit.
+const bucketPipelineRuns = "pipeline-runs"

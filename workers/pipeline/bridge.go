@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"k8s.io/client-go/dynamic"
 
@@ -43,6 +44,9 @@ type Clients struct {
 	// KFPToken yields the bearer token of each KFP request (StaticToken, FileToken); nil or ""
 	// sends none.
 	KFPToken func() (string, error)
+	// RunLocks is the RunsBucket KV bucket, which makes creating a KFP run atomic across
+	// replicas. Required when a pipeline uses KFP.
+	RunLocks jetstream.KeyValue
 }
 
 // Bridge checks triggers against the allow-list, starts their runs and follows them. It is
@@ -82,6 +86,9 @@ func New(list *AllowList, s Settings, c Clients, breakers *breaker.Set, log *slo
 		if c.KFPURL == "" {
 			return nil, errors.New("configuring pipeline bridge: the allow-list has KFP pipelines but no KFP URL was given")
 		}
+		if c.RunLocks == nil {
+			return nil, fmt.Errorf("configuring pipeline bridge: the allow-list has KFP pipelines but no %s bucket was given", RunsBucket)
+		}
 		hc := c.KFPHTTP
 		if hc == nil {
 			hc = &http.Client{}
@@ -93,6 +100,9 @@ func New(list *AllowList, s Settings, c Clients, breakers *breaker.Set, log *slo
 			namespace:   b.settings.KFPNamespace,
 			brk:         b.breakers.Get(upstreamKFP),
 			callTimeout: b.settings.CallTimeout,
+			// A claimant's create is one call; twice that leaves room for its list and a slow
+			// answer before another replica takes the claimant for dead.
+			locks: &runLocks{kv: c.RunLocks, lease: 2 * b.settings.CallTimeout, log: log},
 		}
 	}
 	return b, nil

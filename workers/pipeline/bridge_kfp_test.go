@@ -43,6 +43,8 @@ type fakeKFP struct {
 	// createStatus, when set, answers the first creates with these statuses; a 5xx is answered
 	// after the run is stored (the answer was lost), a 4xx without storing it.
 	createStatus []int
+	// beforeList, when set, runs before each list is answered, outside the fake's lock.
+	beforeList func()
 
 	mu      sync.Mutex
 	runs    map[string]*fakeKFPRun
@@ -66,6 +68,9 @@ func newFakeKFP(t *testing.T, script ...string) *fakeKFP {
 }
 
 func (f *fakeKFP) serve(w http.ResponseWriter, r *http.Request) {
+	if f.beforeList != nil && r.Method == http.MethodGet && r.URL.Path == kfpRunsPath {
+		f.beforeList()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if r.Header.Get("Authorization") != "Bearer "+kfpToken {
@@ -172,10 +177,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func newKFPBridge(t *testing.T, f *fakeKFP) *Bridge {
+func newKFPBridge(h *harness, f *fakeKFP) *Bridge {
+	t := h.t
 	t.Helper()
 	b, err := New(mustAllowList(t, kfpAllowList), testSettings(), Clients{
 		KFPURL: f.srv.URL + "/", KFPHTTP: f.srv.Client(), KFPToken: StaticToken(kfpToken),
+		RunLocks: h.runLocks(),
 	}, nil, nil)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -214,7 +221,7 @@ func TestKFPRunFollowedToCompletion(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	f := newFakeKFP(t, "RUNNING", "RUNNING", "SUCCEEDED")
-	h.start(newKFPBridge(t, f))
+	h.start(newKFPBridge(h, f))
 	h.publish(evalTrigger("req-k"), "")
 	sts := h.waitFinals("req-k", 1)
 	h.waitAcked()
@@ -249,7 +256,7 @@ func TestKFPRedeliveryAdoptsTheRun(t *testing.T) {
 	h := newHarness(t)
 	f := newFakeKFP(t, "RUNNING", "SUCCEEDED")
 	f.createStatus = []int{http.StatusBadGateway}
-	h.start(newKFPBridge(t, f))
+	h.start(newKFPBridge(h, f))
 	h.publish(evalTrigger("req-lost"), "")
 	sts := h.waitFinals("req-lost", 1)
 	h.waitAcked()
@@ -271,7 +278,7 @@ func TestKFPBadRequestIsDeadLetteredAtOnce(t *testing.T) {
 	h := newHarness(t)
 	f := newFakeKFP(t, "SUCCEEDED")
 	f.createStatus = []int{http.StatusNotFound}
-	h.start(newKFPBridge(t, f))
+	h.start(newKFPBridge(h, f))
 	h.publish(evalTrigger("req-404"), "")
 	dl := h.waitDeadLetters(1)[0]
 	if n := deliveries(dl); n != 1 {
@@ -296,7 +303,7 @@ func TestKFPFailedRun(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	f := newFakeKFP(t, "RUNNING", "FAILED")
-	h.start(newKFPBridge(t, f))
+	h.start(newKFPBridge(h, f))
 	h.publish(evalTrigger("req-kf"), "")
 	sts := h.waitFinals("req-kf", 1)
 	last := sts[len(sts)-1]
@@ -312,7 +319,7 @@ func TestKFPRefusedTriggerSendsNothing(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	f := newFakeKFP(t, "SUCCEEDED")
-	h.start(newKFPBridge(t, f))
+	h.start(newKFPBridge(h, f))
 	trig := evalTrigger("req-bad")
 	trig.Parameters["threshold"] = "1.5; DROP TABLE runs"
 	h.publish(trig, "")

@@ -25,7 +25,8 @@ const userAgent = "jetflow-pipeline-bridge"
 //     service account; ARGO_NAMESPACE.
 //   - KFP, when a pipeline uses it: KFP_URL (required), KFP_TOKEN or KFP_TOKEN_FILE (a bearer
 //     token, or a file holding one, re-read when it changes; neither sends none),
-//     KFP_NAMESPACE.
+//     KFP_NAMESPACE; and the KV bucket RunsBucket (pipeline-runs, from streams/), where
+//     replicas claim run names so that a trigger handled twice at once creates one run.
 //   - The tuning read by SettingsFromEnv, and PIPELINE_BREAKER_*.
 func Build(ctx context.Context, env *worker.Env) ([]worker.Runner, error) {
 	r := env.Config
@@ -41,6 +42,11 @@ func Build(ctx context.Context, env *worker.Env) ([]worker.Runner, error) {
 	}
 	if err := r.Err(); err != nil {
 		return nil, err
+	}
+	if list.Uses(BackendKFP) {
+		if clients.RunLocks, err = env.JS.KeyValue(ctx, RunsBucket); err != nil {
+			return nil, fmt.Errorf("opening KV bucket %s (apply streams/ first): %w", RunsBucket, err)
+		}
 	}
 	b, err := New(list, settings, clients, breakers, env.Log.With("stage", StageName))
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
+	"github.com/jetflow-dev/jetflow/internal/devkit/testplatform"
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
 	"github.com/jetflow-dev/jetflow/internal/telemetry"
 	"github.com/jetflow-dev/jetflow/internal/worker"
@@ -55,8 +56,9 @@ func TestBuild(t *testing.T) {
 		{name: "bad tuning", env: map[string]string{"PIPELINES_JSON": argoJSON, "PIPELINE_BACKEND": "argo", "KUBECONFIG": kubeconfig, "PIPELINE_CONCURRENCY": "0", "ARGO_NAMESPACE": "Not_A_Namespace", "PIPELINE_BREAKER_FAILURES": "x"},
 			wantErr: []string{"PIPELINE_CONCURRENCY", "ARGO_NAMESPACE", "PIPELINE_BREAKER_FAILURES"}},
 	}
-	srv := jstest.Server(t)
-	nc, js := jstest.Connect(t, srv)
+	// streams/ applied: a KFP bridge opens its run-name bucket.
+	p := testplatform.New(t)
+	nc, js := p.NC, p.JS
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env := &worker.Env{

@@ -12,10 +12,15 @@
 // id (RunName): Argo answers a second create with AlreadyExists and the bridge adopts the
 // existing Workflow after checking it was made for the same request; for KFP, which has no
 // unique names, the bridge first lists runs whose display_name equals the derived name and
-// adopts the oldest one. The KFP check-then-create is not atomic: two replicas handling the same
-// trigger at the same moment (possible only after an ack was lost) could both create. JetStream
-// gives a message to one consumer at a time and the runtime keeps it with InProgress, so this
-// needs a crash at the wrong moment; the Argo path has no such window.
+// adopts the oldest one. When there is none, it claims the name by creating its key in the KV
+// bucket RunsBucket (pipeline-runs): a KV create is atomic, so of two replicas handling one
+// trigger at once (it was published twice, or an ack was lost) one wins, creates the run and
+// records its id under the key, and the other waits for that id and adopts the run. A claim
+// without a run id holds for twice the call timeout; after that the claimant is taken for dead,
+// and the next replica looks the run up by name (adopting it if the claimant created it before
+// dying) or takes the claim over. A create KFP refused releases the claim; after an ambiguous
+// failure (no answer) the claim stays until its lease is over, for the run may exist. Entries
+// expire after a day; past that, listing by name still finds the run.
 //
 // Following a run: the bridge polls the run every PollInterval and emits a status whenever the
 // phase changes (Key = the phase, so a redelivered trigger does not repeat one). The terminal

@@ -42,6 +42,16 @@ func newHarness(t *testing.T) *harness {
 	return &harness{t: t, js: p.JS, ctx: p.Ctx}
 }
 
+// runLocks opens the KFP run-name lock bucket streams/ defines.
+func (h *harness) runLocks() jetstream.KeyValue {
+	h.t.Helper()
+	kv, err := h.js.KeyValue(h.ctx, RunsBucket)
+	if err != nil {
+		h.t.Fatalf("opening bucket %s: %v", RunsBucket, err)
+	}
+	return kv
+}
+
 // testSettings poll fast and retry fast.
 func testSettings() Settings {
 	return Settings{

@@ -45,6 +45,8 @@ type kfpBackend struct {
 	// whoever built the backend, so every KFP call carries traceparent.
 	traced     *http.Client
 	tracedOnce sync.Once
+	// locks make the create atomic across replicas (runlock.go).
+	locks *runLocks
 }
 
 // client returns the backend's HTTP client, instrumented (tracecontext.Transport). It is a copy,
@@ -73,6 +75,13 @@ func (k *kfpBackend) start(ctx context.Context, r *Run) (observation, error) {
 	existing, err := k.find(ctx, r)
 	if err != nil {
 		return observation{}, err
+	}
+	var claim *runClaim
+	if existing == nil {
+		var adopted observation
+		if claim, adopted, err = k.claimRun(ctx, r); err != nil || claim == nil {
+			return adopted, err
+		}
 	}
 	if existing != nil {
 		want := "jetflow request-id=" + r.RequestID
@@ -114,8 +123,10 @@ func (k *kfpBackend) start(ctx context.Context, r *Run) (observation, error) {
 		return run, nil
 	})
 	if err != nil {
+		claim.failed(ctx, err)
 		return observation{}, err
 	}
+	claim.created(ctx, run.RunID)
 	return kfpObservation(run), nil
 }
 

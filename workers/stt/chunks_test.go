@@ -28,8 +28,9 @@ func TestDecodeChunk(t *testing.T) {
 	odd := chunkAt(7)
 	odd.Pcm = odd.Pcm[:5]
 	oddBin, _ := proto.Marshal(odd)
-	// A field SttAudioChunk does not have: another message type, or a newer producer.
-	unknown := protowire.AppendVarint(protowire.AppendTag(slices.Clone(bin), 99, protowire.VarintType), 1)
+	// session_id (field 2) sent as a varint: another message type (a newer producer's fields,
+	// unknown to SttAudioChunk, decode: stage.Decode ignores them).
+	unknown := protowire.AppendVarint(protowire.AppendTag(slices.Clone(bin), 2, protowire.VarintType), 1)
 	chunkType := string(proto.MessageName(c))
 	tests := []struct {
 		name   string
@@ -45,7 +46,7 @@ func TestDecodeChunk(t *testing.T) {
 		{name: "garbage", data: []byte{0xff, 0xff, 0xff}, reason: "decoding"},
 		{name: "invalid chunk", data: oddBin, reason: "even count"},
 		{name: "another message type named", typ: "jetflow.v1.Transcript", data: bin, reason: "jetflow.v1.Transcript"},
-		{name: "unknown fields", data: unknown, reason: "unknown to " + chunkType},
+		{name: "field of another wire type", data: unknown, reason: "is not a " + chunkType},
 		{name: "empty", data: nil, reason: "empty payload"},
 	}
 	for _, tt := range tests {
