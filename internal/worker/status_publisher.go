@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -64,6 +63,8 @@ type StatusPublisher struct {
 	kv     *Lazy[jetstream.KeyValue]
 	stages []publishedStage
 	log    *slog.Logger
+	// putTried is set once a put reached the server; only Run's goroutine touches it.
+	putTried bool
 }
 
 type publishedStage struct {
@@ -128,7 +129,6 @@ func (p *StatusPublisher) Run(ctx context.Context) error {
 	var (
 		published []StageStatus
 		lastTry   time.Time
-		putOnce   bool
 		failing   bool
 	)
 	for {
@@ -151,12 +151,14 @@ func (p *StatusPublisher) Run(ctx context.Context) error {
 				if failing {
 					p.log.Info("publishing status again", "key", p.key)
 				}
-				published, putOnce, failing = stages, true, false
+				published, failing = stages, false
 			}
 		}
 		select {
 		case <-ctx.Done():
-			if putOnce {
+			if p.putTried {
+				// Also after a put that failed: it may have been stored, with only its ack
+				// lost to the cancellation.
 				p.remove(context.WithoutCancel(ctx))
 			}
 			return nil
@@ -185,6 +187,7 @@ func (p *StatusPublisher) put(ctx context.Context, st Status) error {
 	if err != nil {
 		return fmt.Errorf("encoding status: %w", err)
 	}
+	p.putTried = true
 	if _, err := kv.Put(ctx, p.key, data); err != nil {
 		return fmt.Errorf("putting key %s: %w", p.key, err)
 	}
@@ -196,11 +199,11 @@ func (p *StatusPublisher) put(ctx context.Context, st Status) error {
 func (p *StatusPublisher) remove(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, statusPutTimeout)
 	defer cancel()
-	kv, err := p.kv.Get(ctx)
+	kv, err := p.kv.Get(ctx) // opened by the put
 	if err == nil {
 		err = kv.Delete(ctx, p.key)
 	}
-	if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+	if err != nil {
 		p.log.Warn("deleting status at shutdown; it expires on its own", "key", p.key, "after", streams.StatusTTL, "error", err)
 	}
 }
