@@ -81,7 +81,7 @@ func TestStatusPublisherPutsChangesAtOnceAndDeletesItsEntry(t *testing.T) {
 	tripped := time.Now()
 	tripSet(t, set, breaker.TTS)
 	var open Status
-	jstest.Eventually(t, 2*time.Second, 20*time.Millisecond, func() (err error) {
+	jstest.Eventually(t, 4*time.Second, 20*time.Millisecond, func() (err error) {
 		open, err = readStatus(p.Ctx, kv, pub.Key())
 		if err == nil && open.Stages[0].Gate != GatePaused {
 			err = fmt.Errorf("stage %+v, want paused", open.Stages[0])

@@ -169,8 +169,8 @@ func show(ctx context.Context, c *collector, o options, stdout, stderr io.Writer
 	defer cancel()
 	r, err := c.collect(lookCtx, time.Now())
 	if err != nil {
-		if ctx.Err() != nil {
-			return ExitError, true
+		if ctx.Err() != nil && redraw {
+			return ExitError, true // --watch ends: the previous table stands
 		}
 		msg := fmt.Sprintf("jetflow status: reading the platform's status: %v\n", err)
 		if redraw && o.output == "table" {
