@@ -15,8 +15,10 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"github.com/nats-io/nkeys"
 
+	"github.com/jetflow-dev/jetflow/internal/breaker"
 	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
 	"github.com/jetflow-dev/jetflow/internal/stage"
+	"github.com/jetflow-dev/jetflow/internal/worker"
 	"github.com/jetflow-dev/jetflow/streams"
 )
 
@@ -232,6 +234,7 @@ func TestWorkerPermissionsAllowTheJob(t *testing.T) {
 				env.answer(t, c, subject)
 			}
 			env.catchAdvisories(ctx, t, c, w)
+			env.publishStatus(ctx, t, c, w)
 			c.noErrors(t)
 		})
 	}
@@ -496,6 +499,32 @@ func TestPipelineBridgeClaimsRunNames(t *testing.T) {
 	}
 }
 
+// publishStatus runs the shell's status publisher as the worker: its entry appears in the status
+// bucket under the worker's name, and is deleted when the publisher stops.
+func (e *natsEnv) publishStatus(ctx context.Context, t *testing.T, c *userConn, w Worker) {
+	t.Helper()
+	specs := make([]worker.StageSpec, 0, len(w.Consumers))
+	for _, name := range w.Consumers {
+		specs = append(specs, worker.StageSpec{Consumer: name, Breakers: breaker.NewSet(name, breaker.Settings{})})
+	}
+	pub := worker.NewStatusPublisher(c.js, worker.StatusConfig{Worker: w.Name, Replica: "perm-test"}, specs...)
+	stop := jstest.Run(t, ctx, pub.Run)
+	kv, err := e.admin.KeyValue(ctx, streams.BucketStatus)
+	if err != nil {
+		t.Fatalf("opening bucket %s: %v", streams.BucketStatus, err)
+	}
+	jstest.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
+		_, err := kv.Get(ctx, streams.StatusKey(w.Name, "perm-test"))
+		return err
+	})
+	if err := stop(); err != nil {
+		t.Errorf("status publisher: %v", err)
+	}
+	if _, err := kv.Get(ctx, streams.StatusKey(w.Name, "perm-test")); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Errorf("status of %s after the publisher stopped: %v, want it deleted", w.Name, err)
+	}
+}
+
 // TestWorkerPermissionsRefuseTheRest has each worker's user try what belongs to other workers
 // or to operators: publishing their inputs, results and hand-offs, pulling from their
 // consumers, touching their buckets, administering streams and consumers, and subscribing to
@@ -578,6 +607,9 @@ func forbiddenPublishes(set *streams.Set, w Worker) []string {
 		"$JS.API.STREAM.MSG.GET.AI_DLQ", "$JS.API.DIRECT.GET.AI_RESULTS",
 		"$JS.API.CONSUMER.CREATE.AI_RESULTS.spy", "$JS.API.ACCOUNT.PURGE.JETFLOW",
 		"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.AI_CHAT.chat-retrieve",
+		// status keys outside the worker's own name, and reading the platform's status
+		"$KV." + streams.BucketStatus + ".x", "$JS.API.DIRECT.GET.KV_" + streams.BucketStatus + ".$KV." + streams.BucketStatus + ".x",
+		"$JS.API.CONSUMER.CREATE.KV_" + streams.BucketStatus + ".x.$KV." + streams.BucketStatus + ".>",
 	}
 	for _, c := range w.Consumers {
 		stream, _, _ := set.Consumer(c)
@@ -593,7 +625,8 @@ func forbiddenPublishes(set *streams.Set, w Worker) []string {
 			continue
 		}
 		out = append(out, streams.ResultSubject(o.ResultKind, "x"),
-			"$JS.API.DIRECT.GET.AI_RESULTS."+streams.ResultSubject(o.ResultKind, "x"))
+			"$JS.API.DIRECT.GET.AI_RESULTS."+streams.ResultSubject(o.ResultKind, "x"),
+			"$KV."+streams.BucketStatus+"."+streams.StatusKey(o.Name, "x"))
 		for _, h := range o.Handoffs {
 			if !slices.Contains(w.Handoffs, h) {
 				out = append(out, h)

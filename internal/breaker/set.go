@@ -1,6 +1,8 @@
 package breaker
 
 import (
+	"cmp"
+	"slices"
 	"sync"
 	"time"
 )
@@ -64,6 +66,33 @@ func (s *Set) Probing() bool {
 		}
 	}
 	return false
+}
+
+// UpstreamState is one breaker of a set as an observer (the status publisher) sees it.
+type UpstreamState struct {
+	Upstream string
+	State    State
+	// OpenFor is how long the breaker stays open from now; 0 unless State is Open.
+	OpenFor time.Duration
+}
+
+// States reads every breaker of the set, sorted by upstream, without moving any of them: an
+// open breaker whose Timeout has passed is reported half-open, as the state gauge reports it,
+// so that watching a stage never changes what it does (State and OpenFor would move it, and
+// log). A set whose stage has not called an upstream yet has no breaker for it.
+func (s *Set) States() []UpstreamState {
+	now := time.Now()
+	breakers := s.snapshot()
+	states := make([]UpstreamState, 0, len(breakers))
+	for _, b := range breakers {
+		st := UpstreamState{Upstream: b.upstream, State: b.observedState(now)}
+		if st.State == Open {
+			st.OpenFor = b.remaining(now)
+		}
+		states = append(states, st)
+	}
+	slices.SortFunc(states, func(a, b UpstreamState) int { return cmp.Compare(a.Upstream, b.Upstream) })
+	return states
 }
 
 // snapshot returns the set's breakers so their state can be read without holding the set's

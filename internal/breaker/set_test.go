@@ -1,8 +1,11 @@
 package breaker
 
 import (
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
 )
 
 func TestSetOpenFor(t *testing.T) {
@@ -80,5 +83,46 @@ func TestSetProbingWhileHalfOpen(t *testing.T) {
 	}
 	if s.Probing() {
 		t.Fatal("still probing after a successful probe closed the breaker")
+	}
+}
+
+func TestSetStatesReadsWithoutMoving(t *testing.T) {
+	set := NewSet("chat", Settings{ConsecutiveFailures: 1, Timeout: time.Minute})
+	u := &upstream{}
+	set.Get(Reranker)
+	trip(t, set.Get(LLM), u)
+	expired := NewSet("chat", Settings{ConsecutiveFailures: 1, Timeout: 20 * time.Millisecond})
+	trip(t, expired.Get(Embeddings), u)
+	jstest.Eventually(t, 5*time.Second, 2*time.Millisecond, func() error {
+		if got := expired.States()[0]; got.State != HalfOpen {
+			return fmt.Errorf("expired open breaker reported %v", got.State)
+		}
+		return nil
+	})
+
+	got := set.States()
+	if len(got) != 2 || got[0].Upstream != LLM || got[1].Upstream != Reranker {
+		t.Fatalf("States = %+v, want llm then reranker", got)
+	}
+	if got[0].State != Open || got[0].OpenFor <= 0 || got[0].OpenFor > time.Minute {
+		t.Errorf("llm = %+v, want open for at most a minute", got[0])
+	}
+	if got[1].State != Closed || got[1].OpenFor != 0 {
+		t.Errorf("reranker = %+v, want closed", got[1])
+	}
+	// Reading reported the expired breaker half-open but left it open: only a call (or State)
+	// moves it, and logs the move.
+	b := expired.Get(Embeddings)
+	b.mu.Lock()
+	recorded := b.state
+	b.mu.Unlock()
+	if recorded != Open {
+		t.Errorf("States moved the expired breaker to %v", recorded)
+	}
+}
+
+func TestSetStatesOfAnEmptySet(t *testing.T) {
+	if got := NewSet("tts", Settings{}).States(); len(got) != 0 {
+		t.Errorf("States of a set no call used = %+v, want none", got)
 	}
 }

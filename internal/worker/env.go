@@ -35,6 +35,8 @@ type Env struct {
 	// breakerSettings holds each prefix's <PREFIX>_BREAKER_* once read, so stages sharing a
 	// prefix share the settings and a bad value is reported once.
 	breakerSettings map[string]breaker.Settings
+	// statusStages are the stages Stages built, for the status publisher.
+	statusStages []StageSpec
 }
 
 // AtStop registers f to run once the process stops: after every runner has returned and the
@@ -72,6 +74,7 @@ func (e *Env) Stages(specs ...StageSpec) ([]Runner, error) {
 			return nil, err
 		}
 		runners = append(runners, s)
+		e.statusStages = append(e.statusStages, spec)
 	}
 	return runners, nil
 }

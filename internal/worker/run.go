@@ -50,6 +50,7 @@ func Run(ctx context.Context, name string, lookup envconfig.Lookup, log *slog.Lo
 	r := envconfig.New(lookup)
 	settings := settingsFromEnv(r)
 	natsCfg := natsconn.FromEnv(r, name)
+	statusCfg := statusConfigFromEnv(r, name)
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("reading configuration: %w", err)
 	}
@@ -94,6 +95,7 @@ func Run(ctx context.Context, name string, lookup envconfig.Lookup, log *slog.Lo
 		}
 		runners = append(runners, catcher...)
 	}
+	runners = append(runners, env.statusPublisher(statusCfg))
 
 	hs := health.New(tel.Metrics, log)
 	hs.AddCheck("nats", func(context.Context) error {
