@@ -462,11 +462,9 @@ func (e *natsEnv) catchAdvisories(ctx context.Context, t *testing.T, c *userConn
 	}
 }
 
-// pipelineRunsBucket is pipeline-bridge's KV bucket of KFP run-name claims
-// (workers/pipeline.RunsBucket). Once streams/names.go names it, it belongs in pipeline-bridge's
-// Worker.Buckets (workers.go), which TestWorkerPermissionsAllowTheJob and
-// TestWorkerPermissionsRefuseTheRest then cover; until then this test does.
-const pipelineRunsBucket = "pipeline-runs"
+// pipelineRunsBucket is pipeline-bridge's KV bucket of KFP run-name claims, in its
+// Worker.Buckets (workers.go) like the session buckets; this test adds the claim's own steps.
+const pipelineRunsBucket = streams.BucketPipelineRuns
 
 // TestPipelineBridgeClaimsRunNames: pipeline-bridge creates, updates by revision, reads and
 // deletes keys of its bucket as its run-name claims do; no other worker may touch it.

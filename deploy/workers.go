@@ -76,6 +76,7 @@ func Workers() []Worker {
 			ConcurrencyEnv: []string{"PIPELINE_CONCURRENCY"},
 			Consumers:      []string{streams.ConsumerPipelineBridge},
 			ResultKind:     streams.ResultKindPipeline,
+			Buckets:        []string{streams.BucketPipelineRuns},
 			Kubernetes:     true,
 		},
 		{

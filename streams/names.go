@@ -30,4 +30,7 @@ const (
 const (
 	BucketVoiceSessions = "voice-sessions"
 	BucketSTTSessions   = "stt-sessions"
+	// BucketPipelineRuns holds pipeline-bridge's KFP run-name claims, so that two replicas
+	// racing on one trigger create one run.
+	BucketPipelineRuns = "pipeline-runs"
 )

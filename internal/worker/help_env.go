@@ -16,6 +16,7 @@ var ShellEnv = []envconfig.Section{
 		{Name: "HEALTH_ADDR", Default: ":8080", Usage: "address of /healthz, /readyz and /metrics; port 0 picks a free port, logged as \"health server listening\""},
 		{Name: "LOG_LEVEL", Default: "info", Usage: "debug, info, warn or error; logs are JSON on stderr"},
 		{Name: "DEAD_LETTER_ADVISORIES", Default: true, Usage: "run the dead-letter-advisories stage in this process"},
+		{Name: "STATUS_INTERVAL", Default: DefaultStatusInterval, Usage: "how often this process puts its stages' breaker states in KV jetflow-status (for jetflow status) when none changes; a change is put at once; 100ms to 5s"},
 		{Name: "GOMEMLIMIT", Usage: "soft memory limit, such as 200MiB", ReadBy: "the Go runtime"},
 		{Name: "GOMAXPROCS", Default: "the CPUs available, or the container's CPU limit", Usage: "threads running Go code at once", ReadBy: "the Go runtime"},
 	}},

@@ -12,10 +12,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetflow-dev/jetflow/internal/failure"
+	"github.com/jetflow-dev/jetflow/streams"
 )
 
 // RunsBucket is the KV bucket of KFP run-name locks (streams/kv/pipeline-runs.json).
-const RunsBucket = "pipeline-runs"
+const RunsBucket = streams.BucketPipelineRuns
 
 // runLockPoll is how often a replica that lost the claim on a run name looks for the winner's
 // run id.
