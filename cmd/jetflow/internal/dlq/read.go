@@ -12,11 +12,8 @@ import (
 	"github.com/jetflow-dev/jetflow/streams"
 )
 
-// fetchBatch is how many letters one pull asks for; fetchWait bounds a pull that finds fewer.
-const (
-	fetchBatch = 256
-	fetchWait  = 5 * time.Second
-)
+// fetchWait bounds the wait for the next letter of a read whose range holds no more.
+const fetchWait = 5 * time.Second
 
 // deadLetterStream opens AI_DLQ with an error that says what to do when it is missing.
 func deadLetterStream(ctx context.Context, js jetstream.JetStream) (jetstream.Stream, error) {
@@ -72,39 +69,39 @@ func readLetters(ctx context.Context, js jetstream.JetStream, sel Selection, vis
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", streams.StreamDeadLetter, err)
 	}
+	it, err := cons.Messages()
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", streams.StreamDeadLetter, err)
+	}
+	defer it.Stop()
 	for {
-		batch, err := cons.Fetch(fetchBatch, jetstream.FetchMaxWait(fetchWait), jetstream.FetchContext(ctx))
+		// The pre-check above says a letter is there; the wait only ends a read whose range
+		// holds none of them.
+		waitCtx, cancel := context.WithTimeout(ctx, fetchWait)
+		msg, err := it.Next(jetstream.NextContext(waitCtx))
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("reading %s: %w", streams.StreamDeadLetter, err)
 		}
-		got, done := 0, false
-		for msg := range batch.Messages() {
-			got++
-			if done {
-				continue // drain the batch
-			}
-			meta, err := msg.Metadata()
-			if err != nil {
-				return fmt.Errorf("reading %s: %w", streams.StreamDeadLetter, err)
-			}
-			seq := meta.Sequence.Stream
-			if seq > hi {
-				done = true
-				continue
-			}
-			l := newLetter(seq, msg.Subject(), meta.Timestamp, msg.Headers(), msg.Data())
-			if sel.Match(l) {
-				if err := visit(l); err != nil {
-					return err
-				}
-			}
-			done = seq == hi || meta.NumPending == 0
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+		meta, err := msg.Metadata()
+		if err != nil {
 			return fmt.Errorf("reading %s: %w", streams.StreamDeadLetter, err)
 		}
-		if done || got == 0 {
-			return ctx.Err()
+		seq := meta.Sequence.Stream
+		if seq > hi {
+			return nil
+		}
+		l := newLetter(seq, msg.Subject(), meta.Timestamp, msg.Headers(), msg.Data())
+		if sel.Match(l) {
+			if err := visit(l); err != nil {
+				return err
+			}
+		}
+		if seq == hi || meta.NumPending == 0 {
+			return nil
 		}
 	}
 }

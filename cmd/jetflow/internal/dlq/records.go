@@ -28,7 +28,7 @@ type Record struct {
 	// belongs to another letter that had the same AI_DLQ sequence, and is ignored.
 	Letter string `json:"letter"`
 	// Generation counts the replays of the letter: 1 for the first, one more for each --again.
-	Generation int `json:"generation"`
+	Generation int    `json:"generation"`
 	State      string `json:"state"`
 	// MsgID is the copy's Nats-Msg-Id, replay:AI_DLQ:<seq>:<generation>.
 	MsgID   string    `json:"msg_id"`

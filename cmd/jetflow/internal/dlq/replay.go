@@ -185,7 +185,7 @@ func (r *replayer) run(ctx context.Context, letters []Letter) error {
 		if interrupted {
 			break
 		}
-		bar.update(r.replayed + r.skipped + r.failed, r.counts())
+		bar.update(r.replayed+r.skipped+r.failed, r.counts())
 	}
 	bar.finish()
 	verb := "replayed"

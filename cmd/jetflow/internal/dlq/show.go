@@ -1,8 +1,10 @@
 package dlq
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -137,11 +139,16 @@ func decodePayload(typeName string, asJSON bool, data []byte) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("not a valid %s: %w", typeName, err)
 	}
-	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  ", UseProtoNames: true, EmitUnpopulated: false}.Marshal(msg)
+	b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(msg)
 	if err != nil {
 		return "", fmt.Errorf("printing %s: %w", typeName, err)
 	}
-	return string(b), nil
+	// protojson varies its whitespace on purpose; encoding/json indents it the same every time.
+	var indented bytes.Buffer
+	if err := json.Indent(&indented, b, "", "  "); err != nil {
+		return "", fmt.Errorf("printing %s: %w", typeName, err)
+	}
+	return indented.String(), nil
 }
 
 // raw shows bytes that could not be decoded: quoted when they are text, a hex dump otherwise.
