@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -63,7 +64,8 @@ func replayMsgID(seq uint64, generation int) string {
 }
 
 const replayUsage = `jetflow dlq replay [selection] [--again] [--dry-run] [--rate N]: publish dead letters back to
-their original subjects (Jetflow-Original-Subject), in sequence order, once each.
+their original subjects (Jetflow-Original-Subject), once each, in sequence order with up to
+32 in flight.
 
 Each copy is a fresh message: the original payload and headers (Content-Type, Jetflow-Type,
 Jetflow-Request-Id, traceparent, tracestate and the publisher's own), without the runtime's
@@ -127,7 +129,7 @@ func replay(ctx context.Context, args []string, env Env) error {
 	return r.run(ctx, letters)
 }
 
-// replayer replays a selection of letters, one at a time, in sequence order.
+// replayer replays a selection of letters.
 type replayer struct {
 	js      jetstream.JetStream
 	recs    *records
@@ -138,56 +140,89 @@ type replayer struct {
 	records map[uint64]entry
 	windows map[string]time.Duration // duplicate window by target subject
 
+	alreadyReplayed int // letters skipped because they were replayed before; decide's alone
+
+	mu                        sync.Mutex // guards the counts and the progress bar
 	replayed, skipped, failed int
-	alreadyReplayed           int // of skipped
+	bar                       *progress
 }
 
 // finishTimeout bounds the publish and record of a letter once its publish began, when the
 // command is interrupted: finishing it leaves a clean record instead of an unconfirmed one.
 const finishTimeout = 10 * time.Second
 
+// inFlight is how many letters are published at once. Each one's steps (read, intent record,
+// publish, ack, record) are sequential; running several hides the round trips, so a thousand
+// letters take about a second.
+const inFlight = 32
+
+// job is one letter to publish, as decide chose.
+type job struct {
+	l          Letter
+	generation int
+	prevRev    uint64
+}
+
+// run decides for each letter in sequence order and hands the ones to publish to inFlight
+// publishers; with --rate the hand-offs are spaced. It returns once every publisher is done.
 func (r *replayer) run(ctx context.Context, letters []Letter) error {
-	bar := newProgress(r.env.Stderr, r.env.StderrTerminal && !r.dryRun, "replay", len(letters))
+	r.bar = newProgress(r.env.Stderr, r.env.StderrTerminal && !r.dryRun, "replay", len(letters))
+	runCtx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	jobs := make(chan job)
+	var wg sync.WaitGroup
+	for range inFlight {
+		wg.Go(func() {
+			for j := range jobs {
+				err := r.publish(runCtx, j.l, j.generation, j.prevRev)
+				if errors.Is(err, errStopped) {
+					stop(err)
+					continue
+				}
+				r.done(j.l, err)
+			}
+		})
+	}
 	start := time.Now()
 	published := 0
 	interrupted := false
+feed:
 	for _, l := range letters {
-		if ctx.Err() != nil {
+		if runCtx.Err() != nil {
 			interrupted = true
 			break
 		}
-		gen, prevRev, err := r.decide(ctx, l)
+		gen, prevRev, err := r.decide(runCtx, l)
 		switch {
 		case errors.Is(err, errSkip):
-			r.skipped++
+			r.done(l, errSkip)
+			continue
 		case err != nil:
-			r.fail(bar, l, err)
+			r.done(l, err)
+			continue
 		case r.dryRun:
 			fmt.Fprintf(r.env.Stdout, "would replay %d (%s, %s) to %s as %s\n", l.Seq, l.Stage, l.Kind, l.OriginalSubject, replayMsgID(l.Seq, gen))
-			r.replayed++
-		default:
-			if r.rate > 0 {
-				if !waitUntil(ctx, start.Add(time.Duration(float64(published)/r.rate*float64(time.Second)))) {
-					interrupted = true
-					break
-				}
-			}
-			published++
-			if err := r.publish(ctx, l, gen, prevRev); err != nil {
-				if errors.Is(err, errStopped) {
-					return err
-				}
-				r.fail(bar, l, err)
-			} else {
-				r.replayed++
-			}
+			r.done(l, nil)
+			continue
 		}
-		if interrupted {
+		if r.rate > 0 && !waitUntil(runCtx, start.Add(time.Duration(float64(published)/r.rate*float64(time.Second)))) {
+			interrupted = true
 			break
 		}
-		bar.update(r.replayed+r.skipped+r.failed, r.counts())
+		published++
+		select {
+		case jobs <- job{l: l, generation: gen, prevRev: prevRev}:
+		case <-runCtx.Done():
+			interrupted = true
+			break feed
+		}
 	}
-	bar.finish()
+	close(jobs)
+	wg.Wait()
+	if cause := context.Cause(runCtx); errors.Is(cause, errStopped) {
+		return cause
+	}
+	r.bar.finish()
 	verb := "replayed"
 	if r.dryRun {
 		verb = "dry run, nothing changed: would replay"
@@ -205,14 +240,22 @@ func (r *replayer) run(ctx context.Context, letters []Letter) error {
 	return nil
 }
 
-func (r *replayer) counts() string {
-	return fmt.Sprintf("replayed %d, skipped %d, failed %d", r.replayed, r.skipped, r.failed)
-}
-
-func (r *replayer) fail(bar *progress, l Letter, err error) {
-	r.failed++
-	bar.clear()
-	fmt.Fprintf(r.env.Stderr, "letter %d: %v\n", l.Seq, err)
+// done counts a letter's outcome (nil: replayed, errSkip: skipped, else failed, said on stderr)
+// and moves the progress bar.
+func (r *replayer) done(l Letter, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case err == nil:
+		r.replayed++
+	case errors.Is(err, errSkip):
+		r.skipped++
+	default:
+		r.failed++
+		r.bar.clear()
+		fmt.Fprintf(r.env.Stderr, "letter %d: %v\n", l.Seq, err)
+	}
+	r.bar.update(r.replayed+r.skipped+r.failed, fmt.Sprintf("replayed %d, skipped %d, failed %d", r.replayed, r.skipped, r.failed))
 }
 
 // errSkip: the letter was replayed already.
@@ -309,7 +352,6 @@ func (r *replayer) publish(ctx context.Context, l Letter, generation int, prevRe
 	if _, err := r.recs.put(ctx, l.Seq, rev, rec); err != nil {
 		return fmt.Errorf("it was published as %s, but %w (run replay again to record it; the server drops the copy)", rec.MsgID, err)
 	}
-	r.records[l.Seq] = entry{Record: rec}
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -175,24 +176,38 @@ func TestReplayOnceDryRunAgain(t *testing.T) {
 // which the server drops.
 func TestReplayStoppedBetweenPublishAndRecordResumes(t *testing.T) {
 	h := newHarness(t)
-	seqs := h.letters(20)
-	published := 0
-	h.env.afterPublish = func(Letter) error {
-		if published++; published == 8 {
-			return errors.New("crash")
+	seqs := h.letters(100)
+	var mu sync.Mutex
+	published, crashedOn := 0, uint64(0)
+	h.env.afterPublish = func(l Letter) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if published++; published == 40 {
+			crashedOn = l.Seq
+		}
+		if crashedOn != 0 {
+			return errors.New("crash") // from here on nothing is recorded, as after a crash
 		}
 		return nil
 	}
 	if err := h.run("replay", "--all"); !errors.Is(err, errStopped) {
 		t.Fatalf("stopped run: %v", err)
 	}
-	if got := h.copies(); len(got) != 8 {
-		t.Fatalf("%d letters published before the stop, want 8", len(got))
+	if got := len(h.copies()); got < 40 || got == 100 {
+		t.Fatalf("%d letters published before the stop, want 40 and some in flight", got)
+	}
+	recorded := 0
+	recs, _ := openRecords(h.p.Ctx, h.p.JS)
+	all, _ := recs.all(h.p.Ctx)
+	for _, e := range all {
+		if e.State == stateReplayed {
+			recorded++
+		}
 	}
 	h.env.afterPublish = nil
 	out := h.mustRun("replay", "--all")
-	if !strings.Contains(out, "replayed 13, skipped 7, failed 0") {
-		t.Fatalf("the rerun printed:\n%s", out)
+	if want := fmt.Sprintf("replayed %d, skipped %d, failed 0", 100-recorded, recorded); !strings.Contains(out, want) {
+		t.Fatalf("the rerun printed:\n%s\nwant %s", out, want)
 	}
 	copies := h.copies()
 	for _, seq := range seqs {
@@ -200,9 +215,8 @@ func TestReplayStoppedBetweenPublishAndRecordResumes(t *testing.T) {
 			t.Errorf("letter %d has %d copies", seq, n)
 		}
 	}
-	recs, _ := openRecords(h.p.Ctx, h.p.JS)
-	all, _ := recs.all(h.p.Ctx)
-	if r := all[seqs[7]]; r.State != stateReplayed || !r.Duplicate {
+	all, _ = recs.all(h.p.Ctx)
+	if r := all[crashedOn]; r.State != stateReplayed || !r.Duplicate {
 		t.Fatalf("the letter stopped on is recorded %+v, want replayed as a duplicate", r.Record)
 	}
 }
