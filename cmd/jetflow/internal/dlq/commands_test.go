@@ -211,3 +211,21 @@ func TestParseTimeAndRange(t *testing.T) {
 		t.Error("an all-zero trace id is invalid")
 	}
 }
+
+func TestProgressBarOnATerminal(t *testing.T) {
+	var out strings.Builder
+	bar := newProgress(&out, true, "replay", 4)
+	bar.update(1, "replayed 1")
+	bar.update(4, "replayed 4")
+	bar.finish()
+	if got := out.String(); !strings.Contains(got, "replay [=======") || !strings.Contains(got, "4/4  replayed 4") || !strings.HasSuffix(got, "\n") {
+		t.Fatalf("progress drawn as %q", got)
+	}
+	var none strings.Builder
+	off := newProgress(&none, false, "replay", 4)
+	off.update(4, "x")
+	off.finish()
+	if none.Len() != 0 {
+		t.Fatalf("a progress bar without a terminal drew %q", none.String())
+	}
+}

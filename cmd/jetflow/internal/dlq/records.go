@@ -93,6 +93,22 @@ func (r *records) all(ctx context.Context) (map[uint64]entry, error) {
 	}
 }
 
+// get reads l's record; nil when it has none.
+func (r *records) get(ctx context.Context, l Letter) (*Record, error) {
+	e, err := r.kv.Get(ctx, seqKey(l.Seq))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the replay record of letter %d: %w", l.Seq, err)
+	}
+	var rec Record
+	if err := json.Unmarshal(e.Value(), &rec); err != nil || rec.Letter != l.ID() {
+		return nil, nil //nolint:nilerr // a value this command did not write, or another letter's: no record
+	}
+	return &rec, nil
+}
+
 // forLetter is l's record, if it has one.
 func forLetter(all map[uint64]entry, l Letter) (entry, bool) {
 	e, ok := all[l.Seq]

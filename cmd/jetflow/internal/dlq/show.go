@@ -55,13 +55,13 @@ func show(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	var rec *Record
-	if recs, err := openRecords(ctx, js); err == nil {
-		if all, err := recs.all(ctx); err == nil {
-			if e, ok := forLetter(all, l); ok {
-				rec = &e.Record
-			}
-		}
+	recs, err := openRecords(ctx, js)
+	if err != nil {
+		return err
+	}
+	rec, err := recs.get(ctx, l)
+	if err != nil {
+		return err
 	}
 	writeLetter(env.Stdout, l, rec, env.now())
 	return nil
