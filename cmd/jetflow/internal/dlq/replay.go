@@ -161,6 +161,8 @@ type job struct {
 	l          Letter
 	generation int
 	prevRev    uint64
+	// resumedAt is when an unconfirmed replay of the same generation began, zero for a new one.
+	resumedAt time.Time
 }
 
 // run decides for each letter in sequence order and hands the ones to publish to inFlight
@@ -174,7 +176,7 @@ func (r *replayer) run(ctx context.Context, letters []Letter) error {
 	for range inFlight {
 		wg.Go(func() {
 			for j := range jobs {
-				err := r.publish(runCtx, j.l, j.generation, j.prevRev)
+				err := r.publish(runCtx, j)
 				if errors.Is(err, errStopped) {
 					stop(err)
 					continue
@@ -192,7 +194,7 @@ feed:
 			interrupted = true
 			break
 		}
-		gen, prevRev, err := r.decide(runCtx, l)
+		j, err := r.decide(runCtx, l)
 		switch {
 		case errors.Is(err, errSkip):
 			r.done(l, errSkip)
@@ -201,7 +203,7 @@ feed:
 			r.done(l, err)
 			continue
 		case r.dryRun:
-			fmt.Fprintf(r.env.Stdout, "would replay %d (%s, %s) to %s as %s\n", l.Seq, l.Stage, l.Kind, l.OriginalSubject, replayMsgID(l.Seq, gen))
+			fmt.Fprintf(r.env.Stdout, "would replay %d (%s, %s) to %s as %s\n", l.Seq, l.Stage, l.Kind, l.OriginalSubject, replayMsgID(l.Seq, j.generation))
 			r.done(l, nil)
 			continue
 		}
@@ -211,7 +213,7 @@ feed:
 		}
 		published++
 		select {
-		case jobs <- job{l: l, generation: gen, prevRev: prevRev}:
+		case jobs <- j:
 		case <-runCtx.Done():
 			interrupted = true
 			break feed
@@ -265,39 +267,41 @@ var errSkip = errors.New("skip")
 var errStopped = errors.New("stopped")
 
 // decide says which generation to publish for l, and the revision its record must still have.
-func (r *replayer) decide(ctx context.Context, l Letter) (generation int, prevRev uint64, err error) {
+func (r *replayer) decide(ctx context.Context, l Letter) (job, error) {
 	switch {
 	case l.OriginalSubject == "":
-		return 0, 0, fmt.Errorf("it has no %s header, so where it came from is unknown: it cannot be replayed", stage.HeaderOriginalSubject)
+		return job{}, fmt.Errorf("it has no %s header, so where it came from is unknown: it cannot be replayed", stage.HeaderOriginalSubject)
 	case l.Truncated:
-		return 0, 0, fmt.Errorf("its payload was cut to fit the server's max payload (%s): it cannot be replayed", stage.HeaderPayloadTruncated)
+		return job{}, fmt.Errorf("its payload was cut to fit the server's max payload (%s): it cannot be replayed", stage.HeaderPayloadTruncated)
 	}
 	e, ok := forLetter(r.records, l)
 	if !ok {
 		if other, found := r.records[l.Seq]; found {
-			return 1, other.revision, nil // a record of an older letter with this sequence
+			return job{l: l, generation: 1, prevRev: other.revision}, nil // a record of an older letter with this sequence
 		}
-		return 1, 0, nil
+		return job{l: l, generation: 1}, nil
 	}
 	if e.State == stateReplayed {
 		if !r.again {
 			r.alreadyReplayed++
-			return 0, 0, errSkip
+			return job{}, errSkip
 		}
-		return e.Generation + 1, e.revision, nil
+		return job{l: l, generation: e.Generation + 1, prevRev: e.revision}, nil
 	}
 	// A replay began and was not confirmed: the run stopped between the publish and its record.
 	window, err := r.duplicateWindow(ctx, e.Subject)
 	if err != nil {
-		return 0, 0, err
+		return job{}, err
 	}
 	if since := r.env.now().Sub(e.At); since < window-window/rerunMargin {
-		return e.Generation, e.revision, nil // the same id: the server drops it if it had landed
+		// The same id, which the server drops if the first publish landed. The record keeps the
+		// first attempt's time: the window runs from that publish, not from this one.
+		return job{l: l, generation: e.Generation, prevRev: e.revision, resumedAt: e.At}, nil
 	}
 	if r.again {
-		return e.Generation + 1, e.revision, nil
+		return job{l: l, generation: e.Generation + 1, prevRev: e.revision}, nil
 	}
-	return 0, 0, fmt.Errorf("a replay as %s began at %s and was not confirmed, longer ago than the duplicate window of %s (%v): "+
+	return job{}, fmt.Errorf("a replay as %s began at %s and was not confirmed, longer ago than the duplicate window of %s (%v): "+
 		"it may have run. Check (jetflow dlq show %d), then pass --again to replay it anyway, or purge it",
 		e.MsgID, e.At.UTC().Format(time.RFC3339), e.Subject, window, l.Seq)
 }
@@ -323,19 +327,23 @@ func (r *replayer) duplicateWindow(ctx context.Context, subject string) (time.Du
 // publish records the intent, publishes the copy, waits for its ack and records the result.
 // Once begun it finishes within finishTimeout even if ctx ends, so that Ctrl-C leaves clean
 // records.
-func (r *replayer) publish(ctx context.Context, l Letter, generation int, prevRev uint64) error {
+func (r *replayer) publish(ctx context.Context, j job) error {
+	l := j.l
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 	defer cancel()
 	full, err := getLetter(ctx, r.js, l.Seq)
 	if err != nil {
 		return err
 	}
-	msg := replayMessage(full, generation)
+	msg := replayMessage(full, j.generation)
 	rec := Record{
-		Letter: l.ID(), Generation: generation, State: statePublishing,
+		Letter: l.ID(), Generation: j.generation, State: statePublishing,
 		MsgID: msg.Header.Get(jetstream.MsgIDHeader), Subject: msg.Subject, At: r.env.now().UTC(),
 	}
-	rev, err := r.recs.put(ctx, l.Seq, prevRev, rec)
+	if !j.resumedAt.IsZero() {
+		rec.At = j.resumedAt
+	}
+	rev, err := r.recs.put(ctx, l.Seq, j.prevRev, rec)
 	if err != nil {
 		return err
 	}

@@ -232,15 +232,24 @@ func TestReplayStoppedBetweenPublishAndRecordResumes(t *testing.T) {
 func TestReplayUnconfirmedBeyondTheDuplicateWindowNeedsAgain(t *testing.T) {
 	h := newHarness(t)
 	seqs := h.letters(2)
-	h.env.afterPublish = func(Letter) error { return errors.New("crash") }
-	if err := h.run("replay", fmt.Sprint(seqs[0])); !errors.Is(err, errStopped) {
-		t.Fatalf("stopped run: %v", err)
+	start := time.Now()
+	crash := func(at time.Duration) {
+		t.Helper()
+		h.env.Now = func() time.Time { return start.Add(at) }
+		h.env.afterPublish = func(Letter) error { return errors.New("crash") }
+		if err := h.run("replay", fmt.Sprint(seqs[0])); !errors.Is(err, errStopped) {
+			t.Fatalf("stopped run at +%v: %v", at, err)
+		}
+		h.env.afterPublish = nil
 	}
-	h.env.afterPublish = nil
-	h.env.Now = func() time.Time { return time.Now().Add(3 * time.Minute) }
+	crash(0)
+	// Resumed within the window (2m, less a quarter for clock skew) and stopped again: the
+	// record keeps the first publish's time, which the server's window runs from.
+	crash(60 * time.Second)
+	h.env.Now = func() time.Time { return start.Add(100 * time.Second) }
 	err := h.run("replay", "--all")
 	if !errors.Is(err, ErrIncomplete) || !strings.Contains(h.err.String(), "was not confirmed") || !strings.Contains(h.err.String(), "--again") {
-		t.Fatalf("rerun after the window: %v\n%s", err, h.err.String())
+		t.Fatalf("rerun 100s after the first publish: %v\n%s", err, h.err.String())
 	}
 	if got := h.copies(); got[fmt.Sprintf("AI_DLQ:%d", seqs[0])] != 1 || got[fmt.Sprintf("AI_DLQ:%d", seqs[1])] != 1 {
 		t.Fatalf("copies %v", got)
