@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +25,10 @@ import (
 	"github.com/jetflow-dev/jetflow/workers"
 )
 
+// usage is jetflow's help. STATUS: when merging cmd/jetflow/internal/status, the lead adds its
+// line under dlq's, for example
+//
+//	jetflow status [--watch] [-o json]     every stage at a glance (exit 1 on an open breaker)
 const usage = `jetflow: operate jetflow on NATS JetStream.
 
 Usage:
@@ -32,7 +37,7 @@ Usage:
   jetflow dlq ls|show|replay|purge       list, inspect, replay and purge dead letters (jetflow dlq --help)
   jetflow dev [--data DIR]               the whole platform in one process (embedded JetStream)
   jetflow --version                      version and build information
-` + /* STATUS: the lead adds "jetflow status" here when merging cmd/jetflow/internal/status. */ `
+
 Every command answers --help.
 
 Environment: the server is NATS_URL (default nats://127.0.0.1:4222, comma-separated for a
@@ -68,7 +73,24 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	return exitCode(runIO(ctx, args, ioStreams{in: stdin, out: stdout, err: stderr}, os.LookupEnv), stderr)
 }
 
+// exitStatus is the exit code of a command that prints its own errors and chooses its own
+// code (jetflow status); 0 is success.
+type exitStatus int
+
+func (e exitStatus) Error() string { return "exit status " + strconv.Itoa(int(e)) }
+
+// exitWith is the error for a command's own exit code: nil for 0.
+func exitWith(code int) error {
+	if code == 0 {
+		return nil
+	}
+	return exitStatus(code)
+}
+
 func exitCode(err error, stderr io.Writer) int {
+	if code, ok := errors.AsType[exitStatus](err); ok {
+		return int(code)
+	}
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return exitOK
@@ -123,10 +145,10 @@ func runIO(ctx context.Context, args []string, std ioStreams, lookup envconfig.L
 				return connect(ctx, lookup, stderr)
 			},
 		})
-	// STATUS: the lead wires `jetflow status` here at merge, for example
-	//   case "status":
-	//       if code := status.Main(ctx, args[1:], stdout, stderr, lookup); code != 0 { return exitStatus(code) }
-	//       return nil
+	// STATUS: the lead wires `jetflow status` here at merge:
+	//
+	//	case "status":
+	//		return exitWith(status.Main(ctx, args[1:], stdout, stderr, lookup))
 	case "dev":
 		return dev(ctx, args[1:], stdout, stderr, lookup)
 	case "version", "-version", "--version":

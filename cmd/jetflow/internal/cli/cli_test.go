@@ -73,3 +73,16 @@ func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
 }
+
+// A command that prints its own errors and picks its exit code (jetflow status) keeps it.
+func TestExitWithKeepsTheCommandsCode(t *testing.T) {
+	var errs syncbuf.Buffer
+	for code := range 4 {
+		if got := exitCode(exitWith(code), &errs); got != code {
+			t.Errorf("exitWith(%d) exits %d", code, got)
+		}
+	}
+	if errs.String() != "" {
+		t.Errorf("exitWith printed %q; the command prints its own errors", errs.String())
+	}
+}
