@@ -41,11 +41,11 @@ import (
 // which this package cannot import: it is internal to cmd/jetflow).
 const headerReplayedFrom = "Jetflow-Replayed-From"
 
-// faultyModels is the stand-in model server behind a switch: while broken, a model request
+// replayModels is the stand-in model server behind a switch: while broken, a model request
 // whose body holds one of the markers gets the answer a model server gives a request it
 // cannot serve (400, permanent), or 503 (retryable) for markRetryable; calls counts the model
 // requests per marker-carrying request id.
-type faultyModels struct {
+type replayModels struct {
 	models http.Handler
 	broken atomic.Bool
 	mu     sync.Mutex
@@ -61,11 +61,11 @@ const (
 	markCounted   = "[count-speech-calls]" // count the speech calls of this text's id
 )
 
-var markerRoutes = map[string]string{markRetrieve: "/v1/embeddings", markGenerate: "/v1/chat/completions", markSpeech: "/v1/audio/speech", markRetryable: "/v1/audio/speech"}
+var replayMarkerRoutes = map[string]string{markRetrieve: "/v1/embeddings", markGenerate: "/v1/chat/completions", markSpeech: "/v1/audio/speech", markRetryable: "/v1/audio/speech"}
 
-var countedID = regexp.MustCompile(`id=(\S+)`)
+var replayCountedID = regexp.MustCompile(`id=(\S+)`)
 
-func (f *faultyModels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (f *replayModels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -73,14 +73,14 @@ func (f *faultyModels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	if bytes.Contains(body, []byte(markCounted)) {
-		if m := countedID.FindSubmatch(body); m != nil {
+		if m := replayCountedID.FindSubmatch(body); m != nil {
 			f.mu.Lock()
 			f.calls[strings.Trim(string(m[1]), `"\`)]++
 			f.mu.Unlock()
 		}
 	}
 	if f.broken.Load() {
-		for mark, route := range markerRoutes {
+		for mark, route := range replayMarkerRoutes {
 			if r.URL.Path == route && bytes.Contains(body, []byte(mark)) {
 				status := http.StatusBadRequest
 				if mark == markRetryable {
@@ -96,36 +96,36 @@ func (f *faultyModels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.models.ServeHTTP(w, r)
 }
 
-func newFaultyModels(t *testing.T) (*faultyModels, string) {
+func newReplayModels(t *testing.T) (*replayModels, string) {
 	t.Helper()
 	models, err := standin.New(standin.Config{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &faultyModels{models: models, calls: map[string]int{}}
+	f := &replayModels{models: models, calls: map[string]int{}}
 	f.broken.Store(true)
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	return f, srv.URL
 }
 
-func (f *faultyModels) callsOf(id string) int {
+func (f *replayModels) callsOf(id string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.calls[id]
 }
 
 // cli runs the jetflow binary against natsURL.
-type cli struct {
+type jetflowCLI struct {
 	bin, natsURL string
 }
 
-type cliRun struct {
+type jetflowRun struct {
 	stdout, stderr string
 	code           int
 }
 
-func (c cli) run(t *testing.T, args ...string) cliRun {
+func (c jetflowCLI) run(t *testing.T, args ...string) jetflowRun {
 	t.Helper()
 	cmd := exec.CommandContext(jstest.Context(t), c.bin, args...)
 	cmd.Env = []string{"NATS_URL=" + c.natsURL}
@@ -136,11 +136,11 @@ func (c cli) run(t *testing.T, args ...string) cliRun {
 	if err != nil && !errors.As(err, &exit) {
 		t.Fatalf("running jetflow %q: %v", args, err)
 	}
-	return cliRun{stdout: stdout.String(), stderr: stderr.String(), code: cmd.ProcessState.ExitCode()}
+	return jetflowRun{stdout: stdout.String(), stderr: stderr.String(), code: cmd.ProcessState.ExitCode()}
 }
 
 // mustRun runs a command that must exit 0 and returns its standard output.
-func (c cli) mustRun(t *testing.T, args ...string) string {
+func (c jetflowCLI) mustRun(t *testing.T, args ...string) string {
 	t.Helper()
 	r := c.run(t, args...)
 	if r.code != 0 {
@@ -149,11 +149,11 @@ func (c cli) mustRun(t *testing.T, args ...string) string {
 	return r.stdout
 }
 
-var replayCounts = regexp.MustCompile(`(?:replayed|would replay) (\d+), skipped (\d+), failed (\d+)`)
+var replayCountsRE = regexp.MustCompile(`(?:replayed|would replay) (\d+), skipped (\d+), failed (\d+)`)
 
-func counts(t *testing.T, out string) (replayed, skipped, failed int) {
+func replayCountsIn(t *testing.T, out string) (replayed, skipped, failed int) {
 	t.Helper()
-	m := replayCounts.FindStringSubmatch(out)
+	m := replayCountsRE.FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("no counts in:\n%s", out)
 	}
@@ -163,7 +163,7 @@ func counts(t *testing.T, out string) (replayed, skipped, failed int) {
 	return replayed, skipped, failed
 }
 
-func streamState(t *testing.T, ctx context.Context, js jetstream.JetStream, name string, filter ...jetstream.StreamInfoOpt) jetstream.StreamState {
+func replayStreamState(t *testing.T, ctx context.Context, js jetstream.JetStream, name string, filter ...jetstream.StreamInfoOpt) jetstream.StreamState {
 	t.Helper()
 	s, err := js.Stream(ctx, name)
 	if err != nil {
@@ -191,7 +191,7 @@ func replayRecords(t *testing.T, ctx context.Context, js jetstream.JetStream) ui
 
 // publish publishes m to subject as protobuf or, with asJSON, as protojson with its
 // Content-Type, as a client would.
-func publish(t *testing.T, ctx context.Context, js jetstream.JetStream, subject string, m proto.Message, asJSON bool) {
+func publishRequest(t *testing.T, ctx context.Context, js jetstream.JetStream, subject string, m proto.Message, asJSON bool) {
 	t.Helper()
 	msg := &nats.Msg{Subject: subject, Header: nats.Header{}}
 	var err error
@@ -211,7 +211,7 @@ func publish(t *testing.T, ctx context.Context, js jetstream.JetStream, subject 
 
 // resultOnce checks that the results of one request are those of one run: one chat answer, or
 // one of each tts chunk sequence with one last chunk.
-func resultOnce(msgs []*jetstream.RawStreamMsg, kind string) error {
+func resultsOfOneRun(msgs []*jetstream.RawStreamMsg, kind string) error {
 	if kind == streams.ResultKindChat {
 		if len(msgs) != 1 {
 			return fmt.Errorf("%d chat answers", len(msgs))
@@ -254,8 +254,8 @@ func TestReplayOfAThousandDeadLettersProducesEveryResultOnce(t *testing.T) {
 	}
 	p := testplatform.New(t)
 	js, ctx := p.JS, p.Ctx
-	jetflow := cli{bin: buildBinary(t, "jetflow"), natsURL: p.URL()}
-	models, modelsURL := newFaultyModels(t)
+	jetflow := jetflowCLI{bin: buildBinary(t, "jetflow"), natsURL: p.URL()}
+	models, modelsURL := newReplayModels(t)
 	runWorkers(t, p.URL(), modelsURL)
 
 	// The cause is present: every request is dead-lettered by the stage its marker names.
@@ -267,42 +267,42 @@ func TestReplayOfAThousandDeadLettersProducesEveryResultOnce(t *testing.T) {
 		asJSON := i%2 == 1
 		switch i % 3 {
 		case 0:
-			publish(t, ctx, js, streams.SubjectChatRequest, &jetflowv1.ChatRequest{RequestId: id, Query: "What is JetStream? " + markRetrieve}, asJSON)
+			publishRequest(t, ctx, js, streams.SubjectChatRequest, &jetflowv1.ChatRequest{RequestId: id, Query: "What is JetStream? " + markRetrieve}, asJSON)
 			requests = append(requests, request{streams.ResultKindChat, id})
 		case 1:
-			publish(t, ctx, js, streams.SubjectChatRequest, &jetflowv1.ChatRequest{RequestId: id, Query: "How does KEDA scale? " + markGenerate}, asJSON)
+			publishRequest(t, ctx, js, streams.SubjectChatRequest, &jetflowv1.ChatRequest{RequestId: id, Query: "How does KEDA scale? " + markGenerate}, asJSON)
 			requests = append(requests, request{streams.ResultKindChat, id})
 		case 2:
-			publish(t, ctx, js, streams.SubjectTTSRequest, &jetflowv1.TtsRequest{RequestId: id, Text: "hello " + markSpeech}, asJSON)
+			publishRequest(t, ctx, js, streams.SubjectTTSRequest, &jetflowv1.TtsRequest{RequestId: id, Text: "hello " + markSpeech}, asJSON)
 			requests = append(requests, request{streams.ResultKindTTS, id})
 		}
 	}
 	start := time.Now()
 	jstest.Eventually(t, 120*time.Second, 100*time.Millisecond, func() error {
-		if got := streamState(t, ctx, js, streams.StreamDeadLetter).Msgs; got < n {
+		if got := replayStreamState(t, ctx, js, streams.StreamDeadLetter).Msgs; got < n {
 			return fmt.Errorf("%d of %d requests dead-lettered", got, n)
 		}
 		return nil
 	})
 	t.Logf("%d requests dead-lettered in %v", n, time.Since(start))
-	letters := streamState(t, ctx, js, streams.StreamDeadLetter, jetstream.WithSubjectFilter(streams.SubjectDeadLetterAll)).Subjects
+	letters := replayStreamState(t, ctx, js, streams.StreamDeadLetter, jetstream.WithSubjectFilter(streams.SubjectDeadLetterAll)).Subjects
 	for _, st := range []string{streams.ConsumerChatRetrieve, streams.ConsumerChatGenerate, streams.ConsumerTTS} {
 		if letters[streams.DeadLetterSubject(st)] < n/3 {
 			t.Fatalf("dead letters by stage: %v", letters)
 		}
 	}
-	if got := streamState(t, ctx, js, streams.StreamResults).Msgs; got != 0 {
+	if got := replayStreamState(t, ctx, js, streams.StreamResults).Msgs; got != 0 {
 		t.Fatalf("%d results while the models were broken", got)
 	}
 	lastSeqs := func() string {
-		return fmt.Sprint(streamState(t, ctx, js, streams.StreamChat).LastSeq, streamState(t, ctx, js, streams.StreamTTS).LastSeq)
+		return fmt.Sprint(replayStreamState(t, ctx, js, streams.StreamChat).LastSeq, replayStreamState(t, ctx, js, streams.StreamTTS).LastSeq)
 	}
 	before := lastSeqs()
 
 	models.broken.Store(false) // the cause is fixed
 
 	out := jetflow.mustRun(t, "dlq", "replay", "--all", "--dry-run")
-	if r, s, f := counts(t, out); r != n || s != 0 || f != 0 || !strings.Contains(out, "nothing changed") {
+	if r, s, f := replayCountsIn(t, out); r != n || s != 0 || f != 0 || !strings.Contains(out, "nothing changed") {
 		t.Fatalf("dry run: %d %d %d\n%s", r, s, f, out)
 	}
 	if after := lastSeqs(); after != before || replayRecords(t, ctx, js) != 0 {
@@ -334,7 +334,7 @@ func TestReplayOfAThousandDeadLettersProducesEveryResultOnce(t *testing.T) {
 	t.Logf("killed the replay after %d records", replayRecords(t, ctx, js))
 	start = time.Now()
 	out = jetflow.mustRun(t, "dlq", "replay", "--all")
-	r, s, f := counts(t, out)
+	r, s, f := replayCountsIn(t, out)
 	t.Logf("the rerun took %v: %s", time.Since(start), strings.TrimSpace(out))
 	if r+s != n || f != 0 || r == 0 || s == 0 {
 		t.Fatalf("the rerun after the kill: replayed %d, skipped %d, failed %d\n%s", r, s, f, out)
@@ -343,7 +343,7 @@ func TestReplayOfAThousandDeadLettersProducesEveryResultOnce(t *testing.T) {
 	// Every request has its result, once.
 	subjectOf := func(rq request) string { return streams.ResultSubject(rq.kind, rq.id) }
 	jstest.Eventually(t, 180*time.Second, 200*time.Millisecond, func() error {
-		subjects := streamState(t, ctx, js, streams.StreamResults, jetstream.WithSubjectFilter(streams.SubjectResultAll)).Subjects
+		subjects := replayStreamState(t, ctx, js, streams.StreamResults, jetstream.WithSubjectFilter(streams.SubjectResultAll)).Subjects
 		missing := 0
 		for _, rq := range requests {
 			if subjects[subjectOf(rq)] == 0 {
@@ -362,7 +362,7 @@ func TestReplayOfAThousandDeadLettersProducesEveryResultOnce(t *testing.T) {
 			byRequest[m.Subject] = append(byRequest[m.Subject], m)
 		}
 		for _, rq := range requests {
-			if err := resultOnce(byRequest[subjectOf(rq)], rq.kind); err != nil {
+			if err := resultsOfOneRun(byRequest[subjectOf(rq)], rq.kind); err != nil {
 				return fmt.Errorf("request %s: %w", rq.id, err)
 			}
 		}
@@ -375,7 +375,7 @@ func TestReplayOfAThousandDeadLettersProducesEveryResultOnce(t *testing.T) {
 	// A second replay does nothing.
 	before = lastSeqs()
 	out = jetflow.mustRun(t, "dlq", "replay", "--all")
-	if r, s, f := counts(t, out); r != 0 || s != n || f != 0 {
+	if r, s, f := replayCountsIn(t, out); r != 0 || s != n || f != 0 {
 		t.Fatalf("second replay: replayed %d, skipped %d, failed %d\n%s", r, s, f, out)
 	}
 	if after := lastSeqs(); after != before {
@@ -397,8 +397,8 @@ func TestReplayedMessageWhoseCauseIsNotFixedFailsWithItsFullBudget(t *testing.T)
 	}
 	p := testplatform.New(t)
 	nc, js, ctx := p.NC, p.JS, p.Ctx
-	jetflow := cli{bin: buildBinary(t, "jetflow"), natsURL: p.URL()}
-	models, modelsURL := newFaultyModels(t)
+	jetflow := jetflowCLI{bin: buildBinary(t, "jetflow"), natsURL: p.URL()}
+	models, modelsURL := newReplayModels(t)
 
 	// The tts stage as the worker runs it, with short retry delays so five attempts take
 	// milliseconds, and a breaker that does not open on the injected 503s.
@@ -440,7 +440,7 @@ func TestReplayedMessageWhoseCauseIsNotFixedFailsWithItsFullBudget(t *testing.T)
 			if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: streams.SubjectTTSRequest, Header: h, Data: b}); err != nil {
 				t.Fatal(err)
 			}
-			first := waitDeadLetter(t, ctx, js, id, "")
+			first := waitReplayedDeadLetter(t, ctx, js, id, "")
 			if first.Header.Get(stage.HeaderAttempts) != "3" {
 				t.Fatalf("the first dead letter lost its %s: %v", stage.HeaderAttempts, first.Header)
 			}
@@ -448,7 +448,7 @@ func TestReplayedMessageWhoseCauseIsNotFixedFailsWithItsFullBudget(t *testing.T)
 
 			jetflow.mustRun(t, "dlq", "replay", strconv.FormatUint(first.Sequence, 10))
 			ref := fmt.Sprintf("%s:%d", streams.StreamDeadLetter, first.Sequence)
-			second := waitDeadLetter(t, ctx, js, id, ref)
+			second := waitReplayedDeadLetter(t, ctx, js, id, ref)
 			if got := second.Header.Get(stage.HeaderErrorKind); got != tt.kind {
 				t.Errorf("the new dead letter is %s, want %s", got, tt.kind)
 			}
@@ -468,7 +468,7 @@ func TestReplayedMessageWhoseCauseIsNotFixedFailsWithItsFullBudget(t *testing.T)
 }
 
 // waitDeadLetter waits for the dead letter of request id whose Jetflow-Replayed-From is from.
-func waitDeadLetter(t *testing.T, ctx context.Context, js jetstream.JetStream, id, from string) *jetstream.RawStreamMsg {
+func waitReplayedDeadLetter(t *testing.T, ctx context.Context, js jetstream.JetStream, id, from string) *jetstream.RawStreamMsg {
 	t.Helper()
 	var found *jetstream.RawStreamMsg
 	jstest.Eventually(t, 30*time.Second, 20*time.Millisecond, func() error {

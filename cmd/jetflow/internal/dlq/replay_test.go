@@ -172,7 +172,7 @@ func TestReplayOnceDryRunAgain(t *testing.T) {
 	h.mustRun("ls", fmt.Sprint(seqs[0]), "-o", "json")
 	var rows []listed
 	if err := json.Unmarshal(h.out.Bytes(), &rows); err != nil || len(rows) != 1 || rows[0].Replay == nil || rows[0].Replay.Generation != 2 ||
-		rows[0].Replay.MsgID != fmt.Sprintf("replay:AI_DLQ:%d:2", seqs[0]) {
+		rows[0].Replay.MsgID != fmt.Sprintf("replay:AI_DLQ:%d:2", seqs[0]) || rows[0].Size == 0 || rows[0].Type != "jetflow.v1.ChatRequest" {
 		t.Fatalf("ls -o json after --again: %v\n%s", err, h.out.String())
 	}
 }
