@@ -1,12 +1,14 @@
 package dlq
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -284,4 +286,38 @@ func mapValues(m map[string]int) []int {
 		out = append(out, v)
 	}
 	return out
+}
+
+// Ctrl-C stops handing out letters, lets the ones being published finish and record, and says
+// how to resume; the rerun does the rest.
+func TestReplayInterruptedResumes(t *testing.T) {
+	h := newHarness(t)
+	seqs := h.letters(100)
+	ctx, interrupt := context.WithCancel(h.p.Ctx)
+	defer interrupt()
+	var published atomic.Int32
+	h.env.afterPublish = func(Letter) error {
+		if published.Add(1) == 30 {
+			interrupt()
+		}
+		return nil
+	}
+	err := Run(ctx, []string{"replay", "--all"}, h.env)
+	if !errors.Is(err, ErrIncomplete) || !strings.Contains(err.Error(), "run the same command again") {
+		t.Fatalf("interrupted replay: %v", err)
+	}
+	if got := h.recordCount(); got != int(published.Load()) || got == 100 {
+		t.Fatalf("%d records for %d publishes", got, published.Load())
+	}
+	h.env.afterPublish = nil
+	out := h.mustRun("replay", "--all")
+	if want := fmt.Sprintf("replayed %d, skipped %d, failed 0", 100-int(published.Load()), published.Load()); !strings.Contains(out, want) {
+		t.Fatalf("the rerun printed:\n%s\nwant %s", out, want)
+	}
+	copies := h.copies()
+	for _, seq := range seqs {
+		if n := copies[fmt.Sprintf("AI_DLQ:%d", seq)]; n != 1 {
+			t.Errorf("letter %d has %d copies", seq, n)
+		}
+	}
 }
