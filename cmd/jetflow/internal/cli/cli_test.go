@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -84,5 +85,16 @@ func TestExitWithKeepsTheCommandsCode(t *testing.T) {
 	}
 	if errs.String() != "" {
 		t.Errorf("exitWith printed %q; the command prints its own errors", errs.String())
+	}
+}
+
+func TestVersionShowsTheVCSStamp(t *testing.T) {
+	var out strings.Builder
+	writeVersion(&out, &debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Path: "github.com/jetflow-dev/jetflow", Version: "v1.2.3"},
+		Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "abc123"}, {Key: "vcs.time", Value: "2026-12-03T10:00:00Z"}, {Key: "vcs.modified", Value: "true"}}}, true)
+	for _, want := range []string{"jetflow v1.2.3\n", "revision  abc123 (modified)", "time      2026-12-03T10:00:00Z", "go        go1.26.0"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("version lacks %q:\n%s", want, out.String())
+		}
 	}
 }

@@ -12,6 +12,10 @@ import (
 // revision and time when it was built from a checkout, and the Go version. It needs no server.
 func printVersion(w io.Writer) {
 	info, ok := debug.ReadBuildInfo()
+	writeVersion(w, info, ok)
+}
+
+func writeVersion(w io.Writer, info *debug.BuildInfo, ok bool) {
 	if !ok {
 		fmt.Fprintf(w, "jetflow (no build information)\n  go        %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return
