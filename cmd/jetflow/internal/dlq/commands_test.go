@@ -229,3 +229,18 @@ func TestProgressBarOnATerminal(t *testing.T) {
 		t.Fatalf("a progress bar without a terminal drew %q", none.String())
 	}
 }
+
+// A replay record is written after its letter, so with a ttl at least AI_DLQ's max_age it
+// outlives the letter, and the letter is never replayed twice by a record that expired first.
+func TestRecordsOutliveTheirLetters(t *testing.T) {
+	set := definitions()
+	bucket, ok := set.Bucket(streams.BucketDLQReplays)
+	if !ok {
+		t.Fatalf("streams/ defines no bucket %s", streams.BucketDLQReplays)
+	}
+	dlq, _ := set.Stream(streams.StreamDeadLetter)
+	// A ttl of 0 keeps records for ever; a max_age of 0 keeps letters for ever.
+	if outlives := bucket.TTL == 0 || dlq.MaxAge != 0 && bucket.TTL >= dlq.MaxAge; !outlives {
+		t.Fatalf("%s ttl %v is shorter than %s max_age %v", streams.BucketDLQReplays, bucket.TTL, streams.StreamDeadLetter, dlq.MaxAge)
+	}
+}
