@@ -59,10 +59,15 @@ func TestLsFilters(t *testing.T) {
 		{"an open range", []string{fmt.Sprintf("%d-", chatNew)}, []uint64{chatNew, voice}},
 		{"range and stage", []string{fmt.Sprintf("%d-", tts), "--stage", "chat-retrieve"}, []uint64{chatNew}},
 		{"nothing matches", []string{"--stage", "stt"}, []uint64{}},
+		{"a range past the stage's letters", []string{fmt.Sprintf("%d-", voice), "--stage", "tts"}, []uint64{}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
 			if got := h.lsSeqs(tt.args...); fmt.Sprint(got) != fmt.Sprint(tt.want) {
 				t.Fatalf("ls %q = %v, want %v", tt.args, got, tt.want)
+			}
+			if took := time.Since(start); took > fetchWait/2 {
+				t.Errorf("ls %q took %v: it waited for letters that are not there", tt.args, took)
 			}
 		})
 	}

@@ -74,9 +74,12 @@ func readLetters(ctx context.Context, js jetstream.JetStream, sel Selection, vis
 		return fmt.Errorf("reading %s: %w", streams.StreamDeadLetter, err)
 	}
 	defer it.Stop()
+	if info := cons.CachedInfo(); info != nil && info.NumPending == 0 {
+		return nil // the selected stages have letters, but none from the start point on
+	}
 	for {
-		// The pre-check above says a letter is there; the wait only ends a read whose range
-		// holds none of them.
+		// The checks above say a letter is there; the wait only ends a read whose range holds
+		// none of them.
 		waitCtx, cancel := context.WithTimeout(ctx, fetchWait)
 		msg, err := it.Next(jetstream.NextContext(waitCtx))
 		cancel()
