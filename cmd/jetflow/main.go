@@ -1,5 +1,6 @@
-// Command jetflow is the operator CLI: apply and diff stream definitions, and `jetflow dev`, the
-// whole platform in one process on an embedded JetStream server.
+// Command jetflow is the operator CLI: apply and diff stream definitions, list, replay and purge
+// dead letters (`jetflow dlq`), and `jetflow dev`, the whole platform in one process on an
+// embedded JetStream server.
 package main
 
 import (
@@ -13,7 +14,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	code := cli.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := cli.Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }

@@ -10,73 +10,181 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/term"
 
 	"github.com/jetflow-dev/jetflow/cmd/jetflow/internal/devplatform"
+	"github.com/jetflow-dev/jetflow/cmd/jetflow/internal/dlq"
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
 	"github.com/jetflow-dev/jetflow/internal/natsconn"
 	"github.com/jetflow-dev/jetflow/streams"
 	"github.com/jetflow-dev/jetflow/workers"
 )
 
+// usage is jetflow's help. STATUS: when merging cmd/jetflow/internal/status, the lead adds its
+// line under dlq's, for example
+//
+//	jetflow status [--watch] [-o json]     every stage at a glance (exit 1 on an open breaker)
 const usage = `jetflow: operate jetflow on NATS JetStream.
 
 Usage:
   jetflow streams apply [--replicas N]   create or update every stream, consumer and KV bucket
-  jetflow streams diff                   show how the server differs from streams/ (exit 1 on drift)
+  jetflow streams diff [--replicas N]    show how the server differs from streams/ (exit 1 on drift)
+  jetflow dlq ls|show|replay|purge       list, inspect, replay and purge dead letters (jetflow dlq --help)
   jetflow dev [--data DIR]               the whole platform in one process (embedded JetStream)
+  jetflow --version                      version and build information
 
-The server is NATS_URL (default nats://127.0.0.1:4222), with NATS_CREDS, NATS_NKEY,
-NATS_USER/NATS_PASSWORD, NATS_TOKEN and NATS_TLS_* as the workers read them.
+Every command answers --help.
+
+Environment: the server is NATS_URL (default nats://127.0.0.1:4222, comma-separated for a
+cluster), authenticated with one of NATS_CREDS (a creds file), NATS_NKEY (an nkey seed file),
+NATS_USER and NATS_PASSWORD, or NATS_TOKEN; NATS_TLS_CA, NATS_TLS_CERT and NATS_TLS_KEY for TLS;
+NATS_CONNECT_TIMEOUT (capped at 5s). jetflow dev also reads LOG_LEVEL and hands its environment
+to the workers it runs (each worker's --help lists what it reads).
+
+Exit status: 0 done; 1 an error, drift (streams diff), or some dead letters failed (dlq replay,
+dlq purge: run the same command again to resume); 2 a usage error (nothing was done).
 `
 
 // errDrift makes `streams diff` exit 1 when the server differs.
 var errDrift = errors.New("the server differs from the definitions")
 
-// Main runs one command and returns the exit code.
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	err := run(ctx, args, stdout, stderr, os.LookupEnv)
+// errUsage matches an error in how jetflow was called: nothing was done, and it exits 2.
+var errUsage = errors.New("usage error")
+
+func usageErrorf(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{errUsage}, args...)...)
+}
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1 // an error, drift, or some dead letters failed
+	exitUsage = 2 // the command line was wrong; nothing was done
+)
+
+// Main runs one command and returns the exit code. stdin is read by commands that ask for
+// confirmation; a terminal is recognised on the *os.File streams.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return exitCode(runIO(ctx, args, ioStreams{in: stdin, out: stdout, err: stderr}, os.LookupEnv), stderr)
+}
+
+// exitStatus is the exit code of a command that prints its own errors and chooses its own
+// code (jetflow status); 0 is success.
+type exitStatus int
+
+func (e exitStatus) Error() string { return "exit status " + strconv.Itoa(int(e)) }
+
+// exitWith is the error for a command's own exit code: nil for 0.
+func exitWith(code int) error {
+	if code == 0 {
+		return nil
+	}
+	return exitStatus(code)
+}
+
+func exitCode(err error, stderr io.Writer) int {
+	if code, ok := errors.AsType[exitStatus](err); ok {
+		return int(code)
+	}
 	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, flag.ErrHelp):
-		return 0
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return exitOK
 	case errors.Is(err, errDrift):
-		return 1
+		return exitError
+	case errors.Is(err, errUsage), errors.Is(err, dlq.ErrUsage):
+		fmt.Fprintln(stderr, "jetflow:", strings.TrimPrefix(err.Error(), errUsage.Error()+": "))
+		return exitUsage
 	default:
 		fmt.Fprintln(stderr, "jetflow:", err)
-		return 2
+		return exitError
 	}
 }
 
+// ioStreams are a command's standard streams.
+type ioStreams struct {
+	in       io.Reader
+	out, err io.Writer
+}
+
+// run runs a command with no standard input, as the tests call it.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup envconfig.Lookup) error {
+	return runIO(ctx, args, ioStreams{in: strings.NewReader(""), out: stdout, err: stderr}, lookup)
+}
+
+func runIO(ctx context.Context, args []string, std ioStreams, lookup envconfig.Lookup) error {
+	stdout, stderr := std.out, std.err
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return errors.New("no command given")
+		return usageErrorf("no command given")
 	}
 	switch args[0] {
 	case "streams":
 		if len(args) < 2 {
-			return errors.New("streams needs apply or diff")
+			return usageErrorf("streams needs apply or diff (see jetflow --help)")
 		}
 		switch args[1] {
 		case "apply":
 			return streamsApply(ctx, args[2:], stdout, stderr, lookup)
 		case "diff":
 			return streamsDiff(ctx, args[2:], stdout, stderr, lookup)
+		case "-h", "-help", "--help", "help":
+			fmt.Fprint(stdout, usage)
+			return flag.ErrHelp
 		}
-		return fmt.Errorf("unknown streams command %q", args[1])
+		return usageErrorf("unknown streams command %q: the commands are apply and diff (see jetflow --help)", args[1])
+	case "dlq":
+		return dlq.Run(ctx, args[1:], dlq.Env{
+			Stdin: std.in, Stdout: stdout, Stderr: stderr,
+			StdinTerminal: isTerminal(std.in), StderrTerminal: isTerminal(stderr),
+			Connect: func(ctx context.Context) (jetstream.JetStream, func(), error) {
+				return connect(ctx, lookup, stderr)
+			},
+		})
+	// STATUS: the lead wires `jetflow status` here at merge:
+	//
+	//	case "status":
+	//		return exitWith(status.Main(ctx, args[1:], stdout, stderr, lookup))
 	case "dev":
 		return dev(ctx, args[1:], stdout, stderr, lookup)
-	case "help", "-h", "--help":
+	case "version", "-version", "--version":
+		printVersion(stdout)
+		return nil
+	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", args[0])
+	return usageErrorf("unknown command %q", args[0])
+}
+
+// parseFlags parses a command's flags; --help prints its help on stdout and returns
+// flag.ErrHelp, a bad flag is a usage error.
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer, help string) error {
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stdout, help)
+		fmt.Fprintln(stdout, "\nFlags:")
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		return flag.ErrHelp
+	case err != nil:
+		return usageErrorf("%v (see %s --help)", err, fs.Name())
+	case fs.NArg() > 0:
+		return usageErrorf("%s takes no arguments, got %q (see %s --help)", fs.Name(), fs.Args(), fs.Name())
+	}
+	return nil
+}
+
+func isTerminal(stream any) bool {
+	f, ok := stream.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 func connect(ctx context.Context, lookup envconfig.Lookup, stderr io.Writer) (jetstream.JetStream, func(), error) {
@@ -100,12 +208,11 @@ func connect(ctx context.Context, lookup envconfig.Lookup, stderr io.Writer) (je
 
 // streamsCommand parses the shared flags of `streams apply` and `streams diff`, loads the
 // definitions and connects, then runs do.
-func streamsCommand(ctx context.Context, name string, args []string, stderr io.Writer, lookup envconfig.Lookup,
+func streamsCommand(ctx context.Context, name, help string, args []string, stdout, stderr io.Writer, lookup envconfig.Lookup,
 	do func(js jetstream.JetStream, set *streams.Set, opts []streams.Option) error) error {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := flag.NewFlagSet("jetflow "+name, flag.ContinueOnError)
 	replicas := fs.Int("replicas", 0, "num_replicas for every stream and bucket (0 keeps the files' value, 1)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout, help); err != nil {
 		return err
 	}
 	set, err := streams.Load()
@@ -124,8 +231,22 @@ func streamsCommand(ctx context.Context, name string, args []string, stderr io.W
 	return do(js, set, opts)
 }
 
+const streamsApplyHelp = `jetflow streams apply [--replicas N]: create what is missing and update what differs, for every
+stream, consumer and KV bucket of streams/ (compiled in), and print one line per resource. A
+second apply reports everything unchanged.
+`
+
+const streamsDiffHelp = `jetflow streams diff [--replicas N]: compare the server with streams/ without writing, one line
+per resource; exit 1 when something differs.
+`
+
+const devHelp = `jetflow dev: the whole platform in one process: an embedded JetStream server with streams/
+applied, the five workers, and stand-in model servers. It prints how to talk to it with the nats
+CLI; Ctrl-C stops it. LOG_LEVEL=debug logs more; the workers read their usual environment.
+`
+
 func streamsApply(ctx context.Context, args []string, stdout, stderr io.Writer, lookup envconfig.Lookup) error {
-	return streamsCommand(ctx, "streams apply", args, stderr, lookup, func(js jetstream.JetStream, set *streams.Set, opts []streams.Option) error {
+	return streamsCommand(ctx, "streams apply", streamsApplyHelp, args, stdout, stderr, lookup, func(js jetstream.JetStream, set *streams.Set, opts []streams.Option) error {
 		changes, err := streams.Apply(ctx, js, set, opts...)
 		printChanges(stdout, changes)
 		if err != nil {
@@ -136,7 +257,7 @@ func streamsApply(ctx context.Context, args []string, stdout, stderr io.Writer, 
 }
 
 func streamsDiff(ctx context.Context, args []string, stdout, stderr io.Writer, lookup envconfig.Lookup) error {
-	return streamsCommand(ctx, "streams diff", args, stderr, lookup, func(js jetstream.JetStream, set *streams.Set, opts []streams.Option) error {
+	return streamsCommand(ctx, "streams diff", streamsDiffHelp, args, stdout, stderr, lookup, func(js jetstream.JetStream, set *streams.Set, opts []streams.Option) error {
 		changes, err := streams.Diff(ctx, js, set, opts...)
 		if err != nil {
 			return fmt.Errorf("comparing stream definitions: %w", err)
@@ -158,12 +279,11 @@ func printChanges(w io.Writer, changes []streams.Change) {
 }
 
 func dev(ctx context.Context, args []string, stdout, stderr io.Writer, lookup envconfig.Lookup) error {
-	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := flag.NewFlagSet("jetflow dev", flag.ContinueOnError)
 	data := fs.String("data", ".jetflow/data", "JetStream data directory, kept between runs")
 	port := fs.Int("port", 4222, "NATS client port (-1: any free port)")
 	monitor := fs.Int("monitor", 8222, "NATS monitoring port (/jsz, what KEDA reads; -1: any free port)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout, devHelp); err != nil {
 		return err
 	}
 	level := slog.LevelInfo
