@@ -97,7 +97,7 @@ func TestDefinitionsMatchConstants(t *testing.T) {
 	for _, b := range set.Buckets() {
 		gotBuckets = append(gotBuckets, b.Bucket)
 	}
-	if want := []string{BucketStatus, BucketPipelineRuns, BucketSTTSessions, BucketVoiceSessions}; !slices.Equal(gotBuckets, want) {
+	if want := []string{BucketDLQReplays, BucketStatus, BucketPipelineRuns, BucketSTTSessions, BucketVoiceSessions}; !slices.Equal(gotBuckets, want) {
 		t.Errorf("buckets = %q, want %q (sorted)", gotBuckets, want)
 	}
 }
@@ -195,6 +195,17 @@ func TestDefinitionSettings(t *testing.T) {
 	for _, b := range set.Buckets() {
 		if b.Bucket == BucketStatus {
 			continue // its settings differ on purpose; status_test.go pins them
+		}
+		if b.Bucket == BucketDLQReplays {
+			// Replay records: one value per dead letter, kept at least as long as AI_DLQ keeps
+			// its letters, or a letter would be replayed twice.
+			t.Run("kv "+b.Bucket, func(t *testing.T) {
+				dlq, _ := set.Stream(StreamDeadLetter)
+				if b.TTL < dlq.MaxAge || b.History != 1 || b.Storage != jetstream.FileStorage {
+					t.Errorf("ttl %v history %d storage %v, want at least AI_DLQ's max_age %v, 1, file", b.TTL, b.History, b.Storage, dlq.MaxAge)
+				}
+			})
+			continue
 		}
 		t.Run("kv "+b.Bucket, func(t *testing.T) {
 			want := buckets[b.Bucket]

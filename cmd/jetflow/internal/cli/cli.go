@@ -19,22 +19,21 @@ import (
 
 	"github.com/jetflow-dev/jetflow/cmd/jetflow/internal/devplatform"
 	"github.com/jetflow-dev/jetflow/cmd/jetflow/internal/dlq"
+	"github.com/jetflow-dev/jetflow/cmd/jetflow/internal/status"
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
 	"github.com/jetflow-dev/jetflow/internal/natsconn"
 	"github.com/jetflow-dev/jetflow/streams"
 	"github.com/jetflow-dev/jetflow/workers"
 )
 
-// usage is jetflow's help. STATUS: when merging cmd/jetflow/internal/status, the lead adds its
-// line under dlq's, for example
-//
-//	jetflow status [--watch] [-o json]     every stage at a glance (exit 1 on an open breaker)
+// usage is jetflow's help.
 const usage = `jetflow: operate jetflow on NATS JetStream.
 
 Usage:
   jetflow streams apply [--replicas N]   create or update every stream, consumer and KV bucket
   jetflow streams diff [--replicas N]    show how the server differs from streams/ (exit 1 on drift)
   jetflow dlq ls|show|replay|purge       list, inspect, replay and purge dead letters (jetflow dlq --help)
+  jetflow status [--watch] [-o json]     every stage at a glance (exit 1 on an open breaker or new dead letters)
   jetflow dev [--data DIR]               the whole platform in one process (embedded JetStream)
   jetflow --version                      version and build information
 
@@ -48,6 +47,8 @@ to the workers it runs (each worker's --help lists what it reads).
 
 Exit status: 0 done; 1 an error, drift (streams diff), or some dead letters failed (dlq replay,
 dlq purge: run the same command again to resume); 2 a usage error (nothing was done).
+jetflow status: 0 healthy; 1 an open breaker, dead letters in the last --dlq-window, or a
+missing consumer; 2 the status could not be read, or a usage error.
 `
 
 // errDrift makes `streams diff` exit 1 when the server differs.
@@ -145,10 +146,8 @@ func runIO(ctx context.Context, args []string, std ioStreams, lookup envconfig.L
 				return connect(ctx, lookup, stderr)
 			},
 		})
-	// STATUS: the lead wires `jetflow status` here at merge:
-	//
-	//	case "status":
-	//		return exitWith(status.Main(ctx, args[1:], stdout, stderr, lookup))
+	case "status":
+		return exitWith(status.Main(ctx, args[1:], stdout, stderr, lookup))
 	case "dev":
 		return dev(ctx, args[1:], stdout, stderr, lookup)
 	case "version", "-version", "--version":
