@@ -77,7 +77,7 @@ already replayed is skipped unless --again, which replays it once more (the next
 Interrupted (Ctrl-C, a crash)? Run the same command again: letters whose replay was recorded
 are skipped, and a letter whose publish was not yet confirmed is published again under the same
 Nats-Msg-Id, which the server drops if the first one had landed. That holds within the target
-stream's duplicate window (2 minutes); a later rerun reports such letters as unconfirmed and
+stream's duplicate window (jetflow streams set 30-45 minutes); a later rerun reports such letters as unconfirmed and
 replays them only with --again.
 
 Prints replayed, skipped and failed counts; exits 1 when a letter failed.

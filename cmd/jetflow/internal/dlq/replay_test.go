@@ -244,14 +244,25 @@ func TestReplayUnconfirmedBeyondTheDuplicateWindowNeedsAgain(t *testing.T) {
 		}
 		h.env.afterPublish = nil
 	}
+	// The window the replay counts on is the target stream's own (AI_CHAT's, for the first
+	// letter), whatever streams/ sets it to.
+	target, err := h.p.JS.StreamNameBySubject(h.p.Ctx, replayStages[0].subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := h.p.JS.Stream(h.p.Ctx, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	window := info.CachedInfo().Config.Duplicates
 	crash(0)
-	// Resumed within the window (2m, less a quarter for clock skew) and stopped again: the
-	// record keeps the first publish's time, which the server's window runs from.
-	crash(60 * time.Second)
-	h.env.Now = func() time.Time { return start.Add(100 * time.Second) }
-	err := h.run("replay", "--all")
+	// Resumed within the window (less a quarter for clock skew) and stopped again: the record
+	// keeps the first publish's time, which the server's window runs from.
+	crash(window / 2)
+	h.env.Now = func() time.Time { return start.Add(window * 5 / 6) }
+	err = h.run("replay", "--all")
 	if !errors.Is(err, ErrIncomplete) || !strings.Contains(h.err.String(), "was not confirmed") || !strings.Contains(h.err.String(), "--again") {
-		t.Fatalf("rerun 100s after the first publish: %v\n%s", err, h.err.String())
+		t.Fatalf("rerun %v after the first publish (window %v): %v\n%s", window*5/6, window, err, h.err.String())
 	}
 	if got := h.copies(); got[fmt.Sprintf("AI_DLQ:%d", seqs[0])] != 1 || got[fmt.Sprintf("AI_DLQ:%d", seqs[1])] != 1 {
 		t.Fatalf("copies %v", got)
