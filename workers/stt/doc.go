@@ -31,7 +31,7 @@
 // is published only after item k-1. Each published item is removed by a second CAS; a crash
 // between publishing and removing leaves it in the outbox, and whoever publishes it again uses
 // the same Nats-Msg-Id ("stt:<item id>", from the stage's Output.ID, or stage.BuildOutput in
-// the sweeper), so it lands once within the AI_RESULTS duplicate window (2 minutes). Results
+// the sweeper), so it lands once within the AI_RESULTS duplicate window (1 hour, its max age). Results
 // are protojson when the session's chunks are (the session records how its latest chunk came),
 // binary protobuf otherwise.
 //
