@@ -7,4 +7,10 @@
 // consumer, finds the consumer's stream in streams/, gives it the process's logger, tracer and
 // meter, and gates it with the breakers Env.Breakers made. Everything a worker has in common
 // with the others (required settings, breakers, lazily opened buckets) is written here once.
+//
+// Every worker process also runs a StatusPublisher: it keeps the replica's entry (Status: its
+// stages, their gates and breaker states) in the KV bucket jetflow-status under
+// <worker>.<replica>, put at start, on any breaker change and every STATUS_INTERVAL, deleted at
+// shutdown, and expired by the bucket's TTL when the process dies. `jetflow status` reads it, so
+// an operator sees every replica's breakers without scraping the pods.
 package worker
