@@ -15,8 +15,15 @@ import (
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/vm"
 	kedav1alpha1 "github.com/kedacore/keda/v2/apis/keda/v1alpha1"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
+	promqlengine "github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
+	"github.com/prometheus/prometheus/tsdb/chunks"
+	"github.com/prometheus/prometheus/util/annotations"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -37,20 +44,87 @@ var canProgressMetric = strings.ReplaceAll(stage.CanProgressMetric, ".", "_")
 
 // stalledQuery is the query of a stage's <consumer>-stalled trigger: the number of replicas
 // running the stage when none of them can progress, 0 when one can, no data when none runs.
-// The table of TestScalingModifiersFollowTheBreaker evaluates it as such (stalledValue).
 func stalledQuery(consumer string) string {
 	sel := fmt.Sprintf("%s{stage=%q}", canProgressMetric, consumer)
 	return fmt.Sprintf("count(%s) * (1 - max(%s))", sel, sel)
 }
 
-// stalledValue is what stalledQuery answers when replicas replicas export the gauge at
-// canProgress each; KEDA's prometheus scaler reads no data as 0 (ignoreNullValues).
-func stalledValue(replicas int, canProgress float64) float64 {
-	if replicas == 0 {
+// evalStalled runs a stalled trigger's query with Prometheus's engine on one can-progress
+// series per replica running, and reads the answer as KEDA's prometheus scaler does: no data is
+// 0 (ignoreNullValues), more than one element is an error.
+func evalStalled(t *testing.T, query, consumer string, canProgress []float64) float64 {
+	t.Helper()
+	var series []storage.Series
+	for i, v := range canProgress {
+		lset := labels.FromStrings(model.MetricNameLabel, canProgressMetric, "pod", fmt.Sprintf("%s-%d", consumer, i), "stage", consumer)
+		series = append(series, storage.NewListSeries(lset, []chunks.Sample{floatSample{f: v}}))
+	}
+	engine := promqlengine.NewEngine(promqlengine.EngineOpts{MaxSamples: 1000, Timeout: time.Minute})
+	q, err := engine.NewInstantQuery(t.Context(), memoryQueryable(series), nil, query, time.UnixMilli(0))
+	if err != nil {
+		t.Fatalf("preparing %q: %v", query, err)
+	}
+	defer q.Close()
+	vec, err := q.Exec(t.Context()).Vector()
+	if err != nil {
+		t.Fatalf("evaluating %q: %v", query, err)
+	}
+	switch len(vec) {
+	case 0:
+		return 0
+	case 1:
+		return vec[0].F
+	default:
+		t.Fatalf("%q returned %d elements; KEDA's prometheus scaler takes one", query, len(vec))
 		return 0
 	}
-	return float64(replicas) * (1 - canProgress)
 }
+
+// memoryQueryable serves series, filtered by the selectors' matchers, to Prometheus's engine.
+func memoryQueryable(series []storage.Series) storage.Queryable {
+	return &storage.MockQueryable{MockQuerier: &storage.MockQuerier{
+		SelectMockFunction: func(_ bool, _ *storage.SelectHints, matchers ...*labels.Matcher) storage.SeriesSet {
+			var out []storage.Series
+			for _, s := range series {
+				if matchAll(s.Labels(), matchers) {
+					out = append(out, s)
+				}
+			}
+			return &listSeriesSet{series: out}
+		},
+	}}
+}
+
+func matchAll(lset labels.Labels, matchers []*labels.Matcher) bool {
+	for _, m := range matchers {
+		if !m.Matches(lset.Get(m.Name)) {
+			return false
+		}
+	}
+	return true
+}
+
+// listSeriesSet is a storage.SeriesSet over a slice.
+type listSeriesSet struct {
+	series []storage.Series
+	next   int
+}
+
+func (l *listSeriesSet) Next() bool                        { l.next++; return l.next <= len(l.series) }
+func (l *listSeriesSet) At() storage.Series                { return l.series[l.next-1] }
+func (l *listSeriesSet) Err() error                        { return nil }
+func (l *listSeriesSet) Warnings() annotations.Annotations { return nil }
+
+// floatSample is one float sample at time 0, the time the queries are evaluated at.
+type floatSample struct{ f float64 }
+
+func (s floatSample) T() int64                      { return 0 }
+func (s floatSample) ST() int64                     { return 0 }
+func (s floatSample) F() float64                    { return s.f }
+func (s floatSample) H() *histogram.Histogram       { return nil }
+func (s floatSample) FH() *histogram.FloatHistogram { return nil }
+func (s floatSample) Type() chunkenc.ValueType      { return chunkenc.ValFloat }
+func (s floatSample) Copy() chunks.Sample           { return s }
 
 // lagTrigger is a stage's nats-jetstream trigger and the lag one replica should carry.
 type lagTrigger struct {
@@ -238,6 +312,28 @@ func TestStalledQueriesNameExportedMetrics(t *testing.T) {
 	}
 }
 
+// TestStalledQuery pins what a stalled trigger answers, evaluated by Prometheus's engine: the
+// replicas running when none can progress, else 0, and 0 when no replica exports the gauge.
+func TestStalledQuery(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		canProgress []float64
+		want        float64
+	}{
+		{"no replica", nil, 0},
+		{"one replica progressing", []float64{1}, 0},
+		{"one replica stalled", []float64{0}, 1},
+		{"four replicas stalled", []float64{0, 0, 0, 0}, 4},
+		{"one of four progressing", []float64{0, 1, 0, 0}, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := evalStalled(t, stalledQuery("chat-generate"), "chat-generate", c.canProgress); got != c.want {
+				t.Errorf("%s = %v, want %v", stalledQuery("chat-generate"), got, c.want)
+			}
+		})
+	}
+}
+
 // breakerStates are the states of a stage's breaker the table runs through.
 var breakerStates = []breaker.State{breaker.Closed, breaker.Open, breaker.HalfOpen}
 
@@ -277,6 +373,21 @@ func TestScalingModifiersFollowTheBreaker(t *testing.T) {
 		"pipeline-bridge/pipeline-bridge/lag=5000/closed/running=1": 3,
 	}
 	seen := map[string]bool{}
+	type stalledKey struct {
+		consumer    string
+		running     int32
+		canProgress float64
+	}
+	stalledCache := map[stalledKey]float64{}
+	stalled := func(consumer string, running int32, canProgress float64) float64 {
+		k := stalledKey{consumer, running, canProgress}
+		if v, ok := stalledCache[k]; ok {
+			return v
+		}
+		v := evalStalled(t, stalledQuery(consumer), consumer, slices.Repeat([]float64{canProgress}, int(running)))
+		stalledCache[k] = v
+		return v
+	}
 	for _, so := range all[*kedav1alpha1.ScaledObject](manifestFiles(t, dirBase)) {
 		prog := compileFormula(t, so)
 		lags := lagTriggers(t, so)
@@ -288,10 +399,10 @@ func TestScalingModifiersFollowTheBreaker(t *testing.T) {
 						values := map[string]float64{}
 						for _, lt := range lags { // the other stages: no lag, breakers closed
 							values[lt.name] = 0
-							values[lt.name+"-stalled"] = stalledValue(int(running), 1)
+							values[lt.name+"-stalled"] = stalled(lt.name, running, 1)
 						}
 						values[stalledStage.name] = lag
-						values[stalledStage.name+"-stalled"] = stalledValue(int(running), gauge[state])
+						values[stalledStage.name+"-stalled"] = stalled(stalledStage.name, running, gauge[state])
 
 						got := desiredReplicas(t, so, evalFormula(t, prog, values), running)
 						want := promised(so, lag/stalledStage.threshold, state, running)
