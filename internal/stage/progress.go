@@ -17,7 +17,8 @@ const CanProgressMetric = "jetflow.stage.can_progress"
 // canProgress reads the gate as the puller does, at collection time, so the gauge needs no
 // goroutine and cannot lag behind the gate. A half-open gate counts as no progress: the stage
 // takes one message at a time until a probe closes the breaker, so a backlog then is not a
-// reason to add replicas.
+// reason to add replicas. Reading the gate may move an expired open breaker to half-open: the
+// puller's next look at the gate, within maxGateWait, would do the same.
 func (s *Stage) canProgress() int64 {
 	if s.gate == nil {
 		return 1
