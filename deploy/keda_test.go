@@ -83,6 +83,9 @@ func TestKEDALagMatchesTheTriggers(t *testing.T) {
 	const published, fetched = 3, 2
 	for _, so := range all[*kedav1alpha1.ScaledObject](manifestFiles(t, dirBase)) {
 		for _, tr := range so.Spec.Triggers {
+			if tr.Type != triggerLag {
+				continue
+			}
 			md := tr.Metadata
 			t.Run(so.Name+"/"+md["consumer"], func(t *testing.T) {
 				stream, cfg, ok := env.set.Consumer(md["consumer"])

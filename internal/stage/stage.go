@@ -74,11 +74,15 @@ func New(js jetstream.JetStream, cfg Config, h Handler, opts ...Option) (*Stage,
 	for _, o := range opts {
 		o(s)
 	}
-	ins, err := newInstruments(s.meterProvider.Meter(instrumentationName), s.cfg.Name)
+	meter := s.meterProvider.Meter(instrumentationName)
+	ins, err := newInstruments(meter, s.cfg.Name)
 	if err != nil {
 		return nil, fmt.Errorf("configuring stage %s: %w", s.cfg.Name, err)
 	}
 	s.ins = ins
+	if err := s.registerProgress(meter); err != nil {
+		return nil, fmt.Errorf("configuring stage %s: %w", s.cfg.Name, err)
+	}
 	s.log = s.log.With("stage", s.cfg.Name, "stream", s.cfg.Stream, "consumer", s.cfg.Consumer)
 	s.handler = chain(h, Recoverer(s.log), Timeout(s.cfg.HandlerTimeout))
 	return s, nil
