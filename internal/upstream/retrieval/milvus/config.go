@@ -1,6 +1,8 @@
 package milvus
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +22,17 @@ const (
 	Cosine       Metric = "COSINE"
 	InnerProduct Metric = "IP"
 	L2           Metric = "L2"
+)
+
+// Consistency is the consistency level of a search: how recent the writes it must see are.
+type Consistency string
+
+// The consistency levels a search can ask for. Zero means the collection's own level.
+const (
+	Strong     Consistency = "Strong"
+	Session    Consistency = "Session"
+	Bounded    Consistency = "Bounded"
+	Eventually Consistency = "Eventually"
 )
 
 // Defaults applied by New where Config leaves a field zero.
@@ -54,6 +67,12 @@ type Config struct {
 	TopK int
 	// Filter is used when a query has none; empty means no filter.
 	Filter string
+	// Consistency is the level every search asks for. Zero means the collection's own level,
+	// which is what Milvus applies to a search that names none.
+	Consistency Consistency
+	// SearchParams is the index's search parameters as a JSON object, for example
+	// {"nprobe": 16} for IVF indexes or {"ef": 64} for HNSW. Zero means the index's defaults.
+	SearchParams string
 	// Username and Password, or APIKey ("user:password" or a Zilliz Cloud key), authenticate.
 	// They are never logged: String and LogValue redact them.
 	Username string
@@ -82,6 +101,12 @@ func (c Config) Validate() error {
 	}
 	if c.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("milvus timeout %v is negative", c.Timeout))
+	}
+	if err := c.Consistency.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := compactParams(c.SearchParams); err != nil {
+		errs = append(errs, err)
 	}
 	if c.APIKey != "" && (c.Username != "" || c.Password != "") {
 		errs = append(errs, errors.New("milvus credentials: set an API key or a username and password, not both"))
@@ -119,8 +144,9 @@ func (c Config) withDefaults() Config {
 
 // String describes the configuration without its secrets, so it can be printed with %v.
 func (c Config) String() string {
-	return fmt.Sprintf("milvus{addr=%s collection=%s vector=%s text=%s id=%s output=%v metric=%s top_k=%d filter=%q auth=%s timeout=%v}",
-		c.Addr, c.Collection, c.VectorField, c.TextField, c.IDField, c.OutputFields, c.Metric, c.TopK, c.Filter, c.auth(), c.Timeout)
+	return fmt.Sprintf("milvus{addr=%s collection=%s vector=%s text=%s id=%s output=%v metric=%s top_k=%d filter=%q consistency=%s params=%s auth=%s timeout=%v}",
+		c.Addr, c.Collection, c.VectorField, c.TextField, c.IDField, c.OutputFields, c.Metric, c.TopK, c.Filter,
+		c.Consistency, c.SearchParams, c.auth(), c.Timeout)
 }
 
 // GoString keeps %#v from printing the secrets too.
@@ -138,6 +164,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("metric", string(c.Metric)),
 		slog.Int("top_k", c.TopK),
 		slog.String("filter", c.Filter),
+		slog.String("consistency", string(c.Consistency)),
+		slog.String("search_params", c.SearchParams),
 		slog.String("auth", c.auth()),
 		slog.Duration("timeout", c.Timeout),
 	)
@@ -156,24 +184,27 @@ func (c Config) auth() string {
 
 // FromEnv reads the configuration from MILVUS_ADDR and MILVUS_COLLECTION (required),
 // MILVUS_VECTOR_FIELD, MILVUS_TEXT_FIELD, MILVUS_ID_FIELD, MILVUS_OUTPUT_FIELDS (comma-separated),
-// MILVUS_METRIC (COSINE, IP or L2, any case), MILVUS_TOP_K, MILVUS_FILTER, MILVUS_TIMEOUT, and the
-// secrets MILVUS_TOKEN or MILVUS_USERNAME and MILVUS_PASSWORD. lookup nil means the process
+// MILVUS_METRIC (COSINE, IP or L2, any case), MILVUS_TOP_K, MILVUS_FILTER, MILVUS_CONSISTENCY
+// (Strong, Session, Bounded or Eventually, any case), MILVUS_SEARCH_PARAMS (a JSON object),
+// MILVUS_TIMEOUT, and the secrets MILVUS_TOKEN or MILVUS_USERNAME and MILVUS_PASSWORD. lookup nil means the process
 // environment. The error names every bad variable and never echoes a secret.
 func FromEnv(lookup envconfig.Lookup) (Config, error) {
 	env := envconfig.New(lookup)
 	c := Config{
-		Addr:        env.Required("MILVUS_ADDR"),
-		Collection:  env.Required("MILVUS_COLLECTION"),
-		VectorField: env.String("MILVUS_VECTOR_FIELD", DefaultVectorField),
-		TextField:   env.String("MILVUS_TEXT_FIELD", DefaultTextField),
-		IDField:     env.String("MILVUS_ID_FIELD", ""),
-		Metric:      Metric(strings.ToUpper(env.String("MILVUS_METRIC", string(DefaultMetric)))),
-		TopK:        env.Int("MILVUS_TOP_K", retrieval.DefaultTopK, 1, retrieval.MaxTopK),
-		Filter:      env.String("MILVUS_FILTER", ""),
-		APIKey:      env.String("MILVUS_TOKEN", ""),
-		Username:    env.String("MILVUS_USERNAME", ""),
-		Password:    env.String("MILVUS_PASSWORD", ""),
-		Timeout:     env.Duration("MILVUS_TIMEOUT", DefaultTimeout, 100*time.Millisecond, 10*time.Minute),
+		Addr:         env.Required("MILVUS_ADDR"),
+		Collection:   env.Required("MILVUS_COLLECTION"),
+		VectorField:  env.String("MILVUS_VECTOR_FIELD", DefaultVectorField),
+		TextField:    env.String("MILVUS_TEXT_FIELD", DefaultTextField),
+		IDField:      env.String("MILVUS_ID_FIELD", ""),
+		Metric:       Metric(strings.ToUpper(env.String("MILVUS_METRIC", string(DefaultMetric)))),
+		TopK:         env.Int("MILVUS_TOP_K", retrieval.DefaultTopK, 1, retrieval.MaxTopK),
+		Filter:       env.String("MILVUS_FILTER", ""),
+		Consistency:  parseConsistency(env.String("MILVUS_CONSISTENCY", "")),
+		SearchParams: env.String("MILVUS_SEARCH_PARAMS", ""),
+		APIKey:       env.String("MILVUS_TOKEN", ""),
+		Username:     env.String("MILVUS_USERNAME", ""),
+		Password:     env.String("MILVUS_PASSWORD", ""),
+		Timeout:      env.Duration("MILVUS_TIMEOUT", DefaultTimeout, 100*time.Millisecond, 10*time.Minute),
 	}
 	if fields := env.String("MILVUS_OUTPUT_FIELDS", ""); fields != "" {
 		for f := range strings.SplitSeq(fields, ",") {
@@ -187,6 +218,12 @@ func FromEnv(lookup envconfig.Lookup) (Config, error) {
 	default:
 		env.Fail("MILVUS_METRIC", "%q is not COSINE, IP or L2", c.Metric)
 	}
+	if err := c.Consistency.validate(); err != nil {
+		env.Fail("MILVUS_CONSISTENCY", "%q is not Strong, Session, Bounded or Eventually", c.Consistency)
+	}
+	if _, err := compactParams(c.SearchParams); err != nil {
+		env.Fail("MILVUS_SEARCH_PARAMS", "is not a JSON object: %v", err)
+	}
 	if c.APIKey != "" && (c.Username != "" || c.Password != "") {
 		env.Fail("MILVUS_TOKEN", "set either MILVUS_TOKEN or MILVUS_USERNAME and MILVUS_PASSWORD, not both")
 	}
@@ -197,4 +234,41 @@ func FromEnv(lookup envconfig.Lookup) (Config, error) {
 		return Config{}, fmt.Errorf("reading milvus configuration: %w", err)
 	}
 	return c, nil
+}
+
+// parseConsistency returns the level s names in any case, or s itself for validate to refuse.
+func parseConsistency(s string) Consistency {
+	for _, c := range []Consistency{Strong, Session, Bounded, Eventually} {
+		if strings.EqualFold(s, string(c)) {
+			return c
+		}
+	}
+	return Consistency(s)
+}
+
+func (c Consistency) validate() error {
+	switch c {
+	case "", Strong, Session, Bounded, Eventually:
+		return nil
+	}
+	return fmt.Errorf("milvus consistency %q is not Strong, Session, Bounded or Eventually", string(c))
+}
+
+// compactParams returns params as the SDK sends them: one compact JSON object, "{}" for none.
+func compactParams(params string) (string, error) {
+	if strings.TrimSpace(params) == "" {
+		return "{}", nil
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(params), &obj); err != nil {
+		return "", fmt.Errorf("milvus search params %q: %w", params, err)
+	}
+	if obj == nil {
+		return "", fmt.Errorf("milvus search params %q: not a JSON object", params)
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, []byte(params)); err != nil {
+		return "", fmt.Errorf("milvus search params %q: %w", params, err)
+	}
+	return buf.String(), nil
 }

@@ -34,6 +34,11 @@ func TestConfigValidate(t *testing.T) {
 		{"key and user", func(c *milvus.Config) { c.APIKey, c.Username = "k", "u" }, "not both"},
 		{"password alone", func(c *milvus.Config) { c.Password = "p" }, "without a username"},
 		{"empty output field", func(c *milvus.Config) { c.OutputFields = []string{"a", ""} }, "empty name"},
+		{"consistency and params", func(c *milvus.Config) { c.Consistency, c.SearchParams = milvus.Session, `{"nprobe": 16}` }, ""},
+		{"bad consistency", func(c *milvus.Config) { c.Consistency = "Customized" }, "consistency"},
+		{"params not json", func(c *milvus.Config) { c.SearchParams = "nprobe=16" }, "search params"},
+		{"params not an object", func(c *milvus.Config) { c.SearchParams = "[16]" }, "search params"},
+		{"params null", func(c *milvus.Config) { c.SearchParams = "null" }, "search params"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -104,6 +109,21 @@ func TestFromEnv(t *testing.T) {
 			name:    "every problem at once",
 			env:     map[string]string{"MILVUS_METRIC": "dot", "MILVUS_TOP_K": "0", "MILVUS_TIMEOUT": "soon"},
 			wantErr: []string{"MILVUS_ADDR", "MILVUS_COLLECTION", "MILVUS_METRIC", "MILVUS_TOP_K", "MILVUS_TIMEOUT"},
+		},
+		{
+			name: "consistency and search params",
+			env: map[string]string{"MILVUS_ADDR": "m:1", "MILVUS_COLLECTION": "d", "MILVUS_CONSISTENCY": "strong",
+				"MILVUS_SEARCH_PARAMS": `{"ef": 64}`},
+			check: func(t *testing.T, c milvus.Config) {
+				if c.Consistency != milvus.Strong || c.SearchParams != `{"ef": 64}` {
+					t.Fatalf("consistency %q, search params %q", c.Consistency, c.SearchParams)
+				}
+			},
+		},
+		{
+			name:    "bad consistency and search params",
+			env:     map[string]string{"MILVUS_ADDR": "m:1", "MILVUS_COLLECTION": "d", "MILVUS_CONSISTENCY": "sometimes", "MILVUS_SEARCH_PARAMS": "ef=64"},
+			wantErr: []string{"MILVUS_CONSISTENCY", "MILVUS_SEARCH_PARAMS"},
 		},
 		{
 			name:    "token and password",
