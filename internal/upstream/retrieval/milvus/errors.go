@@ -88,7 +88,7 @@ func statusError(st *commonpb.Status) error {
 
 // legacyCode maps the pre-2.3 ErrorCode to the code classify reads (merr.OldCodeToMerr); the
 // ones that map to a code classify treats like any other are left out.
-func legacyCode(c commonpb.ErrorCode) int32 {
+func legacyCode(c commonpb.ErrorCode) int32 { //nolint:staticcheck // the legacy code is what old servers send
 	switch c {
 	case commonpb.ErrorCode_CollectionNotExists:
 		return codeCollectionNotFound

@@ -247,12 +247,13 @@ func TestSDKOracleStatuses(t *testing.T) {
 		merr.Status(merr.ErrOperationNotSupported),
 		{Code: 65535, Reason: "bad expr", ExtraInfo: map[string]string{"is_input_error": "true"}},
 		{Code: 424242, Reason: "new in Milvus 9"},
-		{ErrorCode: commonpb.ErrorCode_UnexpectedError, Reason: "boom"},      //nolint:staticcheck // servers before Milvus 2.3 send only the legacy code
-		{ErrorCode: commonpb.ErrorCode_CollectionNotExists},                  //nolint:staticcheck // idem
-		{ErrorCode: commonpb.ErrorCode_IllegalArgument},                      //nolint:staticcheck // idem
-		{ErrorCode: commonpb.ErrorCode_IndexNotExist},                        //nolint:staticcheck // idem
-		{ErrorCode: commonpb.ErrorCode_RateLimit, Reason: "slow down"},       //nolint:staticcheck // idem
-		{ErrorCode: commonpb.ErrorCode_NotReadyServe, Reason: "starting up"}, //nolint:staticcheck // idem
+		// Servers before Milvus 2.3 send only the legacy ErrorCode.
+		{ErrorCode: commonpb.ErrorCode_UnexpectedError, Reason: "boom"},
+		{ErrorCode: commonpb.ErrorCode_CollectionNotExists},
+		{ErrorCode: commonpb.ErrorCode_IllegalArgument},
+		{ErrorCode: commonpb.ErrorCode_IndexNotExist},
+		{ErrorCode: commonpb.ErrorCode_RateLimit, Reason: "slow down"},
+		{ErrorCode: commonpb.ErrorCode_NotReadyServe, Reason: "starting up"},
 	}
 	srv := milvusfake.Start(t, milvusfake.Collection{Name: collection, Records: records()})
 	r, err := milvus.New(t.Context(), milvus.Config{Addr: srv.Addr(), Collection: collection})

@@ -184,7 +184,7 @@ func scalarString(s *schemapb.ScalarField, i int, f *schemapb.FieldData) (string
 	case *schemapb.ScalarField_JsonData:
 		return at(d.JsonData.GetData(), i, func(v []byte) string { return string(v) })
 	case *schemapb.ScalarField_ArrayData:
-		return at(d.ArrayData.GetData(), i, func(v *schemapb.ScalarField) string { return arrayString(v) })
+		return at(d.ArrayData.GetData(), i, arrayString)
 	default:
 		return "", fmt.Errorf("field %s of type %s is not a scalar this retriever reads", f.GetFieldName(), f.GetType())
 	}
