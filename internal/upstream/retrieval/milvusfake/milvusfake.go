@@ -524,9 +524,9 @@ func (c *collection) fieldID(name string) int64 {
 	return 0
 }
 
-// GoleakOptions are the goroutines that linking the Milvus SDK starts and never stops, for tests
-// that check for leaks with goleak: github.com/panjf2000/ants/v2 (pulled in through
-// milvus/pkg/v2/util/conc) creates a default worker pool with two background goroutines when
+// GoleakOptions are the goroutines that linking Milvus' own packages starts and never stops (this
+// fake's merr statuses; the SDK in the retriever's oracle test), for tests that check for leaks
+// with goleak: github.com/panjf2000/ants/v2 (pulled in through milvus/pkg/v2/util/conc) creates a default worker pool with two background goroutines when
 // its package is initialised.
 func GoleakOptions() []goleak.Option {
 	return []goleak.Option{
