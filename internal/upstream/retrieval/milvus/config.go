@@ -1,6 +1,8 @@
 package milvus
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +22,17 @@ const (
 	Cosine       Metric = "COSINE"
 	InnerProduct Metric = "IP"
 	L2           Metric = "L2"
+)
+
+// Consistency is the consistency level of a search: how recent the writes it must see are.
+type Consistency string
+
+// The consistency levels a search can ask for. Zero means the collection's own level.
+const (
+	Strong     Consistency = "Strong"
+	Session    Consistency = "Session"
+	Bounded    Consistency = "Bounded"
+	Eventually Consistency = "Eventually"
 )
 
 // Defaults applied by New where Config leaves a field zero.
@@ -54,6 +67,12 @@ type Config struct {
 	TopK int
 	// Filter is used when a query has none; empty means no filter.
 	Filter string
+	// Consistency is the level every search asks for. Zero means the collection's own level,
+	// which is what Milvus applies to a search that names none.
+	Consistency Consistency
+	// SearchParams is the index's search parameters as a JSON object, for example
+	// {"nprobe": 16} for IVF indexes or {"ef": 64} for HNSW. Zero means the index's defaults.
+	SearchParams string
 	// Username and Password, or APIKey ("user:password" or a Zilliz Cloud key), authenticate.
 	// They are never logged: String and LogValue redact them.
 	Username string
@@ -82,6 +101,12 @@ func (c Config) Validate() error {
 	}
 	if c.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("milvus timeout %v is negative", c.Timeout))
+	}
+	if err := c.Consistency.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := compactParams(c.SearchParams); err != nil {
+		errs = append(errs, err)
 	}
 	if c.APIKey != "" && (c.Username != "" || c.Password != "") {
 		errs = append(errs, errors.New("milvus credentials: set an API key or a username and password, not both"))
@@ -119,8 +144,9 @@ func (c Config) withDefaults() Config {
 
 // String describes the configuration without its secrets, so it can be printed with %v.
 func (c Config) String() string {
-	return fmt.Sprintf("milvus{addr=%s collection=%s vector=%s text=%s id=%s output=%v metric=%s top_k=%d filter=%q auth=%s timeout=%v}",
-		c.Addr, c.Collection, c.VectorField, c.TextField, c.IDField, c.OutputFields, c.Metric, c.TopK, c.Filter, c.auth(), c.Timeout)
+	return fmt.Sprintf("milvus{addr=%s collection=%s vector=%s text=%s id=%s output=%v metric=%s top_k=%d filter=%q consistency=%s params=%s auth=%s timeout=%v}",
+		c.Addr, c.Collection, c.VectorField, c.TextField, c.IDField, c.OutputFields, c.Metric, c.TopK, c.Filter,
+		c.Consistency, c.SearchParams, c.auth(), c.Timeout)
 }
 
 // GoString keeps %#v from printing the secrets too.
@@ -138,6 +164,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("metric", string(c.Metric)),
 		slog.Int("top_k", c.TopK),
 		slog.String("filter", c.Filter),
+		slog.String("consistency", string(c.Consistency)),
+		slog.String("search_params", c.SearchParams),
 		slog.String("auth", c.auth()),
 		slog.Duration("timeout", c.Timeout),
 	)
@@ -197,4 +225,31 @@ func FromEnv(lookup envconfig.Lookup) (Config, error) {
 		return Config{}, fmt.Errorf("reading milvus configuration: %w", err)
 	}
 	return c, nil
+}
+
+func (c Consistency) validate() error {
+	switch c {
+	case "", Strong, Session, Bounded, Eventually:
+		return nil
+	}
+	return fmt.Errorf("milvus consistency %q is not Strong, Session, Bounded or Eventually", string(c))
+}
+
+// compactParams returns params as the SDK sends them: one compact JSON object, "{}" for none.
+func compactParams(params string) (string, error) {
+	if strings.TrimSpace(params) == "" {
+		return "{}", nil
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(params), &obj); err != nil {
+		return "", fmt.Errorf("milvus search params %q: %w", params, err)
+	}
+	if obj == nil {
+		return "", fmt.Errorf("milvus search params %q: not a JSON object", params)
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, []byte(params)); err != nil {
+		return "", fmt.Errorf("milvus search params %q: %w", params, err)
+	}
+	return buf.String(), nil
 }

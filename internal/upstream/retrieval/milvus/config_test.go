@@ -34,6 +34,11 @@ func TestConfigValidate(t *testing.T) {
 		{"key and user", func(c *milvus.Config) { c.APIKey, c.Username = "k", "u" }, "not both"},
 		{"password alone", func(c *milvus.Config) { c.Password = "p" }, "without a username"},
 		{"empty output field", func(c *milvus.Config) { c.OutputFields = []string{"a", ""} }, "empty name"},
+		{"consistency and params", func(c *milvus.Config) { c.Consistency, c.SearchParams = milvus.Session, `{"nprobe": 16}` }, ""},
+		{"bad consistency", func(c *milvus.Config) { c.Consistency = "Customized" }, "consistency"},
+		{"params not json", func(c *milvus.Config) { c.SearchParams = "nprobe=16" }, "search params"},
+		{"params not an object", func(c *milvus.Config) { c.SearchParams = "[16]" }, "search params"},
+		{"params null", func(c *milvus.Config) { c.SearchParams = "null" }, "search params"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,66 +1,51 @@
-// Package milvus implements retrieval.Retriever on a Milvus 2.5/2.6 server with the maintained
-// Go SDK, github.com/milvus-io/milvus/client/v2 (the older milvus-sdk-go is archived and stops
-// at Milvus 2.4). It lives apart from package retrieval so that only binaries that search
-// Milvus link the SDK and its gRPC, etcd and Prometheus dependencies.
+// Package milvus implements retrieval.Retriever on a Milvus 2.5/2.6 server over Milvus' gRPC
+// API (github.com/milvus-io/milvus-proto/go-api/v2, the generated API every Milvus SDK wraps),
+// not over the Go SDK (milvus/client/v2): the SDK links Milvus' server-side packages and etcd,
+// which doubled the size and the idle memory of the workers that search. The SDK is kept as the
+// test oracle: oracle_test.go runs the same searches through both against the fake server and
+// requires the same requests on the wire and the same parsed results. It lives apart from
+// package retrieval so that only binaries that search Milvus link gRPC.
 package milvus
 
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"math"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
-	"time"
 
-	grpc_retry "github.com/grpc-ecosystem/go-grpc-middleware/retry"
-	"github.com/milvus-io/milvus/client/v2/column"
-	"github.com/milvus-io/milvus/client/v2/entity"
-	"github.com/milvus-io/milvus/client/v2/milvusclient"
+	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"golang.org/x/sync/semaphore"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/keepalive"
+	"google.golang.org/protobuf/proto"
 
-	"github.com/jetflow-dev/jetflow/internal/failure"
 	"github.com/jetflow-dev/jetflow/internal/telemetry/tracecontext"
 	"github.com/jetflow-dev/jetflow/internal/upstream/retrieval"
 )
-
-// maxRecvBytes bounds one search response. MaxTopK documents of a few KB each fit many times.
-const maxRecvBytes = 64 << 20
-
-// searchRetry replaces, for Search calls, the SDK's retry of Unavailable and ResourceExhausted
-// (6 attempts over ~22 s, client.go dialOptions): two retries within 0.4 s ride out a proxy
-// restart, and then the error reaches the stage, which naks with its own backoff and lets its
-// circuit breaker count the failure instead of holding the message until the deadline. The
-// once-per-collection DescribeCollection keeps the SDK's retries, bounded by the deadline.
-func searchRetry() []grpc.CallOption {
-	return []grpc.CallOption{
-		grpc_retry.WithMax(3),
-		grpc_retry.WithBackoff(func(attempt uint) time.Duration {
-			return 100 * time.Millisecond * time.Duration(math.Pow(3, float64(attempt-1)))
-		}),
-	}
-}
 
 // maxSearches is the weight of the semaphore that lets Close wait for in-flight searches.
 const maxSearches = math.MaxInt32
 
 // Retriever searches one Milvus deployment. It is safe for concurrent use.
 //
-// The request path is DescribeCollection (once per collection; the SDK caches the schema) then
-// Search. The SDK's Connect handshake is skipped (ClientConfig.DisableConn): in client/v2 v2.6.2
-// a failed handshake inside milvusclient.New drops the gRPC connection without closing it, so a
-// worker started while Milvus is down would leak one connection per attempt. Without it, New
-// does no I/O, gRPC connects in the background and reconnects by itself, and an unreachable
-// server surfaces as a retryable Search error.
+// The request path is the SDK's: DescribeCollection once per collection (so a missing
+// collection is reported as such before any search), then Search. The SDK's Connect handshake
+// is not made: it only registers the client for the server's client list.
 type Retriever struct {
-	cfg    Config
-	log    *slog.Logger
-	client *milvusclient.Client
+	cfg     Config
+	params  string // cfg.SearchParams as sent
+	log     *slog.Logger
+	conn    *grpc.ClientConn
+	service milvuspb.MilvusServiceClient
+
+	describedMu sync.Mutex
+	described   map[string]bool // collections DescribeCollection found
 
 	closed     atomic.Bool         // set by Close: no new searches
 	inflight   *semaphore.Weighted // each Search holds 1; Close takes it all
@@ -77,43 +62,31 @@ func WithLogger(l *slog.Logger) Option {
 	return func(r *Retriever) { r.log = l }
 }
 
-// New validates cfg and prepares a client. It does no network I/O (ctx bounds only the SDK's
-// setup), so a worker starts while Milvus is down; use Ping for readiness.
-func New(ctx context.Context, cfg Config, opts ...Option) (*Retriever, error) {
+// New validates cfg and prepares a connection. It does no network I/O, so a worker starts while
+// Milvus is down; use Ping for readiness. ctx is kept for callers that bound setup.
+func New(_ context.Context, cfg Config, opts ...Option) (*Retriever, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("configuring milvus retriever: %w", err)
 	}
+	ep, err := parseAddr(cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("configuring milvus retriever: %w", err)
+	}
+	params, _ := compactParams(cfg.SearchParams) // checked by Validate
 	r := &Retriever{
-		cfg:      cfg.withDefaults(),
-		log:      slog.New(slog.DiscardHandler),
-		inflight: semaphore.NewWeighted(maxSearches),
+		cfg:       cfg.withDefaults(),
+		params:    params,
+		log:       slog.New(slog.DiscardHandler),
+		described: map[string]bool{},
+		inflight:  semaphore.NewWeighted(maxSearches),
 	}
 	for _, opt := range opts {
 		opt(r)
 	}
-	client, err := milvusclient.New(ctx, &milvusclient.ClientConfig{
-		Address:     r.cfg.Addr,
-		Username:    r.cfg.Username,
-		Password:    r.cfg.Password,
-		APIKey:      r.cfg.APIKey,
-		DisableConn: true,
-		// Setting DialOptions replaces the SDK defaults, which include grpc.WithBlock: we want a
-		// dial that returns at once. The rest matches the defaults of client_config.go; keepalive
-		// pings at 5 s are what Milvus' own server policy permits.
-		DialOptions: []grpc.DialOption{
-			grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 5 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
-			grpc.WithConnectParams(grpc.ConnectParams{
-				Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 3 * time.Second},
-				MinConnectTimeout: 3 * time.Second,
-			}),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvBytes)),
-			grpc.WithStatsHandler(newStatsHandler()),
-		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("creating milvus client for %s: %w", r.cfg.Addr, err)
+	if r.conn, err = dial(ep, r.cfg); err != nil {
+		return nil, err
 	}
-	r.client = client
+	r.service = milvuspb.NewMilvusServiceClient(r.conn)
 	r.log.Info("milvus retriever configured", "milvus", r.cfg)
 	return r, nil
 }
@@ -127,9 +100,37 @@ func (r *Retriever) Ping(ctx context.Context) error {
 	defer r.inflight.Release(1)
 	ctx, cancel := r.withTimeout(ctx)
 	defer cancel()
-	if _, err := r.client.DescribeCollection(ctx, milvusclient.NewDescribeCollectionOption(r.cfg.Collection)); err != nil {
+	if err := r.describe(ctx, r.cfg.Collection); err != nil {
 		return classify(ctx, fmt.Sprintf("describing milvus collection %q", r.cfg.Collection), err)
 	}
+	return nil
+}
+
+// describe asks Milvus for the collection, to learn that it exists.
+func (r *Retriever) describe(ctx context.Context, collection string) error {
+	resp, err := r.service.DescribeCollection(ctx, &milvuspb.DescribeCollectionRequest{CollectionName: collection})
+	if err != nil {
+		return err
+	}
+	return statusError(resp.GetStatus())
+}
+
+// describeOnce describes collection before its first search, as the SDK does to cache its
+// schema: a missing collection is then reported by name, and a retry of a search that found it
+// costs one call.
+func (r *Retriever) describeOnce(ctx context.Context, collection string) error {
+	r.describedMu.Lock()
+	done := r.described[collection]
+	r.describedMu.Unlock()
+	if done {
+		return nil
+	}
+	if err := r.describe(ctx, collection); err != nil {
+		return err
+	}
+	r.describedMu.Lock()
+	r.described[collection] = true
+	r.describedMu.Unlock()
 	return nil
 }
 
@@ -151,20 +152,24 @@ func (r *Retriever) Search(ctx context.Context, q retrieval.Query) ([]retrieval.
 	defer cancel()
 
 	topK := cmp.Or(q.TopK, r.cfg.TopK)
-	opt := milvusclient.NewSearchOption(collection, topK, []entity.Vector{entity.FloatVector(q.Vector)}).
-		WithANNSField(r.cfg.VectorField).
-		WithOutputFields(r.outputFields()...).
-		WithSearchParam("metric_type", string(r.cfg.Metric))
-	if filter := cmp.Or(q.Filter, r.cfg.Filter); filter != "" {
-		opt = opt.WithFilter(filter)
+	op := fmt.Sprintf("searching milvus collection %q", collection)
+	if err := r.describeOnce(ctx, collection); err != nil {
+		return nil, classify(ctx, op, err)
+	}
+	req, err := r.searchRequest(collection, q.Vector, topK, cmp.Or(q.Filter, r.cfg.Filter))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	ctx, attempts := tracecontext.CountAttempts(ctx)
-	results, err := r.client.Search(ctx, opt, searchRetry()...)
+	resp, err := r.service.Search(ctx, req)
 	attempts.Record(ctx)
-	if err != nil {
-		return nil, classify(ctx, fmt.Sprintf("searching milvus collection %q", collection), err)
+	if err == nil {
+		err = statusError(resp.GetStatus())
 	}
-	docs, err := r.documents(results)
+	if err != nil {
+		return nil, classify(ctx, op, err)
+	}
+	docs, err := r.documents(resp.GetResults())
 	if err != nil {
 		return nil, fmt.Errorf("reading milvus results from collection %q: %w", collection, err)
 	}
@@ -172,6 +177,55 @@ func (r *Retriever) Search(ctx context.Context, q retrieval.Query) ([]retrieval.
 		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(a.ID, b.ID))
 	})
 	return docs[:min(topK, len(docs))], nil
+}
+
+// searchRequest builds the request the SDK builds for NewSearchOption(collection, topK,
+// vector).WithANNSField(...).WithOutputFields(...).WithSearchParam("metric_type", ...) with the
+// filter, consistency and search params set (milvusclient/read_options.go).
+func (r *Retriever) searchRequest(collection string, vector []float32, topK int, filter string) (*milvuspb.SearchRequest, error) {
+	placeholders, err := proto.Marshal(&commonpb.PlaceholderGroup{Placeholders: []*commonpb.PlaceholderValue{{
+		Tag:    "$0",
+		Type:   commonpb.PlaceholderType_FloatVector,
+		Values: [][]byte{floatVectorBytes(vector)},
+	}}})
+	if err != nil {
+		return nil, fmt.Errorf("encoding the query vector: %w", err)
+	}
+	// DbName stays empty: the SDK names the database in the dbname header only.
+	req := &milvuspb.SearchRequest{
+		CollectionName: collection,
+		Dsl:            filter,
+		DslType:        commonpb.DslType_BoolExprV1,
+		OutputFields:   r.outputFields(),
+		SearchInput:    &milvuspb.SearchRequest_PlaceholderGroup{PlaceholderGroup: placeholders},
+		Nq:             1,
+		SearchParams: []*commonpb.KeyValuePair{
+			{Key: "anns_field", Value: r.cfg.VectorField},
+			{Key: "topk", Value: strconv.Itoa(topK)},
+			{Key: "offset", Value: "0"},
+			{Key: "metric_type", Value: string(r.cfg.Metric)},
+			{Key: "round_decimal", Value: "-1"},
+			{Key: "ignore_growing", Value: "false"},
+			{Key: "params", Value: r.params},
+		},
+		// Unset, the collection's level applies; the SDK then still sends Bounded beside the flag.
+		ConsistencyLevel:      commonpb.ConsistencyLevel_Bounded,
+		UseDefaultConsistency: true,
+	}
+	if r.cfg.Consistency != "" {
+		req.ConsistencyLevel = commonpb.ConsistencyLevel(commonpb.ConsistencyLevel_value[string(r.cfg.Consistency)])
+		req.UseDefaultConsistency = false
+	}
+	return req, nil
+}
+
+// floatVectorBytes is the placeholder encoding of a float vector: little-endian float32s.
+func floatVectorBytes(v []float32) []byte {
+	b := make([]byte, 4*len(v))
+	for i, f := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
+	}
+	return b
 }
 
 // Close waits for in-flight searches (each bounded by its context or Config.Timeout), then
@@ -187,7 +241,7 @@ func (r *Retriever) Close(ctx context.Context) error {
 		return nil
 	}
 	r.connClosed = true
-	if err := r.client.Close(ctx); err != nil {
+	if err := r.conn.Close(); err != nil {
 		return fmt.Errorf("closing milvus connection: %w", err)
 	}
 	r.log.Info("milvus retriever closed", "addr", r.cfg.Addr)
@@ -228,97 +282,4 @@ func (r *Retriever) outputFields() []string {
 		}
 	}
 	return fields
-}
-
-func (r *Retriever) documents(results []milvusclient.ResultSet) ([]retrieval.Document, error) {
-	if len(results) != 1 {
-		return nil, fmt.Errorf("got %d result sets for one query vector", len(results))
-	}
-	rs := results[0]
-	if rs.Err != nil {
-		return nil, rs.Err
-	}
-	n := rs.ResultCount
-	if len(rs.Scores) < n {
-		return nil, fmt.Errorf("got %d scores for %d results", len(rs.Scores), n)
-	}
-	if n == 0 {
-		return []retrieval.Document{}, nil
-	}
-	ids := rs.IDs
-	if r.cfg.IDField != "" {
-		ids = rs.GetColumn(r.cfg.IDField)
-	}
-	text := rs.GetColumn(r.cfg.TextField)
-	if ids == nil || text == nil {
-		return nil, failure.Permanentf("results lack the id or the text field %q", r.cfg.TextField)
-	}
-	docs := make([]retrieval.Document, n)
-	for i := range n {
-		id, err := columnString(ids, i)
-		if err != nil {
-			return nil, fmt.Errorf("result %d id: %w", i, err)
-		}
-		txt, err := columnString(text, i)
-		if err != nil {
-			return nil, fmt.Errorf("result %d field %s: %w", i, r.cfg.TextField, err)
-		}
-		docs[i] = retrieval.Document{ID: id, Text: txt, Score: r.score(rs.Scores[i])}
-		for _, name := range r.cfg.OutputFields {
-			col := rs.GetColumn(name)
-			if col == nil {
-				continue
-			}
-			v, err := columnString(col, i)
-			if err != nil {
-				return nil, fmt.Errorf("result %d field %s: %w", i, name, err)
-			}
-			if docs[i].Metadata == nil {
-				docs[i].Metadata = make(map[string]string, len(r.cfg.OutputFields))
-			}
-			docs[i].Metadata[name] = v
-		}
-	}
-	return docs, nil
-}
-
-// score turns what Milvus reports into "higher is better": COSINE and IP already are; L2 is a
-// squared distance, mapped by the decreasing 1/(1+d) into (0, 1].
-func (r *Retriever) score(s float32) float32 {
-	if r.cfg.Metric == L2 {
-		return float32(1 / (1 + math.Max(float64(s), 0)))
-	}
-	return s
-}
-
-// columnString formats one scalar value for Document.ID or Metadata.
-func columnString(col column.Column, i int) (string, error) {
-	v, err := col.Get(i)
-	if err != nil {
-		return "", err
-	}
-	switch v := v.(type) {
-	case string:
-		return v, nil
-	case []byte: // JSON fields
-		return string(v), nil
-	case int64:
-		return strconv.FormatInt(v, 10), nil
-	case int32:
-		return strconv.FormatInt(int64(v), 10), nil
-	case int16:
-		return strconv.FormatInt(int64(v), 10), nil
-	case int8:
-		return strconv.FormatInt(int64(v), 10), nil
-	case float32:
-		return strconv.FormatFloat(float64(v), 'g', -1, 32), nil
-	case float64:
-		return strconv.FormatFloat(v, 'g', -1, 64), nil
-	case bool:
-		return strconv.FormatBool(v), nil
-	case nil:
-		return "", nil
-	default:
-		return fmt.Sprint(v), nil
-	}
 }

@@ -83,6 +83,9 @@ func TestSearchRetriesAreRecorded(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.Stop()
+	// Let the connection notice that the server is gone: a call made before it has is repeated
+	// once by gRPC itself (a transparent retry, not one of ours), which adds a span.
+	_ = r.Ping(ctx(t, 300*time.Millisecond))
 	call, rpcs := tracedSearch(t, func(c context.Context) error {
 		_, err := r.Search(c, retrieval.Query{Vector: unit, TopK: 1})
 		if err == nil {

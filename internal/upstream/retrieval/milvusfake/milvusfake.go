@@ -1,6 +1,8 @@
 // Package milvusfake is a behavioural fake of a Milvus 2.6 server, served over real gRPC on a
-// loopback port, so the real SDK (milvus/client/v2) can be tested end to end without a Milvus
-// deployment (the build machines have no Docker). It implements the RPCs a search makes,
+// loopback port, so the retriever and the Milvus SDK (milvus/client/v2, the retriever's test
+// oracle) can be tested end to end without a Milvus deployment (the build machines have no
+// Docker). It records every request with its metadata, so a test can compare what two clients
+// put on the wire. It implements the RPCs a search makes,
 // Connect, DescribeCollection and Search, with an exact search over fixed collections, and
 // answers the way Milvus does: merr status codes for a missing collection (100) or an invalid
 // parameter (1100: wrong vector dimension, metric, field, or a filter it cannot parse). Tests
@@ -79,7 +81,18 @@ type Server struct {
 	token        string // expected authorization credential, "" = none
 	calls        []string
 	traceparents []string
+	requests     []Request
 	lastSearch   *milvuspb.SearchRequest
+}
+
+// Request is one call the fake received.
+type Request struct {
+	// Method is the RPC's name ("Search").
+	Method string
+	// Message is a copy of the request (*milvuspb.SearchRequest, ...).
+	Message proto.Message
+	// Metadata is what the client sent with it ("authorization", "dbname", ...).
+	Metadata metadata.MD
 }
 
 // Start serves collections on a loopback port until the test ends.
@@ -201,6 +214,17 @@ func (s *Server) LastSearch() *milvuspb.SearchRequest {
 	return proto.Clone(s.lastSearch).(*milvuspb.SearchRequest)
 }
 
+// Requests returns every call received so far, in order, with its request and metadata.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Request, len(s.requests))
+	for i, r := range s.requests {
+		out[i] = Request{Method: r.Method, Message: proto.Clone(r.Message), Metadata: r.Metadata.Copy()}
+	}
+	return out
+}
+
 // Traceparents returns the traceparent metadata of each call received so far, in order ("" for
 // a call without one), as a Milvus proxy with tracing on would read them.
 func (s *Server) Traceparents() []string {
@@ -211,8 +235,12 @@ func (s *Server) Traceparents() []string {
 
 func (s *Server) intercept(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
+	method := info.FullMethod[strings.LastIndexByte(info.FullMethod, '/')+1:]
 	s.mu.Lock()
-	s.calls = append(s.calls, info.FullMethod[strings.LastIndexByte(info.FullMethod, '/')+1:])
+	s.calls = append(s.calls, method)
+	if msg, ok := req.(proto.Message); ok {
+		s.requests = append(s.requests, Request{Method: method, Message: proto.Clone(msg), Metadata: md.Copy()})
+	}
 	s.traceparents = append(s.traceparents, strings.Join(md.Get("traceparent"), ","))
 	token := s.token
 	s.mu.Unlock()
@@ -496,9 +524,9 @@ func (c *collection) fieldID(name string) int64 {
 	return 0
 }
 
-// GoleakOptions are the goroutines that linking the Milvus SDK starts and never stops, for tests
-// that check for leaks with goleak: github.com/panjf2000/ants/v2 (pulled in through
-// milvus/pkg/v2/util/conc) creates a default worker pool with two background goroutines when
+// GoleakOptions are the goroutines that linking Milvus' own packages starts and never stops (this
+// fake's merr statuses; the SDK in the retriever's oracle test), for tests that check for leaks
+// with goleak: github.com/panjf2000/ants/v2 (pulled in through milvus/pkg/v2/util/conc) creates a default worker pool with two background goroutines when
 // its package is initialised.
 func GoleakOptions() []goleak.Option {
 	return []goleak.Option{
