@@ -42,6 +42,8 @@ var RAGEnv = []envconfig.Section{
 		{Name: "MILVUS_METRIC", Default: "COSINE", Usage: "metric of the vector index: COSINE, IP or L2"},
 		{Name: "MILVUS_TOP_K", Default: 5, Usage: "results per search when a query names none"},
 		{Name: "MILVUS_FILTER", Usage: "filter expression used when a query has none"},
+		{Name: "MILVUS_CONSISTENCY", Default: "the collection's", Usage: "consistency level of searches: Strong, Session, Bounded or Eventually"},
+		{Name: "MILVUS_SEARCH_PARAMS", Default: "the index's", Usage: `index search parameters as a JSON object, e.g. {"nprobe":16} or {"ef":64}`},
 		{Name: "MILVUS_TOKEN", Usage: "user:password or a Zilliz Cloud key (never logged); or MILVUS_USERNAME and MILVUS_PASSWORD"},
 		{Name: "MILVUS_USERNAME", Usage: "user name"},
 		{Name: "MILVUS_PASSWORD", Usage: "password (never logged)"},

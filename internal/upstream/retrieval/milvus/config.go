@@ -184,24 +184,27 @@ func (c Config) auth() string {
 
 // FromEnv reads the configuration from MILVUS_ADDR and MILVUS_COLLECTION (required),
 // MILVUS_VECTOR_FIELD, MILVUS_TEXT_FIELD, MILVUS_ID_FIELD, MILVUS_OUTPUT_FIELDS (comma-separated),
-// MILVUS_METRIC (COSINE, IP or L2, any case), MILVUS_TOP_K, MILVUS_FILTER, MILVUS_TIMEOUT, and the
-// secrets MILVUS_TOKEN or MILVUS_USERNAME and MILVUS_PASSWORD. lookup nil means the process
+// MILVUS_METRIC (COSINE, IP or L2, any case), MILVUS_TOP_K, MILVUS_FILTER, MILVUS_CONSISTENCY
+// (Strong, Session, Bounded or Eventually, any case), MILVUS_SEARCH_PARAMS (a JSON object),
+// MILVUS_TIMEOUT, and the secrets MILVUS_TOKEN or MILVUS_USERNAME and MILVUS_PASSWORD. lookup nil means the process
 // environment. The error names every bad variable and never echoes a secret.
 func FromEnv(lookup envconfig.Lookup) (Config, error) {
 	env := envconfig.New(lookup)
 	c := Config{
-		Addr:        env.Required("MILVUS_ADDR"),
-		Collection:  env.Required("MILVUS_COLLECTION"),
-		VectorField: env.String("MILVUS_VECTOR_FIELD", DefaultVectorField),
-		TextField:   env.String("MILVUS_TEXT_FIELD", DefaultTextField),
-		IDField:     env.String("MILVUS_ID_FIELD", ""),
-		Metric:      Metric(strings.ToUpper(env.String("MILVUS_METRIC", string(DefaultMetric)))),
-		TopK:        env.Int("MILVUS_TOP_K", retrieval.DefaultTopK, 1, retrieval.MaxTopK),
-		Filter:      env.String("MILVUS_FILTER", ""),
-		APIKey:      env.String("MILVUS_TOKEN", ""),
-		Username:    env.String("MILVUS_USERNAME", ""),
-		Password:    env.String("MILVUS_PASSWORD", ""),
-		Timeout:     env.Duration("MILVUS_TIMEOUT", DefaultTimeout, 100*time.Millisecond, 10*time.Minute),
+		Addr:         env.Required("MILVUS_ADDR"),
+		Collection:   env.Required("MILVUS_COLLECTION"),
+		VectorField:  env.String("MILVUS_VECTOR_FIELD", DefaultVectorField),
+		TextField:    env.String("MILVUS_TEXT_FIELD", DefaultTextField),
+		IDField:      env.String("MILVUS_ID_FIELD", ""),
+		Metric:       Metric(strings.ToUpper(env.String("MILVUS_METRIC", string(DefaultMetric)))),
+		TopK:         env.Int("MILVUS_TOP_K", retrieval.DefaultTopK, 1, retrieval.MaxTopK),
+		Filter:       env.String("MILVUS_FILTER", ""),
+		Consistency:  parseConsistency(env.String("MILVUS_CONSISTENCY", "")),
+		SearchParams: env.String("MILVUS_SEARCH_PARAMS", ""),
+		APIKey:       env.String("MILVUS_TOKEN", ""),
+		Username:     env.String("MILVUS_USERNAME", ""),
+		Password:     env.String("MILVUS_PASSWORD", ""),
+		Timeout:      env.Duration("MILVUS_TIMEOUT", DefaultTimeout, 100*time.Millisecond, 10*time.Minute),
 	}
 	if fields := env.String("MILVUS_OUTPUT_FIELDS", ""); fields != "" {
 		for f := range strings.SplitSeq(fields, ",") {
@@ -215,6 +218,12 @@ func FromEnv(lookup envconfig.Lookup) (Config, error) {
 	default:
 		env.Fail("MILVUS_METRIC", "%q is not COSINE, IP or L2", c.Metric)
 	}
+	if err := c.Consistency.validate(); err != nil {
+		env.Fail("MILVUS_CONSISTENCY", "%q is not Strong, Session, Bounded or Eventually", c.Consistency)
+	}
+	if _, err := compactParams(c.SearchParams); err != nil {
+		env.Fail("MILVUS_SEARCH_PARAMS", "is not a JSON object: %v", err)
+	}
 	if c.APIKey != "" && (c.Username != "" || c.Password != "") {
 		env.Fail("MILVUS_TOKEN", "set either MILVUS_TOKEN or MILVUS_USERNAME and MILVUS_PASSWORD, not both")
 	}
@@ -225,6 +234,16 @@ func FromEnv(lookup envconfig.Lookup) (Config, error) {
 		return Config{}, fmt.Errorf("reading milvus configuration: %w", err)
 	}
 	return c, nil
+}
+
+// parseConsistency returns the level s names in any case, or s itself for validate to refuse.
+func parseConsistency(s string) Consistency {
+	for _, c := range []Consistency{Strong, Session, Bounded, Eventually} {
+		if strings.EqualFold(s, string(c)) {
+			return c
+		}
+	}
+	return Consistency(s)
 }
 
 func (c Consistency) validate() error {

@@ -111,6 +111,21 @@ func TestFromEnv(t *testing.T) {
 			wantErr: []string{"MILVUS_ADDR", "MILVUS_COLLECTION", "MILVUS_METRIC", "MILVUS_TOP_K", "MILVUS_TIMEOUT"},
 		},
 		{
+			name: "consistency and search params",
+			env: map[string]string{"MILVUS_ADDR": "m:1", "MILVUS_COLLECTION": "d", "MILVUS_CONSISTENCY": "strong",
+				"MILVUS_SEARCH_PARAMS": `{"ef": 64}`},
+			check: func(t *testing.T, c milvus.Config) {
+				if c.Consistency != milvus.Strong || c.SearchParams != `{"ef": 64}` {
+					t.Fatalf("consistency %q, search params %q", c.Consistency, c.SearchParams)
+				}
+			},
+		},
+		{
+			name:    "bad consistency and search params",
+			env:     map[string]string{"MILVUS_ADDR": "m:1", "MILVUS_COLLECTION": "d", "MILVUS_CONSISTENCY": "sometimes", "MILVUS_SEARCH_PARAMS": "ef=64"},
+			wantErr: []string{"MILVUS_CONSISTENCY", "MILVUS_SEARCH_PARAMS"},
+		},
+		{
 			name:    "token and password",
 			env:     map[string]string{"MILVUS_ADDR": "m:1", "MILVUS_COLLECTION": "d", "MILVUS_TOKEN": "secret-token", "MILVUS_USERNAME": "u", "MILVUS_PASSWORD": "secret-pw"},
 			wantErr: []string{"MILVUS_TOKEN"},
