@@ -2,7 +2,8 @@
 # Measures every worker and prints a Markdown table, each measurement beside its worker's limit:
 #   binary size    (the stripped binary)
 #   start->ready   (process start to /readyz = 200)
-#   idle RSS       (VmRSS one second after ready)
+#   idle RSS       (VmRSS one second after ready; also its anonymous part, RssAnon: heap,
+#                  stacks, runtime metadata; the rest is the binary's file-backed pages)
 #   RSS under load (VmHWM after a few hundred requests; the workers with a load generator,
 #                  tts-module and chat-handler)
 #   SIGTERM        exits 0

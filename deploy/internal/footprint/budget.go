@@ -47,6 +47,8 @@ type Result struct {
 
 	Ready   time.Duration
 	IdleRSS int64
+	// IdleAnon is the anonymous part of IdleRSS (no budget: it tells where the memory is).
+	IdleAnon int64
 	// Load is the number of requests processed under load; 0 means no load was generated.
 	Load         int
 	LoadDuration time.Duration

@@ -61,7 +61,7 @@ func TestMeasure(t *testing.T) {
 		wantBad bool
 	}{
 		{name: "clean worker", binary: self, mode: "ok", check: func(t *testing.T, r Result) {
-			if r.Ready <= 0 || r.IdleRSS <= 0 || r.Size <= 0 || !r.Exited || r.ExitCode != 0 {
+			if r.Ready <= 0 || r.IdleRSS <= 0 || r.IdleAnon <= 0 || r.IdleAnon > r.IdleRSS || r.Size <= 0 || !r.Exited || r.ExitCode != 0 {
 				t.Errorf("result %+v: want ready, memory, size and exit 0", r)
 			}
 		}},
@@ -124,8 +124,11 @@ func TestParseStatus(t *testing.T) {
 		want    Memory
 		wantErr bool
 	}{
-		{name: "linux status", status: "Name:\tworker\nVmPeak:\t  900 kB\nVmHWM:\t   20480 kB\nVmRSS:\t   10240 kB\nThreads:\t7\n",
+		{name: "linux status", status: "Name:\tworker\nVmPeak:\t  900 kB\nVmHWM:\t   20480 kB\nVmRSS:\t   10240 kB\nRssAnon:\t    3072 kB\nRssFile:\t    7168 kB\nThreads:\t7\n",
+			want: Memory{RSS: 10 * MiB, Peak: 20 * MiB, Anon: 3 * MiB}},
+		{name: "kernel without RssAnon", status: "VmHWM:\t   20480 kB\nVmRSS:\t   10240 kB\n",
 			want: Memory{RSS: 10 * MiB, Peak: 20 * MiB}},
+		{name: "RssAnon in another unit", status: "VmHWM:\t 1 kB\nVmRSS:\t 1 kB\nRssAnon:\t 1 MB\n", wantErr: true},
 		{name: "no high-water mark", status: "VmRSS:\t 10 kB\n", wantErr: true},
 		{name: "other unit", status: "VmRSS:\t 10 MB\nVmHWM:\t 10 kB\n", wantErr: true},
 		{name: "not a number", status: "VmRSS:\t x kB\nVmHWM:\t 10 kB\n", wantErr: true},
@@ -148,7 +151,7 @@ func FuzzParseStatus(f *testing.F) {
 	f.Add([]byte("VmRSS:\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := ParseStatus(data)
-		if err == nil && (m.RSS < 0 || m.Peak < 0) {
+		if err == nil && (m.RSS < 0 || m.Peak < 0 || m.Anon < 0) {
 			t.Errorf("negative memory %+v", m)
 		}
 	})
@@ -227,7 +230,7 @@ func TestDefaultBudgetIsTheTightest(t *testing.T) {
 }
 
 func TestWriteTable(t *testing.T) {
-	good := Result{Worker: "tts-module", Size: MiB, Ready: time.Millisecond, IdleRSS: MiB, Exited: true, LoadNote: "no load generator"}
+	good := Result{Worker: "tts-module", Size: MiB, Ready: time.Millisecond, IdleRSS: MiB, IdleAnon: MiB / 2, Exited: true, LoadNote: "no load generator"}
 	bad := good
 	bad.Worker, bad.IdleRSS = "chat-handler", 100*MiB
 	loaded := good
@@ -239,7 +242,7 @@ func TestWriteTable(t *testing.T) {
 		want    []string
 	}{
 		{name: "all within", results: []Result{good}, wantOK: true, want: []string{
-			"| tts-module | 1.0 MiB (<= 20.0 MiB) | 1.0 ms (< 50.0 ms) | 1.0 MiB (<= 20.0 MiB) | - |", "| ok |"}},
+			"| tts-module | 1.0 MiB (<= 20.0 MiB) | 1.0 ms (< 50.0 ms) | 1.0 MiB (<= 20.0 MiB) | 0.5 MiB | - |", "| ok |"}},
 		{name: "one over, judged by its own budget", results: []Result{good, bad}, want: []string{
 			"| chat-handler | 1.0 MiB (<= 22.0 MiB) |", "**over budget**: idle RSS 100.0 MiB > 22.0 MiB"}},
 		{name: "under load", results: []Result{loaded}, wantOK: true, want: []string{

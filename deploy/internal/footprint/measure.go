@@ -86,7 +86,7 @@ func Measure(ctx context.Context, p *Platform, t Target) (Result, error) {
 		r.Err = err
 		return r, nil
 	}
-	r.IdleRSS = mem.RSS
+	r.IdleRSS, r.IdleAnon = mem.RSS, mem.Anon
 
 	if t.Load != nil && t.Requests > 0 {
 		if err := runLoad(ctx, p, t, &r); err != nil {

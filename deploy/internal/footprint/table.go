@@ -12,8 +12,8 @@ import (
 func WriteTable(w io.Writer, bs Budgets, results []Result) (ok bool, err error) {
 	ok = true
 	var sb strings.Builder
-	sb.WriteString("| worker | binary | ready | idle RSS | RSS under load | load | SIGTERM | verdict |\n")
-	sb.WriteString("|---|---|---|---|---|---|---|---|\n")
+	sb.WriteString("| worker | binary | ready | idle RSS | of which anonymous | RSS under load | load | SIGTERM | verdict |\n")
+	sb.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
 		b := bs.For(r.Worker)
 		verdict := "ok"
@@ -21,9 +21,9 @@ func WriteTable(w io.Writer, bs Budgets, results []Result) (ok bool, err error) 
 			ok = false
 			verdict = "**over budget**: " + strings.Join(v, "; ")
 		}
-		fmt.Fprintf(&sb, "| %s | %s%s | %s%s | %s%s | %s | %s | %s | %s |\n",
+		fmt.Fprintf(&sb, "| %s | %s%s | %s%s | %s%s | %s | %s | %s | %s | %s |\n",
 			r.Worker, mib(r.Size), sizeLimit(b.Size), dur(r.Ready), readyLimit(b.Ready),
-			size(r.IdleRSS), sizeLimit(b.IdleRSS), loadRSS(r, b), load(r), exit(r), escape(verdict))
+			size(r.IdleRSS), sizeLimit(b.IdleRSS), size(r.IdleAnon), loadRSS(r, b), load(r), exit(r), escape(verdict))
 	}
 	_, err = io.WriteString(w, sb.String())
 	return ok, err
