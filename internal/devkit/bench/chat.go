@@ -97,8 +97,7 @@ func (c chatThroughput) Run(ctx context.Context, h *Harness) ([]Row, error) {
 
 // chatPeakRSS is scenario 5, footprint under load: the peak RSS (VmHWM) of the chat-handler
 // process of scenario 3, or of one run of scenario 3's load when 3 was not run. Target <= 36 MB
-// (issue 15), met since the Milvus retriever stopped linking the SDK. A second row gives the
-// anonymous part (heap, stacks) at the end of the load.
+// (issue 15). A second row gives the anonymous part (heap, stacks) at the end of the load.
 type chatPeakRSS struct{}
 
 func (chatPeakRSS) ID() string   { return "5" }
