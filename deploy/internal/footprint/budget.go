@@ -31,11 +31,11 @@ type Budgets struct {
 }
 
 // For is worker's budget.
-func (b Budgets) For(worker string) Budget {
-	if w, ok := b.Workers[worker]; ok {
-		return w
+func (bs Budgets) For(worker string) Budget {
+	if b, ok := bs.Workers[worker]; ok {
+		return b
 	}
-	return b.Default
+	return bs.Default
 }
 
 // Result is one worker's measurements. Zero values of optional parts mean "not measured".
