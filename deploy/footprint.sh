@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Measures every worker against its footprint budget and prints a Markdown table:
-#   binary size   <= 20 MiB (35 MiB for chat-handler and voice-assistant, which link Milvus)
-#   start->ready  <  100 ms (process start to /readyz = 200)
-#   idle RSS      <= 20 MiB (VmRSS one second after ready)
-#   RSS under load<= 40 MiB (VmHWM after a few hundred requests; tts-module and chat-handler)
-#   SIGTERM       exits 0
+# Measures every worker and prints a Markdown table, each measurement beside its worker's limit:
+#   binary size    (the stripped binary)
+#   start->ready   (process start to /readyz = 200)
+#   idle RSS       (VmRSS one second after ready; also its anonymous part, RssAnon: heap,
+#                  stacks, runtime metadata; the rest is the binary's file-backed pages)
+#   RSS under load (VmHWM after a few hundred requests; the workers with a load generator,
+#                  tts-module and chat-handler)
+#   SIGTERM        exits 0
+# The limits are issue 15's budgets, one row per worker (and a default for a worker without one)
+# in deploy/internal/footprint/budgets.go.
 # It measures the binaries of `make binaries` (bin/, or JETFLOW_WORKER_BIN), which are built with
 # deploy/Dockerfile's flags; `make footprint` builds them first. A missing binary is an error.
 # Exits non-zero when a budget is exceeded.

@@ -12,37 +12,43 @@ import (
 // MiB is a mebibyte; the Kubernetes memory limits are written in Mi too.
 const MiB = 1 << 20
 
-// Budgets are the limits a worker must stay within (DESIGN.md: ~20 MB images, ~15 MB of
-// memory, start in under 100 ms).
-type Budgets struct {
-	// Size of the stripped binary; BigSize for binaries that link the Milvus SDK.
-	Size, BigSize int64
-	// Ready is the longest time from process start to /readyz answering 200.
+// Budget is what one worker must stay within. Zero means no limit, so a row states every field.
+type Budget struct {
+	// Size is the stripped binary's size, as make binaries and the Dockerfile build it.
+	Size int64
+	// Ready is the longest time from process start to /readyz answering 200 (exclusive).
 	Ready time.Duration
-	// IdleRSS is the resident memory after ready with no work; LoadRSS the peak under load.
+	// IdleRSS is the resident memory after ready with no work; LoadRSS the peak under the
+	// footprint run's steady load.
 	IdleRSS, LoadRSS int64
 }
 
-// DefaultBudgets are the project's budgets.
-var DefaultBudgets = Budgets{
-	Size:    20 * MiB,
-	BigSize: 35 * MiB,
-	Ready:   100 * time.Millisecond,
-	IdleRSS: 20 * MiB,
-	LoadRSS: 40 * MiB,
+// Budgets are the budgets of every worker: one row per worker, Default for a worker without
+// one (a new worker is held to the small workers' budget until it is given its own).
+type Budgets struct {
+	Default Budget
+	Workers map[string]Budget
+}
+
+// For is worker's budget.
+func (bs Budgets) For(worker string) Budget {
+	if b, ok := bs.Workers[worker]; ok {
+		return b
+	}
+	return bs.Default
 }
 
 // Result is one worker's measurements. Zero values of optional parts mean "not measured".
 type Result struct {
 	Worker string
-	// Big is true for binaries with the larger size budget.
-	Big  bool
-	Size int64
+	Size   int64
 	// Err is why the measurement stopped early (did not become ready, crashed...).
 	Err error
 
 	Ready   time.Duration
 	IdleRSS int64
+	// IdleAnon is the anonymous part of IdleRSS (no budget: it tells where the memory is).
+	IdleAnon int64
 	// Load is the number of requests processed under load; 0 means no load was generated.
 	Load         int
 	LoadDuration time.Duration
@@ -54,27 +60,25 @@ type Result struct {
 	ExitCode int
 }
 
-// Violations lists every budget r exceeds, and every failure; empty means within budget.
-func (b Budgets) Violations(r Result) []string {
+// Violations lists every limit of its worker's budget r exceeds, and every failure; empty means
+// within budget.
+func (bs Budgets) Violations(r Result) []string {
+	b := bs.For(r.Worker)
 	var v []string
-	size := b.Size
-	if r.Big {
-		size = b.BigSize
-	}
-	if r.Size > size {
-		v = append(v, fmt.Sprintf("binary %s > %s", mib(r.Size), mib(size)))
+	if b.Size > 0 && r.Size > b.Size {
+		v = append(v, fmt.Sprintf("binary %s > %s", mib(r.Size), mib(b.Size)))
 	}
 	if r.Err != nil {
 		v = append(v, r.Err.Error())
 		return v
 	}
-	if r.Ready >= b.Ready {
+	if b.Ready > 0 && r.Ready >= b.Ready {
 		v = append(v, fmt.Sprintf("ready in %v >= %v", r.Ready.Round(time.Millisecond), b.Ready))
 	}
-	if r.IdleRSS > b.IdleRSS {
+	if b.IdleRSS > 0 && r.IdleRSS > b.IdleRSS {
 		v = append(v, fmt.Sprintf("idle RSS %s > %s", mib(r.IdleRSS), mib(b.IdleRSS)))
 	}
-	if r.Load > 0 && r.LoadRSS > b.LoadRSS {
+	if b.LoadRSS > 0 && r.Load > 0 && r.LoadRSS > b.LoadRSS {
 		v = append(v, fmt.Sprintf("RSS under load %s > %s", mib(r.LoadRSS), mib(b.LoadRSS)))
 	}
 	if !r.Exited || r.ExitCode != 0 {

@@ -47,7 +47,7 @@ type Target struct {
 // Measure starts the binary, measures it and stops it. Problems with the worker are reported in
 // Result.Err; the error is for problems of the measurement itself.
 func Measure(ctx context.Context, p *Platform, t Target) (Result, error) {
-	r := Result{Worker: t.Worker.Name, Big: t.Worker.Milvus, LoadNote: t.LoadNote}
+	r := Result{Worker: t.Worker.Name, LoadNote: t.LoadNote}
 	st, err := os.Stat(t.Binary)
 	if err != nil {
 		return r, fmt.Errorf("reading the binary of %s (make binaries builds it): %w", t.Worker.Name, err)
@@ -86,7 +86,7 @@ func Measure(ctx context.Context, p *Platform, t Target) (Result, error) {
 		r.Err = err
 		return r, nil
 	}
-	r.IdleRSS = mem.RSS
+	r.IdleRSS, r.IdleAnon = mem.RSS, mem.Anon
 
 	if t.Load != nil && t.Requests > 0 {
 		if err := runLoad(ctx, p, t, &r); err != nil {

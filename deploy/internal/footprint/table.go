@@ -7,22 +7,23 @@ import (
 	"time"
 )
 
-// WriteTable writes the results as a Markdown table, one row per worker, and returns whether
-// every worker is within b.
-func WriteTable(w io.Writer, b Budgets, results []Result) (ok bool, err error) {
+// WriteTable writes the results as a Markdown table, one row per worker with each measurement
+// beside its worker's budget, and returns whether every worker is within bs.
+func WriteTable(w io.Writer, bs Budgets, results []Result) (ok bool, err error) {
 	ok = true
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "| worker | binary (<= %s / %s Milvus) | ready (< %v) | idle RSS (<= %s) | RSS under load (<= %s) | load | SIGTERM | verdict |\n",
-		mib(b.Size), mib(b.BigSize), b.Ready, mib(b.IdleRSS), mib(b.LoadRSS))
-	sb.WriteString("|---|---|---|---|---|---|---|---|\n")
+	sb.WriteString("| worker | binary | ready | idle RSS | of which anonymous | RSS under load | load | SIGTERM | verdict |\n")
+	sb.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
+		b := bs.For(r.Worker)
 		verdict := "ok"
-		if v := b.Violations(r); len(v) > 0 {
+		if v := bs.Violations(r); len(v) > 0 {
 			ok = false
 			verdict = "**over budget**: " + strings.Join(v, "; ")
 		}
-		fmt.Fprintf(&sb, "| %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			r.Worker, mib(r.Size), dur(r.Ready), size(r.IdleRSS), loadRSS(r), load(r), exit(r), escape(verdict))
+		fmt.Fprintf(&sb, "| %s | %s%s | %s%s | %s%s | %s | %s | %s | %s | %s |\n",
+			r.Worker, mib(r.Size), sizeLimit(b.Size), dur(r.Ready), readyLimit(b.Ready),
+			size(r.IdleRSS), sizeLimit(b.IdleRSS), size(r.IdleAnon), loadRSS(r, b), load(r), exit(r), escape(verdict))
 	}
 	_, err = io.WriteString(w, sb.String())
 	return ok, err
@@ -42,11 +43,27 @@ func size(n int64) string {
 	return mib(n)
 }
 
-func loadRSS(r Result) string {
+func loadRSS(r Result, b Budget) string {
 	if r.Load == 0 {
 		return "-"
 	}
-	return mib(r.LoadRSS)
+	return mib(r.LoadRSS) + sizeLimit(b.LoadRSS)
+}
+
+// sizeLimit and readyLimit write a budget's limit after the measurement, " (<= 22.0 MiB)";
+// nothing when the budget sets none.
+func sizeLimit(n int64) string {
+	if n <= 0 {
+		return ""
+	}
+	return " (<= " + mib(n) + ")"
+}
+
+func readyLimit(d time.Duration) string {
+	if d <= 0 {
+		return ""
+	}
+	return " (< " + dur(d) + ")"
 }
 
 func load(r Result) string {

@@ -96,14 +96,14 @@ func (c chatThroughput) Run(ctx context.Context, h *Harness) ([]Row, error) {
 }
 
 // chatPeakRSS is scenario 5, footprint under load: the peak RSS (VmHWM) of the chat-handler
-// process of scenario 3, or of one run of scenario 3's load when 3 was not run. Target <= 40 MB.
-// A second row gives the anonymous part (heap, stacks) at the end of the load.
+// process of scenario 3, or of one run of scenario 3's load when 3 was not run. Target <= 36 MB
+// (issue 15). A second row gives the anonymous part (heap, stacks) at the end of the load.
 type chatPeakRSS struct{}
 
 func (chatPeakRSS) ID() string   { return "5" }
 func (chatPeakRSS) Name() string { return "chat worker footprint under load" }
 
-const chatRSSTarget = 40e6
+const chatRSSTarget = 36e6
 
 func (c chatPeakRSS) Run(ctx context.Context, h *Harness) ([]Row, error) {
 	rss, anon := h.chatRSS.Load(), h.chatAnon.Load()
