@@ -43,8 +43,6 @@ type Worker struct {
 	// ReadsResults is true when the worker reads its own earlier results back from AI_RESULTS
 	// (last message on a result subject).
 	ReadsResults bool
-	// Milvus is true when the binary links the Milvus SDK, which raises its size budget.
-	Milvus bool
 	// Kubernetes is true when the worker calls the Kubernetes API and so gets a ServiceAccount
 	// with a token.
 	Kubernetes bool
@@ -67,7 +65,6 @@ func Workers() []Worker {
 			ResultKind:     streams.ResultKindChat,
 			Handoffs:       []string{streams.SubjectChatGenerate},
 			TokenStream:    true,
-			Milvus:         true,
 		},
 		{
 			Name:           "pipeline-bridge",
@@ -113,7 +110,6 @@ func Workers() []Worker {
 			ResultKind:   streams.ResultKindVoice,
 			Handoffs:     []string{streams.SubjectVoiceAnswer, streams.SubjectVoiceSynthesize},
 			TokenStream:  true,
-			Milvus:       true,
 		},
 	}
 	slices.SortFunc(ws, func(a, b Worker) int { return cmp.Compare(a.Name, b.Name) })

@@ -69,7 +69,7 @@ func buildBinary(t *testing.T, name string) string {
 	}
 	// The flags of `go vet`'s compile, so the packages it compiled are reused from the cache;
 	// the release flags (-trimpath, CGO_ENABLED=0) are make binaries' and the Dockerfile's.
-	cmd := exec.CommandContext(context.Background(), "go", "build", "-ldflags=-s -w", "-o", bin, "./cmd/"+name)
+	cmd := exec.CommandContext(context.Background(), "go", "build", "-tags", "grpcnotrace", "-ldflags=-s -w", "-o", bin, "./cmd/"+name)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building cmd/%s: %v\n%s", name, err, out)

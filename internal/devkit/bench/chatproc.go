@@ -49,7 +49,7 @@ func (h *Harness) findOrBuildWorker(ctx context.Context) (string, error) {
 	h.workerDir = dir
 	out := filepath.Join(dir, "chat-handler")
 	start := time.Now()
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, chatHandlerPackage)
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", "grpcnotrace", "-ldflags=-s -w", "-o", out, chatHandlerPackage)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("building chat-handler (set -worker-bin or JETFLOW_WORKER_BIN to use a built one): %w: %s",
