@@ -89,6 +89,9 @@ func short(ids []string) string {
 // Jetflow-Request-Id header (the producer sets it and every stage's output repeats it), else by
 // Jetflow-Original-Msg-Id.
 func ReadAudit(ctx context.Context, js jetstream.JetStream, spec AuditSpec) (*Audit, error) {
+	// A read that meets a server going away gives up, and the caller reads again.
+	ctx, cancel := context.WithTimeout(ctx, readTimeout)
+	defer cancel()
 	a := &Audit{Spec: spec, Results: map[string]int{}, DeadLetters: map[string]int{}, Reasons: map[string][]string{}}
 	known := map[string]bool{}
 	for _, id := range spec.IDs {
@@ -122,6 +125,9 @@ func ReadAudit(ctx context.Context, js jetstream.JetStream, spec AuditSpec) (*Au
 	}
 	return a, nil
 }
+
+// readTimeout bounds one audit read.
+const readTimeout = 30 * time.Second
 
 // scan calls f for every message stream holds, oldest first.
 func scan(ctx context.Context, js jetstream.JetStream, stream string, f func(*jetstream.RawStreamMsg)) error {
@@ -206,6 +212,8 @@ func Drained(ctx context.Context, js jetstream.JetStream, consumers ...string) e
 
 // ConsumerInfo reads a consumer's state (num_redelivered, pending...).
 func ConsumerInfo(ctx context.Context, js jetstream.JetStream, stream, consumer string) (*jetstream.ConsumerInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
 	c, err := js.Consumer(ctx, stream, consumer)
 	if err != nil {
 		return nil, fmt.Errorf("looking up consumer %s > %s: %w", stream, consumer, err)
@@ -252,6 +260,8 @@ func (a *Audit) Require(t *testing.T, wantDeadLettered []string) {
 // Outcomes is the number of messages AI_RESULTS and AI_DLQ hold together: a cheap measure of
 // progress, for timing faults against it and for the time to recover.
 func Outcomes(ctx context.Context, js jetstream.JetStream) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
 	var n uint64
 	for _, name := range []string{streams.StreamResults, streams.StreamDeadLetter} {
 		s, err := js.Stream(ctx, name)
