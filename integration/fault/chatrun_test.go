@@ -2,7 +2,6 @@ package fault
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -49,10 +48,7 @@ func newChatRun(t *testing.T, ctx context.Context) *chatRun {
 	}
 	ApplyStreams(t, ctx, r.js, set)
 	r.models = StartModels(t, standin.Config{Delay: 200 * time.Millisecond, DelayJitter: 400 * time.Millisecond})
-	for i := range 2 {
-		name := fmt.Sprintf("chat-handler-%d", i+1)
-		r.workers = append(r.workers, StartWorker(t, "chat-handler", name, WorkerEnv(r.srv.URL(), r.models.URL)))
-	}
+	r.workers = StartWorkers(t, "chat-handler", "chat-handler", 2, WorkerEnv(r.srv.URL(), r.models.URL))
 	r.prod = NewProducer(r.js)
 	return r
 }

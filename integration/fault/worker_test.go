@@ -48,20 +48,49 @@ func WorkerEnv(natsURL, modelsURL string, extra ...string) []string {
 // until its /readyz answers 200.
 func StartWorker(t *testing.T, binary, name string, env []string) *Worker {
 	t.Helper()
-	w := &Worker{Name: name, t: t, bin: Binary(t, binary), env: env}
-	w.start()
-	return w
+	return StartWorkers(t, binary, name, 1, env)[0]
+}
+
+// StartWorkers starts n replicas of binary, named prefix-1..prefix-n (prefix alone when n is
+// 1), all at once, and waits until each is ready: a worker's readiness may wait on its model
+// servers, which a scenario slows down.
+func StartWorkers(t *testing.T, binary, prefix string, n int, env []string) []*Worker {
+	t.Helper()
+	bin := Binary(t, binary)
+	ws := make([]*Worker, n)
+	for i := range ws {
+		name := prefix
+		if n > 1 {
+			name = fmt.Sprintf("%s-%d", prefix, i+1)
+		}
+		ws[i] = &Worker{Name: name, t: t, bin: bin, env: env}
+		ws[i].launch()
+	}
+	for _, w := range ws {
+		w.awaitReady()
+	}
+	return ws
 }
 
 func (w *Worker) start() {
+	w.t.Helper()
+	w.launch()
+	w.awaitReady()
+}
+
+func (w *Worker) launch() {
 	w.t.Helper()
 	proc, err := startProcess(w.t, w.Name, w.bin, nil, w.env)
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	w.proc = proc
-	if err := waitReady(proc, 60*time.Second); err != nil {
-		w.t.Fatalf("%s: %v\n%s", w.Name, err, tail(proc.out.String(), 3000))
+}
+
+func (w *Worker) awaitReady() {
+	w.t.Helper()
+	if err := waitReady(w.proc, 60*time.Second); err != nil {
+		w.t.Fatalf("%s: %v\n%s", w.Name, err, tail(w.proc.out.String(), 3000))
 	}
 }
 
