@@ -15,7 +15,7 @@ func TestServerRestart(t *testing.T) {
 	r := newChatRun(t, ctx)
 	load := r.steady("restart", maxLoad, Scale(150*time.Millisecond, 200*time.Millisecond))
 	down := Scale(3*time.Second, 20*time.Second)
-	gap := uint64(Scale(30, 400)) // results between the faults, and after the last
+	gap := uint64(Scale(30, 250)) // results between the faults, and after the last
 
 	var recover time.Duration
 	for _, how := range []string{"SIGTERM", "kill -9"} {

@@ -20,7 +20,7 @@ func TestWorkerCrashes(t *testing.T) {
 	// The load runs until the five kills and their recoveries (an ack wait each) are over, and
 	// then some: kills are paced by progress, whatever the machine's speed.
 	load := r.steady("crash", maxLoad, Scale(150*time.Millisecond, 200*time.Millisecond))
-	gap := uint64(Scale(15, 150)) // results between kills
+	gap := uint64(Scale(15, 100)) // results between kills
 
 	const kills = 5
 	var moments []string
