@@ -28,6 +28,15 @@ test: check binaries ## every test, with -race and -shuffle=on, after the static
 	JETFLOW_WORKER_BIN=$(CURDIR)/$(BIN) $(GO) test $(TEST_FLAGS) ./...
 	JETFLOW_WORKER_BIN=$(CURDIR)/$(BIN) $(GO) -C deploy test $(TEST_FLAGS) ./...
 
+# The reliability suite (integration/fault) runs its short form inside make test; this is its
+# full form: more requests, longer faults, each scenario's figures appended to bin/reliability.jsonl
+# for the README's Reliability table.
+.PHONY: reliability
+reliability: binaries ## the reliability suite's full form: real processes, real faults (figures in bin/reliability.jsonl)
+	rm -f $(BIN)/reliability.jsonl
+	JETFLOW_RELIABILITY=full JETFLOW_RELIABILITY_FIGURES=$(CURDIR)/$(BIN)/reliability.jsonl \
+	  JETFLOW_WORKER_BIN=$(CURDIR)/$(BIN) $(GO) test -v -count=1 -timeout 90m ./integration/fault/
+
 .PHONY: test-short
 test-short: ## the unit tests only, skipping tool-driven checks (buf, nats CLI)
 	$(GO) test -short -shuffle=on ./...
