@@ -33,9 +33,12 @@ func TestSTTShuffledDuplicatedChunksSurviveReplicaCrashes(t *testing.T) {
 		sentences = Scale(2, 4)
 		spread    = Scale(6*time.Second, 20*time.Second) // how long publishing takes
 	)
-	// Longer than publishing one session plus a crash's redelivery (the ack wait), so that no
-	// chunk is reported missing: a gap here would be a lost chunk.
-	gapTimeout := spread + 10*time.Second
+	// Each session is a live stream: its chunks, shuffled, are published within window, and the
+	// sessions start one after the other over spread, so that the kills land mid-stream.
+	const window = 3 * time.Second
+	// Longer than a session's window plus a crash's redelivery (the ack wait) and the queue
+	// ahead of a chunk, so that no chunk is reported missing: a gap here would be a lost chunk.
+	gapTimeout := Scale(15*time.Second, 30*time.Second)
 	const sttAckWait = 3 * time.Second
 	r := newRig(t, ctx, standin.Config{}, ackWait(sttAckWait, streams.StreamSTT, streams.ConsumerSTT))
 	env := append([]string{
@@ -51,8 +54,12 @@ func TestSTTShuffledDuplicatedChunksSurviveReplicaCrashes(t *testing.T) {
 	t.Logf("shuffle seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 7))
 	said := map[string][]string{}
-	var order []*jetflowv1.SttAudioChunk
-	chunks := 0
+	type scheduled struct {
+		at    time.Duration
+		chunk *jetflowv1.SttAudioChunk
+	}
+	var plan []scheduled
+	chunks, dups := 0, 0
 	for i := range sessions {
 		id := "stt-" + strconv.Itoa(i)
 		// Each session says its own sentences, so a chunk that strayed into another would show.
@@ -61,12 +68,20 @@ func TestSTTShuffledDuplicatedChunksSurviveReplicaCrashes(t *testing.T) {
 		}
 		cs := sttSession(id, said[id], sttRate)
 		chunks += len(cs)
-		order = append(order, cs...)
+		rng.Shuffle(len(cs), func(a, b int) { cs[a], cs[b] = cs[b], cs[a] })
+		for range len(cs) / 10 {
+			cs = slices.Insert(cs, rng.IntN(len(cs)+1), cs[rng.IntN(len(cs))])
+			dups++
+		}
+		begin := time.Duration(i) * (spread - window) / time.Duration(max(1, sessions-1))
+		for j, c := range cs {
+			plan = append(plan, scheduled{at: begin + time.Duration(j)*window/time.Duration(len(cs)), chunk: c})
+		}
 	}
-	rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
-	dups := len(order) / 10
-	for range dups {
-		order = slices.Insert(order, rng.IntN(len(order)+1), order[rng.IntN(len(order))])
+	slices.SortStableFunc(plan, func(a, b scheduled) int { return int(a.at - b.at) })
+	order := make([]*jetflowv1.SttAudioChunk, len(plan))
+	for i, p := range plan {
+		order[i] = p.chunk
 	}
 
 	// Publish over spread; kill one replica a third of the way, the other two thirds of the
@@ -116,8 +131,16 @@ func TestSTTShuffledDuplicatedChunksSurviveReplicaCrashes(t *testing.T) {
 		if !slices.Equal(texts, want) {
 			t.Errorf("session %s:\n got %q\nwant %q", id, texts, want)
 		}
-		lost += max(0, len(want)-len(got))
-		duplicated += max(0, len(got)-len(want))
+		finals := map[string]int{}
+		for _, tr := range got {
+			if tr.GetKind() == jetflowv1.Transcript_KIND_FINAL {
+				finals[tr.GetText()]++
+			}
+		}
+		for _, sentence := range want {
+			lost += max(0, 1-finals[sentence])
+			duplicated += max(0, finals[sentence]-1)
+		}
 	}
 	dead := r.deadLetters()
 	for _, m := range dead {
@@ -132,7 +155,7 @@ func TestSTTShuffledDuplicatedChunksSurviveReplicaCrashes(t *testing.T) {
 		Scenario: "7 STT disorder", Load: len(order),
 		Faults: "kill -9 of each of the 2 stt-module replicas once, mid-stream, restarted", Lost: lost, Duplicated: duplicated,
 		DeadLettered: len(dead), UpstreamCalls: r.models.Calls(sttRoute), Recover: lastTranscript.Sub(lastRestart), Duration: time.Since(start),
-		Notes: fmt.Sprintf("%d sessions, %d transcripts; %d chunks shuffled + %d duplicates published over %v; recover: last restart to last transcript",
-			sessions, sessions*sentences, chunks, dups, published.Round(100*time.Millisecond)),
+		Notes: fmt.Sprintf("%d sessions, %d transcripts; %d chunks + %d duplicates, each session's shuffled within %v, published over %v; recover: last restart to last transcript",
+			sessions, sessions*sentences, chunks, dups, window, published.Round(100*time.Millisecond)),
 	}.Report(t)
 }

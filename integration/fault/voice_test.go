@@ -55,6 +55,7 @@ func TestVoiceTurnsAnswerOnceThroughCrashes(t *testing.T) {
 	const (
 		voiceAckWait = 3 * time.Second
 		concurrency  = 2
+		historyTurns = 10 // of VOICE_HISTORY_MESSAGES=20, a question and an answer each
 	)
 	// Every model call takes a while, so that kills land inside calls as well as between them.
 	r := newRig(t, ctx, standin.Config{Delay: 100 * time.Millisecond, DelayJitter: 200 * time.Millisecond},
@@ -63,6 +64,7 @@ func TestVoiceTurnsAnswerOnceThroughCrashes(t *testing.T) {
 		"VOICE_TRANSCRIBE_CONCURRENCY=" + strconv.Itoa(concurrency),
 		"VOICE_ANSWER_CONCURRENCY=" + strconv.Itoa(concurrency),
 		"VOICE_SYNTHESIZE_CONCURRENCY=" + strconv.Itoa(concurrency),
+		"VOICE_HISTORY_MESSAGES=" + strconv.Itoa(2*historyTurns),
 	}
 	replicas := []*Worker{r.startWorker("voice-assistant", env...), r.startWorker("voice-assistant", env...)}
 	results, err := r.js.Stream(r.ctx, streams.StreamResults)
@@ -181,7 +183,8 @@ func TestVoiceTurnsAnswerOnceThroughCrashes(t *testing.T) {
 		for _, m := range state.History {
 			perTurn[m.Turn]++
 		}
-		for k := range asked[s] {
+		// The history keeps the latest turns (VOICE_HISTORY_MESSAGES, 20 messages by default).
+		for k := max(0, asked[s]-historyTurns); k < asked[s]; k++ {
 			switch n := perTurn[requestID(s, k)]; n {
 			case 2:
 			case 0:
