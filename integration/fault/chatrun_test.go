@@ -42,9 +42,9 @@ func newChatRun(t *testing.T, ctx context.Context) *chatRun {
 	_, r.js = Connect(t, r.srv.URL())
 	// The short form shortens the ack wait so that what a dead worker held comes back in
 	// seconds; the full form keeps the committed minute.
-	var set = Definitions(t, ChatAckWait(3*time.Second))
-	if Full() {
-		set = nil
+	var set *streams.Set // streams/ as committed
+	if !Full() {
+		set = Definitions(t, ChatAckWait(3*time.Second))
 	}
 	ApplyStreams(t, ctx, r.js, set)
 	r.models = StartModels(t, standin.Config{Delay: 200 * time.Millisecond, DelayJitter: 400 * time.Millisecond})
@@ -52,6 +52,9 @@ func newChatRun(t *testing.T, ctx context.Context) *chatRun {
 	r.prod = NewProducer(r.js)
 	return r
 }
+
+// maxLoad bounds a load that Load.Stop ends: far more than any scenario reaches.
+const maxLoad = 1 << 20
 
 // steady publishes n chat requests, one every interval.
 func (r *chatRun) steady(prefix string, n int, interval time.Duration) *Load {

@@ -13,13 +13,13 @@ import (
 func TestServerRestart(t *testing.T) {
 	ctx := Suite(t, Scale(4*time.Minute, 15*time.Minute))
 	r := newChatRun(t, ctx)
-	n := Scale(100, 1500)
-	load := r.steady("restart", n, Scale(150*time.Millisecond, 200*time.Millisecond))
+	load := r.steady("restart", maxLoad, Scale(150*time.Millisecond, 200*time.Millisecond))
 	down := Scale(3*time.Second, 20*time.Second)
+	gap := uint64(Scale(30, 250)) // results between the faults, and after the last
 
 	var recover time.Duration
-	for k, how := range []string{"SIGTERM", "kill -9"} {
-		r.awaitOutcomes(uint64((k+1)*n/3), 2*time.Minute)
+	for _, how := range []string{"SIGTERM", "kill -9"} {
+		r.awaitOutcomes(r.outcomes()+gap, 2*time.Minute)
 		r.awaitInFlight(10 * time.Second)
 		held := r.prod.Published()
 		before := r.outcomes()
@@ -41,7 +41,10 @@ func TestServerRestart(t *testing.T) {
 		t.Logf("%s: down %v, recovered %v after the restart", how, down, d)
 		recover = max(recover, d)
 	}
+	r.awaitOutcomes(r.outcomes()+gap, 2*time.Minute)
+	load.Stop()
 	load.Wait(t)
+	n := len(r.prod.Published())
 	a := r.audit(Scale(2*time.Minute, 5*time.Minute))
 	r.requireWorkersUp()
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -209,14 +210,30 @@ func waitJetStream(url string, within time.Duration) error {
 	return fmt.Errorf("JetStream at %s not answering within %v: %w", url, within, last)
 }
 
+// handedOut are the ports freePort returned, so that it never returns one twice: a closed
+// listener's port may come back from the kernel at once, and a cluster picks several before any
+// server listens.
+var (
+	portsMu   sync.Mutex
+	handedOut = map[int]bool{}
+)
+
 // freePort returns a loopback port that was free a moment ago. Another process may take it
 // before the server listens: startFresh retries with another.
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("finding a free port: %v", err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("finding a free port: %v", err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if !handedOut[port] {
+			handedOut[port] = true
+			return port
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -17,16 +17,16 @@ import (
 func TestWorkerCrashes(t *testing.T) {
 	ctx := Suite(t, Scale(4*time.Minute, 15*time.Minute))
 	r := newChatRun(t, ctx)
-	// The load outlasts the five kills and their recoveries (an ack wait each).
-	n := Scale(120, 2000)
-	load := r.steady("crash", n, Scale(150*time.Millisecond, 200*time.Millisecond))
+	// The load runs until the five kills and their recoveries (an ack wait each) are over, and
+	// then some: kills are paced by progress, whatever the machine's speed.
+	load := r.steady("crash", maxLoad, Scale(150*time.Millisecond, 200*time.Millisecond))
+	gap := uint64(Scale(15, 100)) // results between kills
 
 	const kills = 5
 	var moments []string
 	var recover time.Duration
 	for k := range kills {
-		// Spread the kills over the load: the k-th after about k/(kills+1) of it completed.
-		r.awaitOutcomes(uint64((k+1)*n/(kills+2)), 2*time.Minute)
+		r.awaitOutcomes(r.outcomes()+gap, 2*time.Minute)
 		victim := r.workers[k%len(r.workers)]
 		var moment string
 		switch k % 3 {
@@ -55,7 +55,10 @@ func TestWorkerCrashes(t *testing.T) {
 			recover = d
 		}
 	}
+	r.awaitOutcomes(r.outcomes()+gap, 2*time.Minute)
+	load.Stop()
 	load.Wait(t)
+	n := len(r.prod.Published())
 	a := r.audit(Scale(2*time.Minute, 5*time.Minute))
 	r.requireWorkersUp()
 
