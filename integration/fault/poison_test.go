@@ -64,7 +64,9 @@ type poisonSubject struct {
 
 // 6. Poison: good requests mixed with bad ones of ten kinds on every request subject. Every good
 // one completes; each bad one is exactly one dead letter whose reason names the problem; no
-// worker process restarts.
+// worker process restarts. A kind about a field is sent where the message has the field: an
+// invalid enum (AudioFormat.encoding) to tts and voice, a negative sequence to stt, an unknown
+// pipeline to pipeline-bridge; the seven others go to every subject (39 bad messages).
 func TestPoisonIsDeadLetteredOnceWithItsReasonAndWorkersKeepServing(t *testing.T) {
 	ctx := Suite(t, 4*time.Minute)
 	r := newRig(t, ctx, standin.Config{}, nil)
