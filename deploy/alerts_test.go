@@ -427,6 +427,10 @@ func startBinary(t *testing.T, bin string, vars map[string]string, out io.Writer
 
 // scrape reads the metric names of a /metrics page in the Prometheus text format.
 func scrape(ctx context.Context, addr string) (map[string]bool, error) {
+	// One scrape is bounded on its own, so a /metrics that hangs fails the poll around it
+	// instead of holding it past its time.
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
 	if err != nil {
 		return nil, err

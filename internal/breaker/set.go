@@ -68,6 +68,20 @@ func (s *Set) Probing() bool {
 	return false
 }
 
+// CanProgress reports whether every breaker of the set is closed, without moving any of them (an
+// open breaker whose Timeout has passed counts as half-open, as States reports it). It is what
+// the stage's can-progress gauge reads while metrics are collected: a collection must not move a
+// breaker, whose state change logs and records a metric from inside gobreaker's lock.
+func (s *Set) CanProgress() bool {
+	now := time.Now()
+	for _, b := range s.snapshot() {
+		if b.observedState(now) != Closed {
+			return false
+		}
+	}
+	return true
+}
+
 // UpstreamState is one breaker of a set as an observer (the status publisher) sees it.
 type UpstreamState struct {
 	Upstream string

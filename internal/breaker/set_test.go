@@ -126,3 +126,32 @@ func TestSetStatesOfAnEmptySet(t *testing.T) {
 		t.Errorf("States of a set no call used = %+v, want none", got)
 	}
 }
+
+// CanProgress is read while metrics are collected: it must report an expired open breaker as
+// unable to progress (half-open) without moving it, so that a collection changes nothing.
+func TestSetCanProgressMovesNoBreaker(t *testing.T) {
+	set := NewSet("chat", Settings{ConsecutiveFailures: 1, Timeout: 50 * time.Millisecond})
+	b := set.Get(LLM)
+	if !set.CanProgress() {
+		t.Fatal("a closed set cannot progress")
+	}
+	trip(t, b, &upstream{})
+	if set.CanProgress() {
+		t.Fatal("an open set can progress")
+	}
+	jstest.Eventually(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if b.observedState(time.Now()) != HalfOpen {
+			return fmt.Errorf("breaker still open")
+		}
+		return nil
+	})
+	if set.CanProgress() {
+		t.Fatal("a set whose breaker's open time ran out can progress before a probe closed it")
+	}
+	b.mu.Lock()
+	moved := b.state != Open
+	b.mu.Unlock()
+	if moved {
+		t.Fatal("CanProgress moved the breaker out of open")
+	}
+}

@@ -14,14 +14,25 @@ import (
 // stage that cannot progress on any replica gains nothing from more replicas.
 const CanProgressMetric = "jetflow.stage.can_progress"
 
-// canProgress reads the gate as the puller does, at collection time, so the gauge needs no
-// goroutine and cannot lag behind the gate. A half-open gate counts as no progress: the stage
-// takes one message at a time until a probe closes the breaker, so a backlog then is not a
-// reason to add replicas. Reading the gate may move an expired open breaker to half-open: the
-// puller's next look at the gate, within maxGateWait, would do the same.
+// progressReporter is the optional part of a Gate that answers "can the stage take work" without
+// changing the gate (breaker.Set does). The gauge is read while metrics are collected, and a
+// collection must have no side effects: moving a breaker logs and records a metric from inside
+// its own lock.
+type progressReporter interface{ CanProgress() bool }
+
+// canProgress reads the gate at collection time, so the gauge needs no goroutine and cannot lag
+// behind the gate. A half-open gate counts as no progress: the stage takes one message at a time
+// until a probe closes the breaker, so a backlog then is not a reason to add replicas. A gate
+// that cannot report without side effects is read as the puller reads it.
 func (s *Stage) canProgress() int64 {
 	if s.gate == nil {
 		return 1
+	}
+	if r, ok := s.gate.(progressReporter); ok {
+		if r.CanProgress() {
+			return 1
+		}
+		return 0
 	}
 	if s.gate.OpenFor() > 0 || s.probing() {
 		return 0
