@@ -106,8 +106,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	err := hs.Shutdown(limit)
 	if err != nil {
-		cancelRequests()
+		// Close the connections first, then end the handlers: a handler cancelled first could
+		// still write its answer (a cut request that looks answered) before its connection goes.
 		_ = hs.Close()
+		cancelRequests()
 		err = fmt.Errorf("shutting down stand-in models after %v: %w", s.cfg.ShutdownTimeout, err)
 	}
 	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) {
