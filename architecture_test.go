@@ -73,7 +73,7 @@ func under(path, dir string) bool {
 }
 
 // workerOf returns the worker a package belongs to ("chat" for workers/chat/...), or "" for a
-// package outside a worker, including the list of workers, package workers itself.
+// package that is no worker's (outside workers/, or workers/ itself).
 func workerOf(path string) string {
 	rest, ok := strings.CutPrefix(path, module+"/workers/")
 	if !ok {
@@ -106,8 +106,10 @@ var importRules = []importRule{
 		},
 	},
 	{
-		name:    "no worker imports another",
-		applies: func(pkg string) bool { return workerOf(pkg) != "" },
+		name: "no worker imports another",
+		// Everything under workers/ is held to it, workers/ itself included: the list of the
+		// workers, which imports them all, lives outside it (package platform).
+		applies: func(pkg string) bool { return under(pkg, module+"/workers") },
 		forbidden: func(pkg, imp string) string {
 			if w := workerOf(imp); w != "" && w != workerOf(pkg) {
 				return "workers stand alone: what two workers share belongs in internal/"
@@ -279,8 +281,11 @@ func TestImportRulePredicates(t *testing.T) {
 			}
 		})
 	}
-	if rule("no worker imports another").applies(module + "/workers") {
-		t.Error("the list of workers, package workers, must be free to import every worker")
+	if r := rule("no worker imports another"); !r.applies(module+"/workers") || r.forbidden(module+"/workers", module+"/workers/chat") == "" {
+		t.Error("a package at workers/ itself must import no worker: the list of workers is package platform")
+	}
+	if rule("no worker imports another").applies(module + "/platform") {
+		t.Error("the list of the workers, package platform, must be free to import every worker")
 	}
 	if rule("internal does not import workers").applies(module + "/cmd/jetflow/internal/devplatform") {
 		t.Error("entry-point code under cmd/ wires the workers together and may import them")

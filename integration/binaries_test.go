@@ -23,7 +23,7 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/devkit/standin"
 	"github.com/jetflow-dev/jetflow/internal/devkit/syncbuf"
 	"github.com/jetflow-dev/jetflow/internal/devkit/testplatform"
-	"github.com/jetflow-dev/jetflow/workers"
+	"github.com/jetflow-dev/jetflow/platform"
 )
 
 var (
@@ -207,7 +207,7 @@ func TestWorkerBinariesStartReadyAndStopOnSIGTERM(t *testing.T) {
 	}
 	modelSrv := httptest.NewServer(models)
 	t.Cleanup(modelSrv.Close)
-	for _, name := range workers.Names() {
+	for _, name := range platform.Names() {
 		t.Run(name, func(t *testing.T) {
 			bin := buildBinary(t, name)
 			proc := start(t, bin, workerEnv(p.URL(), modelSrv.URL)...)

@@ -24,7 +24,7 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/devkit/testplatform"
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
 	"github.com/jetflow-dev/jetflow/internal/worker"
-	"github.com/jetflow-dev/jetflow/workers"
+	"github.com/jetflow-dev/jetflow/platform"
 	"github.com/jetflow-dev/jetflow/workers/chat"
 	"github.com/jetflow-dev/jetflow/workers/pipeline"
 	"github.com/jetflow-dev/jetflow/workers/stt"
@@ -33,7 +33,7 @@ import (
 )
 
 // workerEnvs are the variables each worker declares besides the shell's, as its cmd/ passes
-// them to worker.Command. A worker added to workers.All without an entry here fails the tests.
+// them to worker.Command. A worker added to platform.All without an entry here fails the tests.
 var workerEnvs = map[string][]envconfig.Section{
 	"chat-handler":    chat.Env,
 	"tts-module":      tts.Env,
@@ -60,7 +60,7 @@ func declared(t *testing.T, name string) []envconfig.Section {
 
 // binaries are the seven binaries whose --help this file checks; cmd/jetflow has its own CLI
 // tests.
-func binaries() []string { return append(workers.Names(), "standin-models", "jetflow-bench") }
+func binaries() []string { return append(platform.Names(), "standin-models", "jetflow-bench") }
 
 // recorder is a Lookup that remembers every variable name looked up through it.
 type recorder struct {
@@ -135,7 +135,7 @@ current-context: c
 
 // readByBuild builds the worker through worker.Run, as its binary would, in each of its
 // scenarios, and returns every variable name it looked up.
-func readByBuild(t *testing.T, w workers.Worker, natsURL, modelsURL string) []string {
+func readByBuild(t *testing.T, w platform.Worker, natsURL, modelsURL string) []string {
 	t.Helper()
 	read := map[string]bool{}
 	for _, sc := range scenarios(t, w.Name) {
@@ -186,7 +186,7 @@ func TestHelpListsEveryVariableABinaryReads(t *testing.T) {
 	modelSrv := httptest.NewServer(models)
 	t.Cleanup(modelSrv.Close)
 
-	for _, w := range workers.All {
+	for _, w := range platform.All {
 		t.Run(w.Name, func(t *testing.T) {
 			checkHelpIsTrue(t, w.Name, readByBuild(t, w, p.URL(), modelSrv.URL))
 		})

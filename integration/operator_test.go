@@ -20,7 +20,7 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/stage"
 	"github.com/jetflow-dev/jetflow/internal/worker"
 	"github.com/jetflow-dev/jetflow/streams"
-	"github.com/jetflow-dev/jetflow/workers"
+	"github.com/jetflow-dev/jetflow/platform"
 )
 
 // The README's recipe to look at dead letters, `nats stream view AI_DLQ`, shows the original
@@ -38,9 +38,9 @@ func TestDeadLetterShownByNatsStreamView(t *testing.T) {
 	}
 	modelSrv := httptest.NewServer(models)
 	t.Cleanup(modelSrv.Close)
-	chat, ok := workers.ByName("chat-handler")
+	chat, ok := platform.ByName("chat-handler")
 	if !ok {
-		t.Fatal("workers.All has no chat-handler")
+		t.Fatal("platform.All has no chat-handler")
 	}
 	env := map[string]string{}
 	for _, kv := range workerEnv(p.URL(), modelSrv.URL) {

@@ -22,7 +22,7 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/worker"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
-	"github.com/jetflow-dev/jetflow/workers"
+	"github.com/jetflow-dev/jetflow/platform"
 )
 
 // requestSubject is one public request subject, the stage that reads it, and a valid message.
@@ -35,7 +35,7 @@ type requestSubject struct {
 // runWorkers starts every worker in-process through its own Build, as its binary would.
 func runWorkers(t *testing.T, natsURL, modelsURL string) {
 	t.Helper()
-	for _, w := range workers.All {
+	for _, w := range platform.All {
 		env := map[string]string{}
 		for _, kv := range workerEnv(natsURL, modelsURL) {
 			k, v, _ := strings.Cut(kv, "=")

@@ -23,7 +23,7 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/worker"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
-	"github.com/jetflow-dev/jetflow/workers"
+	"github.com/jetflow-dev/jetflow/platform"
 )
 
 // recipeRequestID is the request id of the README's hand-driven TTS request, which the replay
@@ -65,9 +65,9 @@ func newRecipeRig(t *testing.T) *recipeRig {
 // the test.
 func (r *recipeRig) start(t *testing.T, name string, env map[string]string) (stop func() error) {
 	t.Helper()
-	w, ok := workers.ByName(name)
+	w, ok := platform.ByName(name)
 	if !ok {
-		t.Fatalf("workers.All has no %s", name)
+		t.Fatalf("platform.All has no %s", name)
 	}
 	vars := map[string]string{}
 	for _, kv := range workerEnv(r.p.URL(), r.models) {

@@ -28,7 +28,7 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/worker"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
-	"github.com/jetflow-dev/jetflow/workers"
+	"github.com/jetflow-dev/jetflow/platform"
 )
 
 // tracedChat is chat-handler on stand-in models (reranker included), its spans recorded in
@@ -55,9 +55,9 @@ func startTracedChat(t *testing.T) *tracedChat {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 
-	handler, ok := workers.ByName("chat-handler")
+	handler, ok := platform.ByName("chat-handler")
 	if !ok {
-		t.Fatal("workers.All has no chat-handler")
+		t.Fatal("platform.All has no chat-handler")
 	}
 	env := envconfig.Map(map[string]string{
 		"NATS_URL":               p.URL(),
@@ -233,9 +233,9 @@ func TestModelServersReceiveTheTraceWithoutAnExporter(t *testing.T) {
 		k, v, _ := strings.Cut(kv, "=")
 		env[k] = v
 	}
-	handler, ok := workers.ByName("chat-handler")
+	handler, ok := platform.ByName("chat-handler")
 	if !ok {
-		t.Fatal("workers.All has no chat-handler")
+		t.Fatal("platform.All has no chat-handler")
 	}
 	jstest.Run(t, p.Ctx, func(ctx context.Context) error {
 		return worker.Run(ctx, handler.Name, envconfig.Map(env), slog.New(slog.DiscardHandler), handler.Build)

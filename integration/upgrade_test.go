@@ -21,7 +21,7 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/worker"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
-	"github.com/jetflow-dev/jetflow/workers"
+	"github.com/jetflow-dev/jetflow/platform"
 )
 
 // Rolling upgrade (issue 12, scenario 8): a producer one schema version ahead sends requests
@@ -38,9 +38,9 @@ func TestProducerOneSchemaVersionAheadIsServed(t *testing.T) {
 	modelSrv := httptest.NewServer(models)
 	t.Cleanup(modelSrv.Close)
 	for _, name := range []string{"chat-handler", "tts-module"} {
-		w, ok := workers.ByName(name)
+		w, ok := platform.ByName(name)
 		if !ok {
-			t.Fatalf("workers.All has no %s", name)
+			t.Fatalf("platform.All has no %s", name)
 		}
 		env := map[string]string{}
 		for _, kv := range workerEnv(p.URL(), modelSrv.URL) {

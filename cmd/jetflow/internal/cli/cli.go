@@ -23,7 +23,7 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
 	"github.com/jetflow-dev/jetflow/internal/natsconn"
 	"github.com/jetflow-dev/jetflow/streams"
-	"github.com/jetflow-dev/jetflow/workers"
+	"github.com/jetflow-dev/jetflow/platform"
 )
 
 // usage is jetflow's help.
@@ -292,6 +292,6 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer, lookup en
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	return devplatform.Run(ctx, devplatform.Options{
 		DataDir: *data, Port: *port, MonitorPort: *monitor, Lookup: lookup, Out: stdout, Log: log,
-		Workers: workers.All,
+		Workers: platform.All,
 	})
 }

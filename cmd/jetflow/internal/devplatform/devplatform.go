@@ -24,7 +24,7 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
 	"github.com/jetflow-dev/jetflow/internal/worker"
 	"github.com/jetflow-dev/jetflow/streams"
-	"github.com/jetflow-dev/jetflow/workers"
+	"github.com/jetflow-dev/jetflow/platform"
 )
 
 // Options for Run.
@@ -35,8 +35,8 @@ type Options struct {
 	Port, MonitorPort int
 	// Lookup reads the environment: a model URL that is set replaces its stand-in.
 	Lookup envconfig.Lookup
-	// Workers to run (workers.All); one whose Needs are unset is skipped, and says so.
-	Workers []workers.Worker
+	// Workers to run (platform.All); one whose Needs are unset is skipped, and says so.
+	Workers []platform.Worker
 	// Out receives the how-to-use text; Log the logs.
 	Out io.Writer
 	Log *slog.Logger

@@ -22,7 +22,7 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/worker"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
-	"github.com/jetflow-dev/jetflow/workers"
+	"github.com/jetflow-dev/jetflow/platform"
 )
 
 // runPlatform starts every worker in-process through its own Build, as its binary would, on
@@ -44,8 +44,8 @@ func runPlatform(t *testing.T, p *testplatform.Platform, modelsURL string, extra
 	for k, v := range extra {
 		env[k] = v
 	}
-	stops := make(map[string]func() error, len(workers.All))
-	for _, w := range workers.All {
+	stops := make(map[string]func() error, len(platform.All))
+	for _, w := range platform.All {
 		stops[w.Name] = jstest.Run(t, p.Ctx, func(ctx context.Context) error {
 			if err := worker.Run(ctx, w.Name, envconfig.Map(env), slog.New(slog.DiscardHandler), w.Build); err != nil {
 				return fmt.Errorf("%s: %w", w.Name, err)
@@ -109,13 +109,13 @@ func TestStatusOfARunningPlatform(t *testing.T) {
 		if code != ExitHealthy || !r.Healthy {
 			return fmt.Errorf("exit %d, problems %q", code, r.Problems)
 		}
-		if len(r.Replicas) != len(workers.All) {
-			return fmt.Errorf("%d replicas report, want %d", len(r.Replicas), len(workers.All))
+		if len(r.Replicas) != len(platform.All) {
+			return fmt.Errorf("%d replicas report, want %d", len(r.Replicas), len(platform.All))
 		}
 		for _, d := range set.Consumers() {
 			want := 1
 			if d.Config.Durable == streams.ConsumerDeadLetterAdvisories {
-				want = len(workers.All) // every worker runs the catcher
+				want = len(platform.All) // every worker runs the catcher
 			}
 			if s := r.stage(d.Config.Durable); s.Replicas != want || s.Missing {
 				return fmt.Errorf("stage %s: %d replicas (missing %v), want %d", d.Config.Durable, s.Replicas, s.Missing, want)
@@ -174,8 +174,8 @@ func TestStatusOfARunningPlatform(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tts, catcher := r.stage(streams.ConsumerTTS), r.stage(streams.ConsumerDeadLetterAdvisories); tts.Replicas != 0 || len(tts.Breakers) != 0 || catcher.Replicas != len(workers.All)-1 {
+	if tts, catcher := r.stage(streams.ConsumerTTS), r.stage(streams.ConsumerDeadLetterAdvisories); tts.Replicas != 0 || len(tts.Breakers) != 0 || catcher.Replicas != len(platform.All)-1 {
 		t.Errorf("after tts-module stopped: tts %d replicas %+v, catcher %d replicas; want 0, none, %d",
-			tts.Replicas, tts.Breakers, catcher.Replicas, len(workers.All)-1)
+			tts.Replicas, tts.Breakers, catcher.Replicas, len(platform.All)-1)
 	}
 }

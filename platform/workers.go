@@ -1,7 +1,8 @@
-// Package workers is the list of jetflow's five workers: the one place that names them together.
-// The jetflow dev platform runs them from it and the tests iterate it. No worker imports another;
-// only this list imports them all.
-package workers
+// Package platform is the list of jetflow's five workers: the one place that names them
+// together. The jetflow dev platform runs them from it and the tests iterate it. It lives outside
+// workers/ so that nothing under workers/ imports a worker: workers stand alone, and only this
+// list, which is not a worker, imports them all.
+package platform
 
 import (
 	"github.com/jetflow-dev/jetflow/internal/worker"
