@@ -19,8 +19,8 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
 	"github.com/jetflow-dev/jetflow/internal/stage"
 	"github.com/jetflow-dev/jetflow/internal/worker"
-	"github.com/jetflow-dev/jetflow/streams"
 	"github.com/jetflow-dev/jetflow/platform"
+	"github.com/jetflow-dev/jetflow/streams"
 )
 
 // The README's recipe to look at dead letters, `nats stream view AI_DLQ`, shows the original

@@ -26,9 +26,9 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
 	"github.com/jetflow-dev/jetflow/internal/telemetry"
 	"github.com/jetflow-dev/jetflow/internal/worker"
+	"github.com/jetflow-dev/jetflow/platform"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
-	"github.com/jetflow-dev/jetflow/platform"
 )
 
 // tracedChat is chat-handler on stand-in models (reranker included), its spans recorded in

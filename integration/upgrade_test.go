@@ -19,9 +19,9 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
 	"github.com/jetflow-dev/jetflow/internal/stage"
 	"github.com/jetflow-dev/jetflow/internal/worker"
+	"github.com/jetflow-dev/jetflow/platform"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
-	"github.com/jetflow-dev/jetflow/platform"
 )
 
 // Rolling upgrade (issue 12, scenario 8): a producer one schema version ahead sends requests

@@ -22,8 +22,8 @@ import (
 	"github.com/jetflow-dev/jetflow/cmd/jetflow/internal/status"
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
 	"github.com/jetflow-dev/jetflow/internal/natsconn"
-	"github.com/jetflow-dev/jetflow/streams"
 	"github.com/jetflow-dev/jetflow/platform"
+	"github.com/jetflow-dev/jetflow/streams"
 )
 
 // usage is jetflow's help.

@@ -23,8 +23,8 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/devkit/standin"
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
 	"github.com/jetflow-dev/jetflow/internal/worker"
-	"github.com/jetflow-dev/jetflow/streams"
 	"github.com/jetflow-dev/jetflow/platform"
+	"github.com/jetflow-dev/jetflow/streams"
 )
 
 // Options for Run.

@@ -20,9 +20,9 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/devkit/testplatform"
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
 	"github.com/jetflow-dev/jetflow/internal/worker"
+	"github.com/jetflow-dev/jetflow/platform"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
-	"github.com/jetflow-dev/jetflow/platform"
 )
 
 // runPlatform starts every worker in-process through its own Build, as its binary would, on
