@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,64 +21,28 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/devkit/natscli"
 	"github.com/jetflow-dev/jetflow/internal/devkit/standin"
 	"github.com/jetflow-dev/jetflow/internal/devkit/syncbuf"
+	"github.com/jetflow-dev/jetflow/internal/devkit/testbin"
 	"github.com/jetflow-dev/jetflow/internal/devkit/testplatform"
 	"github.com/jetflow-dev/jetflow/platform"
 )
 
-var (
-	buildMu  sync.Mutex
-	builtDir string // made by buildBinary, removed by TestMain
-)
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if builtDir != "" {
-		if err := os.RemoveAll(builtDir); err != nil {
-			fmt.Fprintf(os.Stderr, "removing the built binaries: %v\n", err)
-		}
+	if err := testbin.RemoveBuilt(); err != nil {
+		fmt.Fprintf(os.Stderr, "removing the built binaries: %v\n", err)
 	}
 	os.Exit(code)
 }
 
-// buildBinary builds cmd/<name> once per test binary, as `make binaries` does.
+// buildBinary returns cmd/<name>'s binary: make binaries' when make test names it, else one
+// built once per test binary.
 func buildBinary(t *testing.T, name string) string {
 	t.Helper()
-	// make test builds them once with the release flags (make binaries) and says where.
-	if dir := os.Getenv("JETFLOW_WORKER_BIN"); dir != "" {
-		if bin := filepath.Join(dir, name); fileExists(bin) {
-			return bin
-		}
-	}
 	root := natscli.RepoRoot(t)
 	if _, err := os.Stat(filepath.Join(root, "cmd", name)); err != nil {
 		t.Fatalf("cmd/%s does not exist: %v", name, err)
 	}
-	buildMu.Lock()
-	defer buildMu.Unlock()
-	if builtDir == "" {
-		dir, err := os.MkdirTemp("", "jetflow-bin-*")
-		if err != nil {
-			t.Fatal(err)
-		}
-		builtDir = dir
-	}
-	bin := filepath.Join(builtDir, name)
-	if _, err := os.Stat(bin); err == nil {
-		return bin
-	}
-	// The flags of `go vet`'s compile, so the packages it compiled are reused from the cache;
-	// the release flags (-trimpath, CGO_ENABLED=0) are make binaries' and the Dockerfile's.
-	cmd := exec.CommandContext(context.Background(), "go", "build", "-tags", "grpcnotrace", "-ldflags=-s -w", "-o", bin, "./cmd/"+name)
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building cmd/%s: %v\n%s", name, err, out)
-	}
-	return bin
-}
-
-func fileExists(path string) bool {
-	info, err := os.Stat(path)
-	return err == nil && !info.IsDir()
+	return testbin.Path(t, name, "./cmd/"+name)
 }
 
 func get(ctx context.Context, url string) (int, string, error) {

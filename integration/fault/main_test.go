@@ -4,13 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/jetflow-dev/jetflow/internal/devkit/natscli"
+	"github.com/jetflow-dev/jetflow/internal/devkit/testbin"
 )
 
 // EnvForm selects the suite's form: "full" for make reliability, anything else the short form
@@ -44,17 +41,10 @@ func Suite(t *testing.T, limit time.Duration) context.Context {
 	return ctx
 }
 
-var (
-	buildMu  sync.Mutex
-	builtDir string // made by build, removed by TestMain
-)
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if builtDir != "" {
-		if err := os.RemoveAll(builtDir); err != nil {
-			fmt.Fprintf(os.Stderr, "removing the built binaries: %v\n", err)
-		}
+	if err := testbin.RemoveBuilt(); err != nil {
+		fmt.Fprintf(os.Stderr, "removing the built binaries: %v\n", err)
 	}
 	os.Exit(code)
 }
@@ -63,51 +53,12 @@ func TestMain(m *testing.M) {
 // binaries built into JETFLOW_WORKER_BIN, else one built once per test binary from cmd/<name>.
 func Binary(t *testing.T, name string) string {
 	t.Helper()
-	if dir := os.Getenv("JETFLOW_WORKER_BIN"); dir != "" {
-		if bin := filepath.Join(dir, name); isFile(bin) {
-			return bin
-		}
-	}
-	return build(t, name, "./cmd/"+name)
+	return testbin.Path(t, name, "./cmd/"+name)
 }
 
 // NATSServerBinary returns nats-server built from the version go.mod pins, once per test binary
 // (JETFLOW_WORKER_BIN/nats-server when it is there).
 func NATSServerBinary(t *testing.T) string {
 	t.Helper()
-	if dir := os.Getenv("JETFLOW_WORKER_BIN"); dir != "" {
-		if bin := filepath.Join(dir, "nats-server"); isFile(bin) {
-			return bin
-		}
-	}
-	return build(t, "nats-server", "github.com/nats-io/nats-server/v2")
-}
-
-func build(t *testing.T, name, pkg string) string {
-	t.Helper()
-	root := natscli.RepoRoot(t)
-	buildMu.Lock()
-	defer buildMu.Unlock()
-	if builtDir == "" {
-		dir, err := os.MkdirTemp("", "jetflow-fault-bin-*")
-		if err != nil {
-			t.Fatal(err)
-		}
-		builtDir = dir
-	}
-	bin := filepath.Join(builtDir, name)
-	if isFile(bin) {
-		return bin
-	}
-	cmd := exec.CommandContext(context.Background(), "go", "build", "-ldflags=-s -w", "-o", bin, pkg)
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building %s: %v\n%s", pkg, err, out)
-	}
-	return bin
-}
-
-func isFile(path string) bool {
-	info, err := os.Stat(path)
-	return err == nil && !info.IsDir()
+	return testbin.Path(t, "nats-server", "github.com/nats-io/nats-server/v2")
 }
