@@ -37,13 +37,22 @@ func NewSet(stage string, s Settings, opts ...Option) *Set {
 // upstreams it calls.
 func (s *Set) Get(upstream string) *Breaker {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	b, ok := s.breakers[upstream]
-	if !ok {
-		b = New(s.stage, upstream, s.settings, s.opts...)
-		s.breakers[upstream] = b
+	s.mu.Unlock()
+	if ok {
+		return b
 	}
-	return b
+	// Made outside the lock: New registers metric instruments, which waits for a metrics
+	// collection in progress, and that collection's gauges read this set (CanProgress, States).
+	// Holding the lock here deadlocked a worker and its /metrics.
+	made := New(s.stage, upstream, s.settings, s.opts...)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b, ok := s.breakers[upstream]; ok {
+		return b
+	}
+	s.breakers[upstream] = made
+	return made
 }
 
 // OpenFor is the longest Breaker.OpenFor of the set: a stage's messages may need any of its
