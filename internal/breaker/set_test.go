@@ -1,9 +1,14 @@
 package breaker
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
 )
@@ -153,5 +158,51 @@ func TestSetCanProgressMovesNoBreaker(t *testing.T) {
 	b.mu.Unlock()
 	if moved {
 		t.Fatal("CanProgress moved the breaker out of open")
+	}
+}
+
+// A metrics collection reads the set (the stage's can-progress gauge) while a stage makes a
+// breaker for an upstream it calls for the first time, whose instruments register on the same
+// meter provider. With the set's lock held across the registration the two waited for each other
+// forever (a worker that stopped answering /metrics and SIGTERM).
+func TestSetGetDuringMetricsCollectionDoesNotDeadlock(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	meter := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)).Meter("test")
+	set := NewSet("chat-generate", Settings{}, WithMeter(meter))
+	gauge, err := meter.Int64ObservableGauge("jetflow.stage.can_progress")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		if set.CanProgress() {
+			o.ObserveInt64(gauge, 1)
+		}
+		return nil
+	}, gauge); err != nil {
+		t.Fatal(err)
+	}
+
+	const upstreams = 1000
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range upstreams {
+			set.Get(fmt.Sprintf("upstream-%d", i))
+		}
+	}()
+	collecting := true
+	for collecting {
+		var rm metricdata.ResourceMetrics
+		if err := reader.Collect(t.Context(), &rm); err != nil {
+			t.Fatalf("collecting metrics: %v", err)
+		}
+		select {
+		case <-done:
+			collecting = false
+		default:
+		}
+	}
+	if got := len(set.States()); got != upstreams {
+		t.Errorf("the set holds %d breakers, want %d", got, upstreams)
 	}
 }
