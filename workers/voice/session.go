@@ -116,30 +116,36 @@ func (s *sessions) startTurn(ctx context.Context, id, turn, requestID string, se
 	return e, superseded, nil
 }
 
+// keepsHistory reports whether the sessions keep a history of turns (VOICE_HISTORY_MESSAGES
+// is not negative).
+func (s *sessions) keepsHistory() bool { return s.historyMessages >= 0 }
+
 // recordTurn appends the question and the answer of turn to the history, if turn is still the
-// current one and was not recorded before. It reports whether it wrote.
+// current one and was not recorded before. It reports whether the history holds the turn
+// afterwards (written now or before); false when the turn was superseded before it was
+// recorded, or when no history is kept.
 func (s *sessions) recordTurn(ctx context.Context, id, turn, question, answer string) (bool, error) {
-	if s.historyMessages < 0 {
+	if !s.keepsHistory() {
 		return false, nil
 	}
-	wrote := false
+	recorded := false
 	budget := s.store.MaxValueSize() - 4<<10 // room for the other fields
 	_, err := s.store.Update(ctx, id, func(cur *sessionState, exists bool) (sessionState, error) {
-		wrote = false
-		if !exists || cur.CurrentTurn != turn || cur.hasTurn(turn) {
+		recorded = exists && cur.hasTurn(turn)
+		if !exists || cur.CurrentTurn != turn || recorded {
 			return sessionState{}, session.ErrSkip
 		}
 		cur.History = append(cur.History,
 			historyMessage{Role: jetflowv1.RoleUser, Content: rag.TruncateUTF8(question, maxHistoryContent), Turn: turn},
 			historyMessage{Role: jetflowv1.RoleAssistant, Content: rag.TruncateUTF8(answer, maxHistoryContent), Turn: turn})
 		cur.History = trimHistory(cur.History, s.historyMessages, budget)
-		wrote = true
+		recorded = true
 		return *cur, nil
 	})
 	if err != nil {
 		return false, fmt.Errorf("recording turn %s in the history: %w", turn, err)
 	}
-	return wrote, nil
+	return recorded, nil
 }
 
 // trimHistory keeps the latest keep messages whose JSON fits in budget bytes, never starting

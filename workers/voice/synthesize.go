@@ -22,14 +22,14 @@ import (
 )
 
 // Synthesize is voice-synthesize: it speaks the answer, publishing the audio as TtsAudioChunk
-// messages on ai.result.voice.<request_id> while synthesis runs, then the last chunk and the
-// VoiceResponse, and then records the turn in the session's history.
+// messages on ai.result.voice.<request_id> while synthesis runs, then records the turn in the
+// session's history, then publishes the last chunk and the VoiceResponse.
 //
 // It publishes its outputs itself (Input.Emit, deduplicated like returned outputs) instead of
-// returning them, so that the history is written only after the answer is out. A redelivery,
-// or a requeued copy, that finds the VoiceResponse already published (the process died between
-// publishing and acking, or the history write failed) only records the turn, without calling
-// the TTS again.
+// returning them, so that the history is written between the audio and the response: an
+// answered turn is always in the history. A redelivery, or a requeued copy, that finds the
+// VoiceResponse already published (the process died between publishing and acking) only
+// makes sure the turn is recorded, without calling the TTS again.
 func (w *Worker) Synthesize(ctx context.Context, t *jetflowv1.VoiceTurn, in *stage.Input) ([]stage.Output, error) {
 	if strings.TrimSpace(t.GetAnswer()) == "" {
 		return nil, failure.Invalidf("the turn has no answer to speak")
@@ -98,16 +98,44 @@ func (w *Worker) synthesize(ctx context.Context, t *jetflowv1.VoiceTurn, ref tur
 		Timings:     append(append([]*jetflowv1.StageTiming(nil), t.GetTimings()...), timing("synthesize", time.Since(start))),
 		AudioChunks: int32(chunks), AudioFormat: format,
 	}
-	if ok, err := w.stillCurrent(ctx, ref); err != nil || !ok {
+	// The turn goes into the history before its answer goes out. A client that has the answer
+	// asks its next question, which supersedes this turn; recorded after publishing, a
+	// redelivery (the process died between the two, or the history write failed) would find
+	// the turn superseded and skip the record: an answered turn missing from the history.
+	if ok, err := w.commit(ctx, ref, t); err != nil || !ok {
 		return orSuperseded(err)
 	}
-	if err := in.Emit(ctx, final); err != nil {
+	// Committed: a newer turn starting now must not stop this answer from going out, so the
+	// publishes do not end with the turn's context (each still waits at most the JetStream
+	// client's publish timeout for its ack).
+	out := context.WithoutCancel(ctx)
+	if err := in.Emit(out, final); err != nil {
 		return err
 	}
-	if err := in.Emit(ctx, stage.Output{Subject: subject, Key: "response", Msg: resp}); err != nil {
-		return err
+	return in.Emit(out, stage.Output{Subject: subject, Key: "response", Msg: resp})
+}
+
+// commit records the turn in the session's history if it is still the current turn, and
+// reports whether its answer may go out: the turn is current, or an earlier attempt recorded it.
+func (w *Worker) commit(ctx context.Context, ref turnRef, t *jetflowv1.VoiceTurn) (bool, error) {
+	if superseded(ctx, nil) {
+		return false, nil
 	}
-	return w.record(ctx, ref, t)
+	if ref.session == "" {
+		return true, nil
+	}
+	s, err := w.sessionStore.Get(ctx)
+	if err != nil {
+		return false, err
+	}
+	if !s.keepsHistory() {
+		return w.stillCurrent(ctx, ref)
+	}
+	committed, err := s.recordTurn(ctx, ref.session, ref.turn, t.GetTranscript(), t.GetAnswer())
+	if superseded(ctx, err) {
+		return false, nil
+	}
+	return committed, err
 }
 
 // record appends the turn to the session's history, if it is still the current turn.
@@ -119,12 +147,12 @@ func (w *Worker) record(ctx context.Context, ref turnRef, t *jetflowv1.VoiceTurn
 	if err != nil {
 		return err
 	}
-	wrote, err := s.recordTurn(ctx, ref.session, ref.turn, t.GetTranscript(), t.GetAnswer())
+	recorded, err := s.recordTurn(ctx, ref.session, ref.turn, t.GetTranscript(), t.GetAnswer())
 	if err != nil {
 		return err
 	}
-	if !wrote {
-		w.log.Debug("turn not recorded in the history (superseded, or recorded before)", "session", ref.session, "turn", ref.turn)
+	if !recorded && s.keepsHistory() {
+		w.log.Debug("turn not recorded in the history: superseded", "session", ref.session, "turn", ref.turn)
 	}
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
 	"github.com/jetflow-dev/jetflow/internal/devkit/standin"
 	"github.com/jetflow-dev/jetflow/internal/stage"
@@ -496,5 +498,56 @@ func TestRequeuedSynthesisAfterTheResponseDoesNotSpeakAgain(t *testing.T) {
 	}
 	if h := p.session(t, "s-once").History; len(h) != 2 || h[0].Content != question || h[1].Content != resp.GetAnswer() {
 		t.Errorf("history = %+v, want the turn once", h)
+	}
+}
+
+// A client that has an answer asks its next question at once, which supersedes the answered
+// turn. So the turn must be in the history by the time its response can be seen: recorded only
+// after publishing, a process that died between the two (or a failed history write) left the
+// record to a redelivery that then found the turn superseded and skipped it (the reliability
+// suite's scenario 9 lost 1 turn of 215 that way).
+func TestAnsweredTurnIsInTheHistoryWhenItsResponseIsSeen(t *testing.T) {
+	p := newPlatform(t)
+	p.runBuild(t)
+	kv, err := p.js.KeyValue(p.ctx, streams.BucketVoiceSessions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the history held at the moment each response arrived, read in the subscription's
+	// callback, before the next question is asked.
+	seen := make(chan []historyMessage, 1)
+	sub, err := p.tp.NC.Subscribe(streams.ResultSubject(streams.ResultKindVoice, "*"), func(m *nats.Msg) {
+		if m.Header.Get(stage.HeaderType) != typeResponse {
+			return
+		}
+		var s sessionState
+		e, err := kv.Get(p.ctx, "s-answered")
+		if err == nil {
+			err = json.Unmarshal(e.Value(), &s)
+		}
+		if err != nil {
+			t.Errorf("reading the session when the response arrived: %v", err)
+		}
+		seen <- s.History
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+
+	const turns = 5
+	for i := range turns {
+		turn := fmt.Sprintf("turn-%d", i)
+		req := spoken("v-answered-"+turn, "s-answered", "Where are the document vectors stored?")
+		req.TurnId = turn
+		p.ask(t, req)
+		select {
+		case h := <-seen:
+			if n := len(h); n == 0 || h[n-1].Turn != turn || h[n-1].Role != jetflowv1.RoleAssistant {
+				t.Fatalf("when the response of %s arrived the history was %+v, want it to end with that turn's answer", turn, h)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("no response to %s", turn)
+		}
 	}
 }
