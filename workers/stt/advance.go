@@ -113,7 +113,8 @@ func (w *Worker) arrive(st *sessionState, exists bool, id string, c *jetflowv1.S
 
 // settle consumes pending chunks in sequence order for as long as it can: the next one when it
 // is there, or, once the gap before the next one has waited GapTimeout, the first one after
-// the gap. cur is the chunk being handled (stored at curSeq), whose data needs no reading back.
+// the gap. cur is the chunk being handled (stored at curSeq), whose data needs no reading back;
+// nil when the sweeper settles a session whose gap timed out.
 func (w *Worker) settle(st *sessionState, id string, now time.Time, cache chunkCache, cur *jetflowv1.SttAudioChunk, curSeq uint64) ([]seqGap, error) {
 	det, err := w.detector(st.SampleRate)
 	if err != nil {
@@ -142,7 +143,7 @@ func (w *Worker) settle(st *sessionState, id string, now time.Time, cache chunkC
 			continue
 		}
 		c, streamSeq := cur, curSeq
-		if c.GetSequence() != st.NextSeq {
+		if cur == nil || c.GetSequence() != st.NextSeq {
 			var read bool
 			if c, read = cache[p.StreamSeq]; !read {
 				return nil, needChunks(st, cache, now.Sub(st.gapSince()) >= w.cfg.GapTimeout)
@@ -254,6 +255,29 @@ func recordGap(st *sessionState, id string, first, last int64) seqGap {
 		Language: st.Language,
 	})
 	return g
+}
+
+// gapDue reports whether the session waits on a missing chunk whose GapTimeout has passed: the
+// sweeper then jumps the gap, since the chunks waiting behind it were acked and will not come
+// back by themselves.
+func (w *Worker) gapDue(st *sessionState, now time.Time) bool {
+	if st.Ended || len(st.Pending) == 0 {
+		return false
+	}
+	if _, next := st.Pending[st.NextSeq]; next {
+		return false
+	}
+	return now.Sub(st.gapSince()) >= w.cfg.GapTimeout
+}
+
+// jumpGaps settles a session whose gap timed out (see gapDue); it reports the gaps it skipped
+// and whether it changed the session. Like arrive it is the body of a CAS update.
+func (w *Worker) jumpGaps(st *sessionState, id string, now time.Time, cache chunkCache) (gaps []seqGap, changed bool, err error) {
+	if !w.gapDue(st, now) {
+		return nil, false, nil
+	}
+	gaps, err = w.settle(st, id, now, cache, nil, 0)
+	return gaps, err == nil, err
 }
 
 // idleDue reports whether the session has an open segment and has had no new audio for the VAD

@@ -28,7 +28,8 @@ type Config struct {
 	// GapTimeout is how long chunks that arrived ahead wait for a missing one before the gap is
 	// reported and skipped. 0 means 2s; at most 1m.
 	GapTimeout time.Duration
-	// SweepInterval is how often the sweeper looks for idle sessions and abandoned outboxes.
+	// SweepInterval is how often the sweeper looks for timed-out gaps, idle sessions and
+	// abandoned outboxes.
 	// 0 means 1s.
 	SweepInterval time.Duration
 	// PublishLease is how long the replica publishing a session's outbox has it to itself; after

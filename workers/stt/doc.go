@@ -12,13 +12,14 @@
 // was acked.
 //
 // A chunk behind the expected sequence is a duplicate: it is acked and dropped. A chunk ahead
-// of it is recorded (its stream sequence and arrival time) and naked with a delay that ends when
-// the gap it waits on times out, so the message itself is the gap timer; when it comes back it
-// has either been consumed by the handler of the missing chunk (ack) or the gap has timed out:
-// the gap is published as a GAP transcript, carried on the next segment, and the session jumps
-// past it. A waiting chunk therefore costs two deliveries, three when a second gap follows the
-// first. The chunk at the expected sequence is consumed together with every consecutive
-// recorded chunk (read back from the stream), in order, through the VAD.
+// of it is recorded (its stream sequence and arrival time) and acked, so that it holds no
+// ack-pending slot while it waits (naked until its gap timed out, waiting chunks once filled
+// max_ack_pending under wide disorder and stalled every session). The chunk at the expected
+// sequence is consumed together with every consecutive recorded chunk (read back from the
+// stream), in order, through the VAD. When the missing chunk has not come within STT_GAP_TIMEOUT
+// of the first waiting chunk's arrival, the sweeper jumps the gap (up to STT_SWEEP_INTERVAL
+// later): the gap is published as a GAP transcript, carried on the next segment, and the session
+// goes on from the first recorded chunk after it.
 //
 // # Publishing exactly once, in order
 //
@@ -39,8 +40,8 @@
 //
 // A segment still open when chunks stop (a muted microphone, a dropped connection) is closed by
 // the sweeper, a second runner of the process: it lists the sessions every STT_SWEEP_INTERVAL,
-// closes open segments of sessions without audio for the VAD idle timeout, and publishes
-// outboxes whose lease expired (a publisher that crashed).
+// jumps gaps that timed out, closes open segments of sessions without audio for the VAD idle
+// timeout, and publishes outboxes whose lease expired (a publisher that crashed).
 //
 // # Decisions
 //

@@ -14,7 +14,7 @@ var Env = []envconfig.Section{
 	{Title: "Ordering and publishing", Vars: []envconfig.Var{
 		{Name: "STT_CONCURRENCY", Default: DefaultConcurrency, Usage: "chunks one replica handles at once"},
 		{Name: "STT_GAP_TIMEOUT", Default: DefaultGapTimeout, Usage: "how long chunks wait for a missing one before a GAP transcript skips it (at most 1m)"},
-		{Name: "STT_SWEEP_INTERVAL", Default: DefaultSweepInterval, Usage: "how often the sweeper looks for idle sessions and abandoned outboxes"},
+		{Name: "STT_SWEEP_INTERVAL", Default: DefaultSweepInterval, Usage: "how often the sweeper looks for timed-out gaps, idle sessions and abandoned outboxes"},
 		{Name: "STT_PUBLISH_LEASE", Default: DefaultPublishLease, Usage: "how long a replica publishing a session's results has them to itself"},
 		{Name: "STT_RETRY_BACKOFF", Default: defaultBackoff, Usage: "retry schedule of the stage, comma-separated durations"},
 		{Name: "STT_GRACE_PERIOD", Default: "the runtime's, 20s", Usage: "time in-flight chunks get at shutdown"},

@@ -5,10 +5,6 @@ import (
 	"fmt"
 )
 
-// errWaiting is returned, with failure.RetryAfter, for a chunk that arrived ahead of its turn:
-// the runtime naks it with the remaining gap time, so the redelivery is the gap timer.
-var errWaiting = errors.New("waiting for earlier chunks")
-
 // errSampleRate is matched by the error for a chunk whose sample rate differs from its
 // session's.
 var errSampleRate = errors.New("sample rate differs from the session's")

@@ -18,10 +18,6 @@ import (
 // round is the rule; more happen only when chunks keep arriving during the reads.
 const maxReadRounds = 10
 
-// waitMargin is added to a waiting chunk's redelivery delay so that it comes back after its
-// gap has timed out, not just before.
-const waitMargin = 20 * time.Millisecond
-
 // handle applies one chunk to its session, then publishes the session's outbox if it holds the
 // lease.
 func (w *Worker) handle(ctx context.Context, c *jetflowv1.SttAudioChunk, in *stage.Input) ([]stage.Output, error) {
@@ -77,7 +73,11 @@ func (w *Worker) handle(ctx context.Context, c *jetflowv1.SttAudioChunk, in *sta
 	}
 	switch res.outcome {
 	case outcomeWaiting:
-		return nil, failure.RetryAfter(fmt.Errorf("chunk %d of session %s: %w (next expected %d)", seq, id, errWaiting, e.Value.NextSeq), res.wait+waitMargin)
+		// Acked: the session records it, and the chunk is read back from AI_STT when the
+		// missing one arrives or when the sweeper jumps the gap after STT_GAP_TIMEOUT. Naked
+		// until then, it held an ack-pending slot for the whole gap, and wide disorder across
+		// sessions filled max_ack_pending and stalled the stage.
+		w.log.Debug("chunk waits for earlier chunks", "session", id, "seq", seq, "next_expected", e.Value.NextSeq, "gap_times_out_in", res.wait)
 	case outcomeDuplicate:
 		w.log.Debug("dropping duplicate chunk", "session", id, "seq", seq)
 	case outcomeDropped:

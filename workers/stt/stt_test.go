@@ -153,8 +153,8 @@ func TestMissingChunkIsReportedAndSkipped(t *testing.T) {
 	h := newHarness(t)
 	cfg := testConfig()
 	cfg.GapTimeout = 300 * time.Millisecond
-	cfg.Concurrency = 1 // in order, so that only the missing chunk waits
-	h.replicas(1, cfg, nil, false, nil)
+	cfg.Concurrency = 1                // in order, so that only the missing chunk waits
+	h.replicas(1, cfg, nil, true, nil) // the sweeper jumps the gap
 	first := speech(sentences[0])
 	chunks := chunked("gap", append(first, speech(sentences[1], sentences[2])...))
 	// Late in the pause after the first sentence: its segment has closed by then.
@@ -445,5 +445,60 @@ func TestUnpublishedSegmentIsPublishedOnce(t *testing.T) {
 				t.Errorf("%d dead letters, first: %s", len(dl), dl[0].Header.Get(stage.HeaderError))
 			}
 		})
+	}
+}
+
+// Chunks that arrived ahead of a missing one hold no ack-pending slot while they wait: with more
+// of them than the consumer's max_ack_pending, another session's stream still goes through at
+// once, long before the gap times out. (Naked with the remaining gap time, the waiting chunks
+// used to hold their slots for the whole gap and stall the stage: wide disorder across sessions
+// made audio that had been published time out as GAP.)
+func TestWaitingChunksHoldNoAckPendingSlot(t *testing.T) {
+	h := newHarness(t)
+	c, err := h.js.Consumer(h.ctx, streams.StreamSTT, streams.ConsumerSTT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const slots = 4
+	consumer := c.CachedInfo().Config
+	consumer.MaxAckPending = slots
+	if _, err := h.js.UpdateConsumer(h.ctx, streams.StreamSTT, consumer); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	cfg.GapTimeout = time.Minute
+	h.replicas(1, cfg, nil, true, nil)
+
+	// Session "held" misses its first chunk: every other one waits for it.
+	held := chunked("held", speech(sentences[0]))
+	if len(held) <= 2*slots {
+		t.Fatalf("%d chunks, want more than %d", len(held), 2*slots)
+	}
+	for _, c := range held[1:] {
+		h.publish(c)
+	}
+	jstest.Eventually(t, 20*time.Second, 20*time.Millisecond, func() error {
+		e, err := h.store().Get(h.ctx, "held")
+		if err != nil {
+			return err
+		}
+		if pending := e.Value.Pending; len(pending) != len(held)-1 {
+			return jstest.Errorf("%d chunks recorded as waiting, want %d", len(pending), len(held)-1)
+		}
+		return nil
+	})
+	if info := h.waitSettled(10 * time.Second); info.NumAckPending != 0 {
+		t.Fatalf("%d chunks unacknowledged while they wait", info.NumAckPending)
+	}
+
+	// Another session goes through while "held" still waits.
+	h.marker("other", true)
+	if got := h.transcripts("held"); len(got) != 0 {
+		t.Fatalf("session held has results %q before its missing chunk came", texts(got))
+	}
+	// The missing chunk comes: the waiting ones are read back from AI_STT, in order.
+	h.publish(held[0])
+	if got := h.waitTranscripts("held", 1, 20*time.Second); texts(got)[0] != sentences[0] {
+		t.Fatalf("session held transcribed as %q, want %q", texts(got), sentences[0])
 	}
 }

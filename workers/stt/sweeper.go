@@ -3,6 +3,7 @@ package stt
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"time"
 
@@ -14,8 +15,9 @@ import (
 // listTimeout bounds one listing of the session bucket.
 const listTimeout = 10 * time.Second
 
-// Sweeper closes the open segments of sessions whose chunks stopped coming, and publishes
-// outboxes whose publisher gave up or died. Every replica runs one; the CAS on the session and
+// Sweeper jumps the gaps of sessions whose missing chunk did not come within the gap timeout,
+// closes the open segments of sessions whose chunks stopped coming, and publishes outboxes whose
+// publisher gave up or died. Every replica runs one; the CAS on the session and
 // the deterministic result ids make their work land once.
 type Sweeper struct {
 	w *Worker
@@ -58,8 +60,8 @@ func (s *Sweeper) sweep(ctx context.Context) {
 	}
 }
 
-// candidates lists the sessions with something to do: an open segment without audio for the
-// idle timeout, or an outbox without a live lease. One scan of the bucket delivers every
+// candidates lists the sessions with something to do: a gap that timed out, an open segment
+// without audio for the idle timeout, or an outbox without a live lease. One scan of the bucket delivers every
 // session's latest value, so the listing costs no read per session.
 func (s *Sweeper) candidates(ctx context.Context, now time.Time) ([]string, error) {
 	store, err := s.w.sessions.Get(ctx)
@@ -87,36 +89,57 @@ func (s *Sweeper) candidates(ctx context.Context, now time.Time) ([]string, erro
 func (s *Sweeper) due(st *sessionState, now time.Time) bool {
 	idle := s.w.idleDue(st, now)
 	abandoned := len(st.Outbox) > 0 && (st.Lease == nil || !now.Before(st.Lease.Until))
-	return idle || abandoned
+	return idle || abandoned || s.w.gapDue(st, now)
 }
 
-// sweepOne closes the session's idle segment if it still has one and publishes its outbox if
-// the lease is free.
+// sweepOne jumps the session's timed-out gap, closes its idle segment if it still has one, and
+// publishes its outbox if the lease is free.
 func (s *Sweeper) sweepOne(ctx context.Context, id string) error {
 	token := rand.Text()
+	now := time.Now()
+	cache := chunkCache{}
 	var claimed bool
-	e, err := s.w.update(ctx, id, func(cur *sessionState, exists bool) (sessionState, error) {
-		claimed = false
-		if !exists {
-			return sessionState{}, session.ErrSkip
+	var gaps []seqGap
+	var e session.Entry[sessionState]
+	var err error
+	for round := 0; ; round++ {
+		e, err = s.w.update(ctx, id, func(cur *sessionState, exists bool) (sessionState, error) {
+			claimed, gaps = false, nil
+			if !exists {
+				return sessionState{}, session.ErrSkip
+			}
+			skipped, jumped, err := s.w.jumpGaps(cur, id, now, cache)
+			if err != nil {
+				return sessionState{}, err
+			}
+			idled, c, err := s.w.idle(cur, id, now, token)
+			if err != nil {
+				return sessionState{}, err
+			}
+			if !jumped && !idled {
+				return sessionState{}, session.ErrSkip
+			}
+			claimed, gaps = c, skipped
+			return *cur, nil
+		})
+		var need *needChunksError
+		if !errors.As(err, &need) || round == maxReadRounds {
+			break
 		}
-		changed, c, err := s.w.idle(cur, id, time.Now(), token)
-		if err != nil {
-			return sessionState{}, err
+		if err := s.w.readChunks(ctx, cache, need.streamSeqs); err != nil {
+			return fmt.Errorf("reading the chunks waiting behind a gap of session %s: %w", id, err)
 		}
-		if !changed {
-			return sessionState{}, session.ErrSkip
-		}
-		claimed = c
-		return *cur, nil
-	})
+	}
 	if err != nil {
 		return fmt.Errorf("sweeping session %s: %w", id, err)
+	}
+	for _, g := range gaps {
+		s.w.log.Warn("skipped missing audio chunks", "session", id, "first_missing", g.First, "last_missing", g.Last)
 	}
 	if !claimed {
 		return nil
 	}
-	return s.w.drain(ctx, id, e.Value, token, chunkCache{}, s.publisher(e.Value.JSON))
+	return s.w.drain(ctx, id, e.Value, token, cache, s.publisher(e.Value.JSON))
 }
 
 // publisher returns how the sweeper publishes the results of a session: as the stage publishes
