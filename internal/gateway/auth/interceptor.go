@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"errors"
 	"math"
 	"net/http"
 	"strconv"
@@ -164,14 +163,4 @@ func rateLimited(wait time.Duration) error {
 func serviceOf(procedure string) string {
 	service, _, _ := strings.Cut(strings.TrimPrefix(procedure, "/"), "/")
 	return service
-}
-
-// IsRefusal reports whether err is one of the interceptor's refusals, for callers that count them.
-func IsRefusal(err error) bool {
-	for _, e := range []error{errNoCredentials, errUnknownKey, errUnknownCert, errNotAllowed, errNeedsAdmin, errRateLimited} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
 }

@@ -58,13 +58,21 @@ func ParseKeyFile(data []byte) (*KeyFile, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	var kf KeyFile
-	if err := dec.Decode(&kf); err != nil {
+	// A file without "callers" is far more likely a wrong Secret key or a truncated edit than
+	// a wish to lock everyone out; that takes an explicit "callers": [].
+	var raw struct {
+		Callers *[]Entry `json:"callers"`
+	}
+	if err := dec.Decode(&raw); err != nil {
 		return nil, fmt.Errorf("%w: decoding JSON: %w", ErrInvalidKeyFile, err)
 	}
 	if dec.More() {
 		return nil, fmt.Errorf("%w: more than one JSON value", ErrInvalidKeyFile)
 	}
+	if raw.Callers == nil {
+		return nil, fmt.Errorf("%w: no \"callers\" list (an empty list, [], is allowed and admits nobody)", ErrInvalidKeyFile)
+	}
+	kf := KeyFile{Callers: *raw.Callers}
 	if err := kf.Validate(); err != nil {
 		return nil, err
 	}
