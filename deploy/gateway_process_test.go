@@ -13,18 +13,22 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
 	"github.com/jetflow-dev/jetflow/internal/devkit/syncbuf"
 	"github.com/jetflow-dev/jetflow/internal/gateway/auth"
+	"github.com/jetflow-dev/jetflow/internal/stage"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/proto/jetflow/v1/jetflowv1connect"
+	"github.com/jetflow-dev/jetflow/streams"
 )
 
 // TestGatewayUnderProductionPermissions runs the real gateway binary as its NATS user, with the
 // chat and tts workers as theirs, against a server started from deploy/nats, and makes its
-// calls through it: chat (whole and streamed), the voices, speech, and AdminService's status
-// and dead letters. The server must refuse the gateway nothing: it catches a call the gateway
+// calls through it: chat (whole and streamed), the voices, speech, and AdminService's status,
+// dead letters and a replay. The server must refuse the gateway nothing: it catches a call the gateway
 // makes that GATEWAY_PERMISSIONS forgot, which TestGatewayPermissionsAllowTheJob, written from
 // the outside, cannot.
 func TestGatewayUnderProductionPermissions(t *testing.T) {
@@ -84,7 +88,7 @@ func TestGatewayUnderProductionPermissions(t *testing.T) {
 	if err := errors.Join(audio.Err(), audio.Close()); err != nil {
 		t.Errorf("Synthesize: %v", err)
 	}
-	env.publish(ctx, t, "ai.dlq.tts", []byte("poison"))
+	letter := deadLetter(t, ctx, env)
 	admin := jetflowv1connect.NewAdminServiceClient(http.DefaultClient, url, opts...)
 	if _, err := admin.Status(ctx, &jetflowv1.StatusRequest{}); err != nil {
 		t.Errorf("Status: %v", err)
@@ -92,9 +96,36 @@ func TestGatewayUnderProductionPermissions(t *testing.T) {
 	if resp, err := admin.ListDeadLetters(ctx, &jetflowv1.ListDeadLettersRequest{}); err != nil || len(resp.GetDeadLetters()) != 1 {
 		t.Errorf("ListDeadLetters: %d letters, %v; want the one published", len(resp.GetDeadLetters()), err)
 	}
+	replay, err := admin.ReplayDeadLetters(ctx, &jetflowv1.ReplayDeadLettersRequest{Sequences: []uint64{letter}})
+	if err != nil || len(replay.GetResults()) != 1 || !replay.GetResults()[0].GetReplayed() {
+		t.Errorf("ReplayDeadLetters: %v, %v; want dead letter %d replayed", replay, err, letter)
+	}
 	if l := strings.ToLower(logs.String()); strings.Contains(l, "permissions violation") {
 		t.Errorf("the server refused the gateway something:\n%s", logs.String())
 	}
+}
+
+// deadLetter stores a dead letter of stage tts as the runtime does, with the headers a replay
+// reads, and returns its AI_DLQ sequence.
+func deadLetter(t *testing.T, ctx context.Context, env *natsEnv) uint64 {
+	t.Helper()
+	data, err := proto.Marshal(&jetflowv1.TtsRequest{RequestId: "gw-perm-replay", Text: "hello again"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := &nats.Msg{Subject: streams.DeadLetterSubject(streams.ConsumerTTS), Data: data, Header: nats.Header{}}
+	msg.Header.Set(stage.HeaderStage, streams.ConsumerTTS)
+	msg.Header.Set(stage.HeaderOriginalSubject, streams.SubjectTTSRequest)
+	msg.Header.Set(stage.HeaderOriginalStream, streams.StreamTTS)
+	msg.Header.Set(stage.HeaderStreamSeq, "1")
+	msg.Header.Set(stage.HeaderErrorKind, "permanent")
+	msg.Header.Set(stage.HeaderError, "a test's dead letter")
+	msg.Header.Set(stage.HeaderFailedAt, time.Now().UTC().Format(time.RFC3339))
+	ack, err := env.admin.PublishMsg(ctx, msg)
+	if err != nil {
+		t.Fatalf("storing a dead letter: %v", err)
+	}
+	return ack.Sequence
 }
 
 func binary(t *testing.T, dir, name string) string {

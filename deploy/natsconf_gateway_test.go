@@ -170,7 +170,8 @@ func (e *natsEnv) gatewayReadsResults(ctx context.Context, t *testing.T, c *user
 
 // gatewayHandlesDeadLetters does what AdminService's dead-letter calls do, the way `jetflow
 // dlq` does it: count, list with an ordered consumer, count the recent ones with a throwaway
-// consumer, read one, replay it to its original subject (recorded in dlq-replays) and remove it.
+// consumer, read one, and replay it to its original subject, recorded in dlq-replays (the
+// letter stays in AI_DLQ).
 func (e *natsEnv) gatewayHandlesDeadLetters(ctx context.Context, t *testing.T, c *userConn) {
 	t.Helper()
 	seq := e.publish(ctx, t, streams.DeadLetterSubject(streams.ConsumerChatGenerate), []byte("poison"))
@@ -231,13 +232,14 @@ func (e *natsEnv) gatewayHandlesDeadLetters(ctx context.Context, t *testing.T, c
 	if _, err := replays.Update(ctx, "1", []byte(`{"state":"replayed"}`), rev); err != nil {
 		t.Errorf("confirming the replay: %v", err)
 	}
-	if err := dlq.DeleteMsg(ctx, seq); err != nil {
-		t.Errorf("removing the replayed dead letter: %v", err)
+	if _, err := replays.Get(ctx, "1"); err != nil {
+		t.Errorf("reading a replay's record: %v", err)
 	}
 }
 
 // TestGatewayPermissionsRefuseTheRest has the gateway's user try what belongs to the workers or
 // to operators: consume or ack a stage's messages, publish results, dead letters or tokens,
+// remove dead letters,
 // write the workers' buckets, read the audio in AI_STT, administer streams and consumers,
 // answer the voices service, and listen to traffic beyond its calls. The server refuses each.
 func TestGatewayPermissionsRefuseTheRest(t *testing.T) {
@@ -247,7 +249,7 @@ func TestGatewayPermissionsRefuseTheRest(t *testing.T) {
 		streams.DeadLetterSubject("tts"), streams.TokenStreamSubject("x"),
 		"$JS.API.STREAM.CREATE.AI_EVIL", "$JS.API.STREAM.DELETE.AI_DLQ", "$JS.API.STREAM.PURGE.AI_RESULTS",
 		"$JS.API.STREAM.UPDATE.AI_CHAT", "$JS.API.STREAM.PURGE.AI_DLQ", "$JS.API.STREAM.PURGE.KV_dlq-replays",
-		"$JS.API.STREAM.MSG.DELETE.AI_RESULTS", "$JS.API.STREAM.MSG.DELETE.AI_CHAT", "$JS.API.STREAM.MSG.GET.AI_CHAT",
+		"$JS.API.STREAM.MSG.DELETE.AI_RESULTS", "$JS.API.STREAM.MSG.DELETE.AI_CHAT", "$JS.API.STREAM.MSG.DELETE.AI_DLQ", "$JS.API.STREAM.MSG.GET.AI_CHAT",
 		"$JS.API.DIRECT.GET.AI_STT", "$JS.API.DIRECT.GET.AI_STT.ai.stt.audio.s1",
 		"$JS.API.CONSUMER.CREATE.AI_RESULTS.spy", "$JS.API.CONSUMER.CREATE.AI_RESULTS.spy.ai.result.>",
 		"$JS.API.CONSUMER.CREATE.AI_STT.spy", "$JS.API.ACCOUNT.PURGE.JETFLOW", "$JS.API.CONSUMER.LIST.AI_CHAT",
