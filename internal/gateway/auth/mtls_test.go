@@ -203,3 +203,36 @@ func TestConfigureClientCertsRefusesABadFile(t *testing.T) {
 		t.Errorf("a failed call changed the TLS config: %v", cfg.ClientAuth)
 	}
 }
+
+// TestUnverifiedCertificateIdentifiesNobody: a server that asks for client certificates without
+// verifying them (tls.RequireAnyClientCert, a misconfiguration) still admits no one by
+// certificate: only verified chains count.
+func TestUnverifiedCertificateIdentifiesNobody(t *testing.T) {
+	ca := newTestCA(t, "jetflow test CA")
+	forger := newTestCA(t, "a forger")
+	a, err := auth.New(auth.Config{Keys: &auth.KeyFile{Callers: []auth.Entry{
+		{Name: "batch", ClientCert: &auth.CertMatch{CommonName: "batch.jetflow.test"}, Services: []string{"*"}},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(handler(a))
+	srv.EnableHTTP2 = true
+	srv.TLS = &tls.Config{
+		Certificates: []tls.Certificate{
+			ca.issue(&x509.Certificate{Subject: pkix.Name{CommonName: "gateway"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}, x509.ExtKeyUsageServerAuth),
+		},
+		ClientAuth: tls.RequireAnyClientCert,
+	}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.cert)
+	forged := forger.client(&x509.Certificate{Subject: pkix.Name{CommonName: "batch.jetflow.test"}})
+	hc := tlsClient(&tls.Config{RootCAs: roots, GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &forged, nil }})
+	defer hc.CloseIdleConnections()
+	_, err = jetflowv1connect.NewChatServiceClient(hc, srv.URL).Chat(context.Background(), &jetflowv1.ChatRequest{})
+	if codeOf(err) != connect.CodeUnauthenticated {
+		t.Fatalf("call with an unverified certificate naming a caller = %v, want unauthenticated", err)
+	}
+}
