@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Measures every worker and prints a Markdown table, each measurement beside its worker's limit:
+# Measures every worker and the gateway and prints a Markdown table, each measurement beside its
+# limit:
 #   binary size    (the stripped binary)
 #   start->ready   (process start to /readyz = 200)
 #   idle RSS       (VmRSS one second after ready; also its anonymous part, RssAnon: heap,
@@ -9,7 +10,8 @@
 #   SIGTERM        exits 0
 # The limits are issue 15's budgets, one row per worker (and a default for a worker without one)
 # in deploy/internal/footprint/budgets.go.
-# It measures the binaries of `make binaries` (bin/, or JETFLOW_WORKER_BIN), which are built with
+# It measures the binaries of `make binaries` (bin/, or JETFLOW_WORKER_BIN: the five workers and
+# bin/gateway, which it starts with a throwaway key file), which are built with
 # deploy/Dockerfile's flags; `make footprint` builds them first. A missing binary is an error.
 # Exits non-zero when a budget is exceeded.
 #

@@ -3,6 +3,7 @@ module github.com/jetflow-dev/jetflow/deploy
 go 1.26.7
 
 require (
+	connectrpc.com/connect v1.21.1
 	github.com/expr-lang/expr v1.17.8
 	github.com/jetflow-dev/jetflow v0.0.0
 	github.com/kedacore/keda/v2 v2.21.0

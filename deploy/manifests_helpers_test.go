@@ -12,6 +12,7 @@ import (
 
 	kedav1alpha1 "github.com/kedacore/keda/v2/apis/keda/v1alpha1"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -48,6 +49,10 @@ func newTyped(apiVersion, kind string) any {
 		return &policyv1.PodDisruptionBudget{}
 	case "v1 ServiceAccount":
 		return &corev1.ServiceAccount{}
+	case "v1 Service":
+		return &corev1.Service{}
+	case "autoscaling/v2 HorizontalPodAutoscaler":
+		return &autoscalingv2.HorizontalPodAutoscaler{}
 	case "v1 ConfigMap":
 		return &corev1.ConfigMap{}
 	case "v1 Namespace":

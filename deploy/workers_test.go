@@ -170,8 +170,9 @@ func resultCount(ctx context.Context, t *testing.T, env *natsEnv, kind string) u
 }
 
 // runWorker starts bin as worker w's NATS user (its nkey seed in a file, as the Secret mounts
-// it), waits until it is ready and stops it with SIGTERM at the end of the test.
-func (e *natsEnv) runWorker(ctx context.Context, t *testing.T, w Worker, bin, models string) *syncbuf.Buffer {
+// it), with extra variables (NAME=value) besides the common ones, waits until it is ready and
+// stops it with SIGTERM at the end of the test.
+func (e *natsEnv) runWorker(ctx context.Context, t *testing.T, w Worker, bin, models string, extra ...string) *syncbuf.Buffer {
 	t.Helper()
 	seed, err := e.keys[w.Name].Seed()
 	if err != nil {
@@ -195,6 +196,7 @@ func (e *natsEnv) runWorker(ctx context.Context, t *testing.T, w Worker, bin, mo
 		`PIPELINES_JSON={"pipelines":{"p":{"backend":"kfp","pipeline_id":"p","pipeline_version_id":"v"}}}`,
 		"KFP_URL=http://127.0.0.1:9",
 	}
+	cmd.Env = append(cmd.Env, extra...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

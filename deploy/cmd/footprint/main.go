@@ -1,4 +1,4 @@
-// Command footprint measures worker binaries (size, time to ready, memory idle and under load,
+// Command footprint measures worker binaries and the gateway's (size, time to ready, memory idle and under load,
 // clean stop) against an embedded JetStream server and stand-in models, prints a Markdown table
 // and exits 1 when a worker is over budget, 2 when it cannot measure one (a binary is missing,
 // say). deploy/footprint.sh runs it on the binaries of make binaries:
@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -66,12 +67,26 @@ func run(ctx context.Context, args []string) (code int) {
 		}
 	}
 	loaders := footprint.Loaders(milvus["MILVUS_ADDR"] == "")
+	keysDir, err := os.MkdirTemp("", "footprint-gateway")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "footprint:", err)
+		return 2
+	}
+	defer os.RemoveAll(keysDir)
+	gateway, err := footprint.GatewayEnv(keysDir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "footprint:", err)
+		return 2
+	}
+	extra := map[string]map[string]string{deploy.GatewayName: gateway}
 	var results []footprint.Result
-	for _, w := range deploy.Workers() {
+	for _, w := range append(deploy.Workers(), deploy.Gateway()) {
+		env := maps.Clone(milvus)
+		maps.Copy(env, extra[w.Name])
 		t := footprint.Target{
 			Worker:   w,
 			Binary:   filepath.Join(*bin, w.Name),
-			Env:      func(addr string) []string { return p.Env(addr, milvus) },
+			Env:      func(addr string) []string { return p.Env(addr, env) },
 			Load:     loaders[w.Name],
 			Requests: *requests,
 			Output:   out,

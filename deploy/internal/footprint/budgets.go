@@ -7,8 +7,9 @@ import "time"
 // links on top of the runtime, NATS, OpenTelemetry and one model client (stt-module,
 // tts-module): chat-handler and voice-assistant add the Milvus gRPC API and the RAG clients
 // (embedding, rerank); pipeline-bridge adds client-go, the Kubernetes client users expect
-// (in-cluster config, kubeconfig, auth plugins). A worker without a row (the gateway, when it
-// exists) is held to Default, the small workers' budget, until it is given its own.
+// (in-cluster config, kubeconfig, auth plugins). The gateway links connect-go and the schema
+// instead of a model client, and is held to the small workers' budget. A binary without a row
+// is held to Default, the small workers' budget, until it is given its own.
 var DefaultBudgets = Budgets{
 	Default: Budget{Size: 20 * MiB, IdleRSS: 20 * MiB, LoadRSS: 32 * MiB, Ready: 50 * time.Millisecond},
 	Workers: map[string]Budget{
@@ -17,5 +18,6 @@ var DefaultBudgets = Budgets{
 		"stt-module":      {Size: 20 * MiB, IdleRSS: 20 * MiB, LoadRSS: 32 * MiB, Ready: 50 * time.Millisecond},
 		"tts-module":      {Size: 20 * MiB, IdleRSS: 20 * MiB, LoadRSS: 32 * MiB, Ready: 50 * time.Millisecond},
 		"pipeline-bridge": {Size: 25 * MiB, IdleRSS: 24 * MiB, LoadRSS: 32 * MiB, Ready: 50 * time.Millisecond},
+		"gateway":         {Size: 20 * MiB, IdleRSS: 20 * MiB, LoadRSS: 32 * MiB, Ready: 50 * time.Millisecond},
 	},
 }

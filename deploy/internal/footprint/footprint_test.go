@@ -199,7 +199,7 @@ func TestViolations(t *testing.T) {
 // every limit, since a zero limit is no limit.
 func TestBudgetsCoverTheWorkers(t *testing.T) {
 	deployed := map[string]bool{}
-	for _, w := range deploy.Workers() {
+	for _, w := range append(deploy.Workers(), deploy.Gateway()) {
 		deployed[w.Name] = true
 		if _, ok := DefaultBudgets.Workers[w.Name]; !ok {
 			t.Errorf("worker %s has no budget of its own", w.Name)
@@ -207,7 +207,7 @@ func TestBudgetsCoverTheWorkers(t *testing.T) {
 	}
 	for name, b := range DefaultBudgets.Workers {
 		if !deployed[name] {
-			t.Errorf("budget for %s, which is not a worker in deploy.Workers()", name)
+			t.Errorf("budget for %s, which is neither a worker in deploy.Workers() nor the gateway", name)
 		}
 		if b.Size <= 0 || b.Ready <= 0 || b.IdleRSS <= 0 || b.LoadRSS <= 0 {
 			t.Errorf("budget of %s %+v leaves a limit unset", name, b)
@@ -218,8 +218,7 @@ func TestBudgetsCoverTheWorkers(t *testing.T) {
 	}
 }
 
-// TestDefaultBudgetIsTheTightest: a worker without a row (the gateway, when it exists) gets no
-// more than any worker that has one.
+// TestDefaultBudgetIsTheTightest: a binary without a row gets no more than any that has one.
 func TestDefaultBudgetIsTheTightest(t *testing.T) {
 	d := DefaultBudgets.Default
 	for name, b := range DefaultBudgets.Workers {
