@@ -33,6 +33,9 @@ type Config struct {
 	// Interceptors run around every RPC, outermost first, after the gateway's own tracing and
 	// before its validation: authentication goes here (cmd/gateway passes gateway/auth's).
 	Interceptors []connect.Interceptor
+	// Middleware wraps the whole handler, outermost first: what must see the HTTP request
+	// itself (authentication recording the verified client certificate for its interceptor).
+	Middleware []func(http.Handler) http.Handler
 	// Page, when set, is served at / and under it (everything that is not an RPC path, health
 	// or reflection), without the interceptors: the page's static files need no key.
 	Page http.Handler

@@ -67,15 +67,21 @@ func New(cfg Config) (*Server, error) {
 	mux.Handle(jetflowv1connect.NewVoiceServiceHandler(voiceService{s}, opts...))
 	mux.Handle(jetflowv1connect.NewPipelineServiceHandler(pipelineService{s}, opts...))
 	mux.Handle(jetflowv1connect.NewAdminServiceHandler(adminService{s}, opts...))
-	// Health and reflection answer without the interceptors: probes and grpcurl need no key.
+	// Health answers without the interceptors: probes need no key. Reflection describes the
+	// API to whoever may call it, so it goes through the caller's interceptors (authentication).
 	mux.Handle(grpchealth.NewHandler(healthChecker{s}))
 	reflector := grpcreflect.NewStaticReflector(Services...)
-	mux.Handle(grpcreflect.NewHandlerV1(reflector))
-	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	reflectOpts := connect.WithInterceptors(cfg.Interceptors...)
+	mux.Handle(grpcreflect.NewHandlerV1(reflector, reflectOpts))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, reflectOpts))
 	if cfg.Page != nil {
 		mux.Handle("/", cfg.Page)
 	}
-	s.handler = mux
+	var h http.Handler = mux
+	for i := len(cfg.Middleware) - 1; i >= 0; i-- {
+		h = cfg.Middleware[i](h)
+	}
+	s.handler = h
 
 	s.deadLetters, err = startDeadLetterWatch(cfg.NC)
 	if err != nil {
