@@ -55,8 +55,10 @@ var rpcCases = []rpcCase{
 		if final == nil || final.GetAnswer() == "" {
 			t.Fatalf("last event is not the answer: %v", events[len(events)-1])
 		}
+		// Tokens are at most once, but on one connection none is lost: every token the worker
+		// published comes before the answer.
 		if strings.TrimSpace(text.String()) != strings.TrimSpace(final.GetAnswer()) {
-			t.Logf("tokens %q, answer %q (tokens are at most once)", text.String(), final.GetAnswer())
+			t.Fatalf("tokens %q, answer %q", text.String(), final.GetAnswer())
 		}
 	}},
 	{"SpeechService/Synthesize", func(ctx context.Context, t *testing.T, h *harness, p protocol, id string) {
