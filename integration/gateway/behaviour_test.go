@@ -266,3 +266,30 @@ func TestTooLargeRequest(t *testing.T) {
 		t.Fatalf("detail %v", d)
 	}
 }
+
+// A call is answered on the wake-up of its result, not at the next recheck, even when the
+// wake-up comes before the stream has stored the result (the server hands a message to
+// subscribers and to the stream at once): with the recheck a minute away, every call of a
+// series, ten at a time, still ends within seconds.
+func TestAnsweredWithoutWaitingForTheRecheck(t *testing.T) {
+	h := newHarness(t, harnessOptions{config: func(c *gateway.Config) { c.Recheck = time.Minute }})
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for w := range 10 {
+		wg.Go(func() {
+			for i := range 20 {
+				ctx, cancel := context.WithTimeout(h.p.Ctx, 10*time.Second)
+				_, err := h.chatClient().Chat(ctx, &jetflowv1.ChatRequest{RequestId: fmt.Sprintf("prompt-%d-%d", w, i), Query: "How does KEDA scale the workers?"})
+				cancel()
+				if err != nil {
+					errs <- fmt.Errorf("call %d-%d: %w (waiting for the recheck?)", w, i, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}

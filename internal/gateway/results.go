@@ -75,9 +75,16 @@ func (r *resultReader) waitWake(ctx context.Context, recheck *time.Timer) error 
 
 // Next returns the next stored message on the subject, waiting for it until ctx ends or the
 // request is dead-lettered.
+//
+// A wake-up can come before the message is stored: the server hands a published message to
+// the subject's subscribers and to the stream at once, and the stream stores it a moment
+// later. So after a wake-up a read that finds nothing is tried again within milliseconds
+// (storeLag), not left to the next wake-up, which may never come.
 func (r *resultReader) Next(ctx context.Context) (*jetstream.RawStreamMsg, error) {
 	recheck := time.NewTimer(r.s.cfg.Recheck)
 	defer recheck.Stop()
+	woken := false
+	retry := storeLagFirst
 	for {
 		msg, err := r.read(ctx)
 		if err == nil {
@@ -87,9 +94,36 @@ func (r *resultReader) Next(ctx context.Context) (*jetstream.RawStreamMsg, error
 		if !errors.Is(err, jetstream.ErrMsgNotFound) {
 			return nil, err
 		}
+		if woken && retry <= storeLagLast {
+			if err := sleepCtx(ctx, retry); err != nil {
+				return nil, err
+			}
+			retry *= 2
+			continue
+		}
+		woken, retry = false, storeLagFirst
 		if err := r.waitWake(ctx, recheck); err != nil {
 			return nil, err
 		}
+		woken = true
+	}
+}
+
+// After a wake-up, a read that finds nothing is tried again after storeLagFirst, doubling up
+// to storeLagLast (about 0.1 s in all); then the reader waits for the next wake-up or recheck.
+const (
+	storeLagFirst = 500 * time.Microsecond
+	storeLagLast  = 64 * time.Millisecond
+)
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 
