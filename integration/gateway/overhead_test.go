@@ -41,8 +41,11 @@ func TestGatewayOverhead(t *testing.T) {
 	directNC := h.p.NC
 	directJS := h.p.JS
 
+	// JETFLOW_GATEWAY_BENCH_RAG=off asks without retrieval (one model call instead of four), for
+	// a machine where the platform itself cannot keep up with the rate.
+	disableRAG := os.Getenv("JETFLOW_GATEWAY_BENCH_RAG") == "off"
 	direct := func(ctx context.Context, id string) error {
-		req := &jetflowv1.ChatRequest{RequestId: id, Query: "How does KEDA scale the workers?"}
+		req := &jetflowv1.ChatRequest{RequestId: id, Query: "How does KEDA scale the workers?", DisableRag: disableRAG}
 		data, err := proto.Marshal(req)
 		if err != nil {
 			return err
@@ -62,7 +65,7 @@ func TestGatewayOverhead(t *testing.T) {
 		return err
 	}
 	viaGateway := func(ctx context.Context, id string) error {
-		_, err := client.Chat(ctx, &jetflowv1.ChatRequest{RequestId: id, Query: "How does KEDA scale the workers?"})
+		_, err := client.Chat(ctx, &jetflowv1.ChatRequest{RequestId: id, Query: "How does KEDA scale the workers?", DisableRag: disableRAG})
 		return err
 	}
 	// Warm both paths up (connections, the stream lookups, the model clients).
@@ -72,7 +75,7 @@ func TestGatewayOverhead(t *testing.T) {
 	d := runAtRate(t, h.p.Ctx, "direct", rate, length, direct)
 	g := runAtRate(t, h.p.Ctx, "gateway", rate, length, viaGateway)
 	fig := overheadFigures{
-		Rate: rate, Seconds: length.Seconds(), Requests: len(d.latencies),
+		Rate: rate, RAG: !disableRAG, Seconds: length.Seconds(), Requests: len(d.latencies),
 		DirectP50MS: ms(d.pct(50)), DirectP99MS: ms(d.pct(99)),
 		GatewayP50MS: ms(g.pct(50)), GatewayP99MS: ms(g.pct(99)),
 		DirectErrors: d.errors, GatewayErrors: g.errors,
@@ -92,6 +95,7 @@ func TestGatewayOverhead(t *testing.T) {
 
 type overheadFigures struct {
 	Rate          int     `json:"rate_per_s"`
+	RAG           bool    `json:"rag"`
 	Seconds       float64 `json:"seconds"`
 	Requests      int     `json:"requests_per_side"`
 	DirectP50MS   float64 `json:"direct_p50_ms"`
