@@ -31,12 +31,15 @@ func TestTraceContinuesIntoTheStages(t *testing.T) {
 		&jetflowv1.ChatRequest{RequestId: "traced", Query: "How does KEDA scale the workers?"}); err != nil {
 		t.Fatal(err)
 	}
-	ended := spans.Ended()
-	if !slices.ContainsFunc(ended, func(s sdktrace.ReadOnlySpan) bool {
-		return s.Name() == "jetflow.v1.ChatService/Chat" && s.SpanContext().TraceID().String() == traceID
-	}) {
-		t.Fatalf("no gateway span for the call in trace %s among %d spans", traceID, len(ended))
-	}
+	jstest.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error { // the span ends after the answer is sent
+		ended := spans.Ended()
+		if !slices.ContainsFunc(ended, func(s sdktrace.ReadOnlySpan) bool {
+			return s.Name() == "jetflow.v1.ChatService/Chat" && s.SpanContext().TraceID().String() == traceID
+		}) {
+			return fmt.Errorf("no gateway span for the call in trace %s among %d spans", traceID, len(ended))
+		}
+		return nil
+	})
 	jstest.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
 		for _, route := range []string{"POST /v1/embeddings", "POST /v1/chat/completions"} {
 			if !slices.Contains(h.models.TraceIDs(route), traceID) {

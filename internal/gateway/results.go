@@ -59,18 +59,19 @@ func (r *resultReader) Close() {
 	}
 }
 
-// waitWake waits for a wake-up, the recheck interval, the dead letter or the end of ctx.
-func (r *resultReader) waitWake(ctx context.Context, recheck *time.Timer) error {
+// waitWake waits for a wake-up (woke), the recheck interval, the dead letter or the end of ctx.
+func (r *resultReader) waitWake(ctx context.Context, recheck *time.Timer) (woke bool, err error) {
 	select {
 	case <-ctx.Done():
-		return ctx.Err()
+		return false, ctx.Err()
 	case dl := <-r.failed:
-		return dl.err()
+		return false, dl.err()
 	case <-r.wake:
+		return true, nil
 	case <-recheck.C:
 		recheck.Reset(r.s.cfg.Recheck)
+		return false, nil
 	}
-	return nil
 }
 
 // Next returns the next stored message on the subject, waiting for it until ctx ends or the
@@ -101,11 +102,10 @@ func (r *resultReader) Next(ctx context.Context) (*jetstream.RawStreamMsg, error
 			retry *= 2
 			continue
 		}
-		woken, retry = false, storeLagFirst
-		if err := r.waitWake(ctx, recheck); err != nil {
+		retry = storeLagFirst
+		if woken, err = r.waitWake(ctx, recheck); err != nil {
 			return nil, err
 		}
-		woken = true
 	}
 }
 

@@ -113,7 +113,7 @@ func (s *Server) waitSessionPublished(ctx context.Context, session string, wake 
 		case !errors.Is(err, jetstream.ErrKeyNotFound):
 			return fmt.Errorf("reading session %s: %w", session, err)
 		}
-		if err := wake.waitWake(ctx, recheck); err != nil {
+		if _, err := wake.waitWake(ctx, recheck); err != nil {
 			return err
 		}
 	}
