@@ -100,6 +100,9 @@ var rpcCases = []rpcCase{
 		var text []string
 		for _, tr := range resp.GetTranscripts() {
 			text = append(text, tr.GetText())
+			if tr.GetSpeakerId() != "spk-"+id { // carried from the chunks, untouched
+				t.Fatalf("transcript %v: speaker_id %q, want spk-%s", tr, tr.GetSpeakerId(), id)
+			}
 		}
 		if got := strings.Join(text, " "); !strings.EqualFold(strings.TrimSpace(got), said) {
 			t.Fatalf("transcribed %q, said %q", got, said)
@@ -239,12 +242,14 @@ func sttChunks(session, said string) []*jetflowv1.TranscribeRequest {
 		n := min(chunkBytes, len(pcm))
 		reqs = append(reqs, &jetflowv1.TranscribeRequest{Chunk: &jetflowv1.SttAudioChunk{
 			RequestId: fmt.Sprintf("%s-%d", session, seq), SessionId: session, Sequence: int64(seq), SampleRate: sampleRate, Pcm: pcm[:n],
+			SpeakerId: "spk-" + session,
 		}})
 		pcm = pcm[n:]
 	}
 	n := int64(len(reqs))
 	reqs = append(reqs, &jetflowv1.TranscribeRequest{Chunk: &jetflowv1.SttAudioChunk{
 		RequestId: fmt.Sprintf("%s-end", session), SessionId: session, Sequence: n, SampleRate: sampleRate, EndOfStream: true,
+		SpeakerId: "spk-" + session,
 	}})
 	return reqs
 }
