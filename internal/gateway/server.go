@@ -140,6 +140,9 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		Handler:           s.handler,
 		Protocols:         &protocols,
 		ReadHeaderTimeout: 10 * time.Second,
+		// No read or write timeout: streams last as long as their calls. Idle keep-alive
+		// connections are closed, so clients that went quiet hold no socket.
+		IdleTimeout: 2 * time.Minute,
 		TLSConfig:         tlsConfig,
 	}
 	if tlsConfig == nil {
