@@ -293,3 +293,20 @@ func TestAnsweredWithoutWaitingForTheRecheck(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A Transcribe stream one of whose chunks stt-module dead-letters (a sample rate other than the
+// session's) ends with the stage's reason, instead of waiting for a session that cannot end.
+func TestTranscribeEndsAtADeadLetteredChunk(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	reqs := sttChunks("rates", "two rates")
+	reqs[1].Chunk.SampleRate = 8000
+	ctx, cancel := context.WithTimeout(h.p.Ctx, 20*time.Second)
+	defer cancel()
+	_, err := callClientStream[jetflowv1.TranscribeRequest, jetflowv1.TranscribeResponse](ctx, h, protoConnect, "/jetflow.v1.SpeechService/Transcribe", reqs)
+	if connect.CodeOf(err) != connect.CodeFailedPrecondition {
+		t.Fatalf("error %v, want failed_precondition", err)
+	}
+	if d := detailOf(t, err); d.GetStage() != streams.ConsumerSTT {
+		t.Fatalf("detail %v", d)
+	}
+}

@@ -77,12 +77,18 @@ func (w *deadLetterWatch) deliver(m *nats.Msg) {
 // calls with one request id (a client retrying while its first call still waits) share
 // nothing: the later registration wins, and the earlier call still ends at its deadline.
 func (w *deadLetterWatch) add(stream, requestID string) (<-chan deadLetter, func()) {
-	key := watchKey(stream, requestID)
 	ch := make(chan deadLetter, 1)
+	return ch, w.addTo(stream, requestID, ch)
+}
+
+// addTo registers requestID in stream on ch, which several requests of one call may share (the
+// chunks of a Transcribe stream); the returned function removes it.
+func (w *deadLetterWatch) addTo(stream, requestID string, ch chan deadLetter) func() {
+	key := watchKey(stream, requestID)
 	w.mu.Lock()
 	w.waiting[key] = ch
 	w.mu.Unlock()
-	return ch, func() {
+	return func() {
 		w.mu.Lock()
 		if w.waiting[key] == ch {
 			delete(w.waiting, key)

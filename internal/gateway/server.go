@@ -143,7 +143,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		// No read or write timeout: streams last as long as their calls. Idle keep-alive
 		// connections are closed, so clients that went quiet hold no socket.
 		IdleTimeout: 2 * time.Minute,
-		TLSConfig:         tlsConfig,
+		TLSConfig:   tlsConfig,
 	}
 	if tlsConfig == nil {
 		protocols.SetUnencryptedHTTP2(true)

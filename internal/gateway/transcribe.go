@@ -29,10 +29,17 @@ func (sp speechService) Transcribe(ctx context.Context, in *connect.ClientStream
 		session string
 		ended   bool
 		results *resultReader
+		// A dead-lettered chunk (another sample rate, an expired deadline) ends the call: the
+		// session may never be complete without it.
+		failed  = make(chan deadLetter, 1)
+		unwatch []func()
 	)
 	defer func() {
 		if results != nil {
 			results.Close()
+		}
+		for _, f := range unwatch {
+			f()
 		}
 	}()
 	for in.Receive() {
@@ -43,7 +50,7 @@ func (sp speechService) Transcribe(ctx context.Context, in *connect.ClientStream
 		case session == "":
 			session = chunk.GetSessionId()
 			var err error
-			results, err = sp.s.openResults(streams.ResultSubject(streams.ResultKindSTT, session), nil, "$KV."+streams.BucketSTTSessions+"."+session)
+			results, err = sp.s.openResults(streams.ResultSubject(streams.ResultKindSTT, session), failed, "$KV."+streams.BucketSTTSessions+"."+session)
 			if err != nil {
 				return nil, waitError(ctx, "waiting for transcripts", err)
 			}
@@ -51,6 +58,7 @@ func (sp speechService) Transcribe(ctx context.Context, in *connect.ClientStream
 			return nil, invalidArgument(&jetflowv1.ValidationError{Field: "chunk.session_id", Reason: fmt.Sprintf("is %q, the stream's first chunk had %q: one call streams one session", chunk.GetSessionId(), session)})
 		}
 		sp.s.prepare(ctx, &chunk.UserId, &chunk.Deadline)
+		unwatch = append(unwatch, sp.s.deadLetters.addTo(streams.StreamSTT, chunk.GetRequestId(), failed))
 		if _, err := sp.s.publishRequest(ctx, streams.STTAudioSubject(session), streams.ResultKindSTT, chunk.GetRequestId(), chunk); err != nil {
 			return nil, waitError(ctx, fmt.Sprintf("publishing chunk %d of session %s", chunk.GetSequence(), session), err)
 		}
