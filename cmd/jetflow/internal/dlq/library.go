@@ -26,7 +26,5 @@ var (
 	deadLetterStream = deadletters.Stream
 	openRecords      = deadletters.OpenRecords
 	forLetter        = deadletters.ForLetter
-	newLetter        = deadletters.NewLetter
-	replayMessage    = deadletters.ReplayMessage
 	replayMsgID      = deadletters.ReplayMsgID
 )
