@@ -13,52 +13,12 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/jetflow-dev/jetflow/internal/stage"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
 )
-
-// The copy a replay publishes keeps what says how to read the payload and drops what would
-// make it start with spent attempts or another message's identity.
-func TestReplayMessageHeaders(t *testing.T) {
-	original := nats.Header{
-		stage.HeaderContentType:  {"application/json"},
-		stage.HeaderType:         {"jetflow.v1.ChatRequest"},
-		stage.HeaderRequestID:    {"r-1"},
-		"traceparent":            {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
-		"tracestate":             {"vendor=1"},
-		"X-Tenant":               {"acme"},
-		stage.HeaderAttempts:     {"4"},
-		stage.HeaderRequeuedFrom: {"AI_CHAT:7"},
-		HeaderReplayedFrom:       {"AI_DLQ:1"},
-		"Nats-Expected-Stream":   {"AI_CHAT"},
-	}
-	d := stage.DeadLetter{Stage: streams.ConsumerChatRetrieve, Kind: stage.KindPermanent, Reason: "bad", OriginalSubject: streams.SubjectChatRequest,
-		Stream: streams.StreamChat, Sequence: 9, Deliveries: 5, Header: original, Data: []byte(`{"request_id":"r-1"}`), FailedAt: time.Now()}
-	m := d.Message(streams.DeadLetterSubject(d.Stage), 0)
-	l := newLetter(42, m.Subject, time.Now(), m.Header, m.Data)
-
-	got := replayMessage(l, 3)
-	if got.Subject != streams.SubjectChatRequest || string(got.Data) != `{"request_id":"r-1"}` {
-		t.Fatalf("copy to %s with %q", got.Subject, got.Data)
-	}
-	want := nats.Header{
-		stage.HeaderContentType: {"application/json"},
-		stage.HeaderType:        {"jetflow.v1.ChatRequest"},
-		stage.HeaderRequestID:   {"r-1"},
-		"traceparent":           {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
-		"tracestate":            {"vendor=1"},
-		"X-Tenant":              {"acme"},
-		HeaderReplayedFrom:      {"AI_DLQ:42"},
-		jetstream.MsgIDHeader:   {"replay:AI_DLQ:42:3"},
-	}
-	if fmt.Sprint(got.Header) != fmt.Sprint(want) {
-		t.Fatalf("headers\n%v\nwant\n%v", got.Header, want)
-	}
-}
 
 // replayStages are three stages of different workers, each with a payload: protobuf for some
 // letters, protojson for others.
@@ -118,7 +78,7 @@ func (h *harness) recordCount() int {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	all, err := recs.all(h.p.Ctx)
+	all, err := recs.All(h.p.Ctx)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -206,7 +166,7 @@ func TestReplayStoppedBetweenPublishAndRecordResumes(t *testing.T) {
 	}
 	recorded := 0
 	recs, _ := openRecords(h.p.Ctx, h.p.JS)
-	all, _ := recs.all(h.p.Ctx)
+	all, _ := recs.All(h.p.Ctx)
 	for _, e := range all {
 		if e.State == stateReplayed {
 			recorded++
@@ -223,7 +183,7 @@ func TestReplayStoppedBetweenPublishAndRecordResumes(t *testing.T) {
 			t.Errorf("letter %d has %d copies", seq, n)
 		}
 	}
-	all, _ = recs.all(h.p.Ctx)
+	all, _ = recs.All(h.p.Ctx)
 	if r := all[crashedOn]; r.State != stateReplayed || !r.Duplicate {
 		t.Fatalf("the letter stopped on is recorded %+v, want replayed as a duplicate", r.Record)
 	}
