@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/term"
 
+	"github.com/jetflow-dev/jetflow/cmd/jetflow/internal/client"
 	"github.com/jetflow-dev/jetflow/cmd/jetflow/internal/devplatform"
 	"github.com/jetflow-dev/jetflow/cmd/jetflow/internal/dlq"
 	"github.com/jetflow-dev/jetflow/cmd/jetflow/internal/status"
@@ -34,8 +35,15 @@ Usage:
   jetflow streams diff [--replicas N]    show how the server differs from streams/ (exit 1 on drift)
   jetflow dlq ls|show|replay|purge       list, inspect, replay and purge dead letters (jetflow dlq --help)
   jetflow status [--watch] [-o json]     every stage at a glance (exit 1 on an open breaker or new dead letters)
-  jetflow dev [--data DIR]               the whole platform in one process (embedded JetStream)
+  jetflow dev [--data DIR]               the whole platform in one process (embedded JetStream and the gateway)
   jetflow --version                      version and build information
+
+Clients of the gateway (at --gateway URL, else JETFLOW_GATEWAY, else ` + client.DefaultGateway + `, where
+jetflow dev serves it; the API key in JETFLOW_API_KEY):
+  jetflow chat QUESTION                  ask; the answer's tokens print as they come, the sources after
+  jetflow say TEXT -o FILE.wav           speak the text into a WAV file
+  jetflow transcribe FILE.wav            the transcript of a WAV file
+  jetflow pipeline start NAME [K=V...]   start a pipeline run and follow its status
 
 Every command answers --help.
 
@@ -45,8 +53,9 @@ NATS_USER and NATS_PASSWORD, or NATS_TOKEN; NATS_TLS_CA, NATS_TLS_CERT and NATS_
 NATS_CONNECT_TIMEOUT (capped at 5s). jetflow dev also reads LOG_LEVEL and hands its environment
 to the workers it runs (each worker's --help lists what it reads).
 
-Exit status: 0 done; 1 an error, drift (streams diff), or some dead letters failed (dlq replay,
-dlq purge: run the same command again to resume); 2 a usage error (nothing was done).
+Exit status: 0 done; 1 an error, drift (streams diff), some dead letters failed (dlq replay,
+dlq purge: run the same command again to resume), or a pipeline run that did not succeed;
+2 a usage error (nothing was done).
 jetflow status: 0 healthy; 1 an open breaker, dead letters in the last --dlq-window, or a
 missing consumer; 2 the status could not be read, or a usage error.
 `
@@ -97,7 +106,7 @@ func exitCode(err error, stderr io.Writer) int {
 		return exitOK
 	case errors.Is(err, errDrift):
 		return exitError
-	case errors.Is(err, errUsage), errors.Is(err, dlq.ErrUsage):
+	case errors.Is(err, errUsage), errors.Is(err, dlq.ErrUsage), errors.Is(err, client.ErrUsage):
 		fmt.Fprintln(stderr, "jetflow:", strings.TrimPrefix(err.Error(), errUsage.Error()+": "))
 		return exitUsage
 	default:
@@ -150,6 +159,14 @@ func runIO(ctx context.Context, args []string, std ioStreams, lookup envconfig.L
 		return exitWith(status.Main(ctx, args[1:], stdout, stderr, lookup))
 	case "dev":
 		return dev(ctx, args[1:], stdout, stderr, lookup)
+	case "chat":
+		return client.Chat(ctx, args[1:], clientEnv(std, lookup))
+	case "say":
+		return client.Say(ctx, args[1:], clientEnv(std, lookup))
+	case "transcribe":
+		return client.Transcribe(ctx, args[1:], clientEnv(std, lookup))
+	case "pipeline":
+		return client.Pipeline(ctx, args[1:], clientEnv(std, lookup))
 	case "version", "-version", "--version":
 		printVersion(stdout)
 		return nil
@@ -179,6 +196,10 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer, help string) 
 		return usageErrorf("%s takes no arguments, got %q (see %s --help)", fs.Name(), fs.Args(), fs.Name())
 	}
 	return nil
+}
+
+func clientEnv(std ioStreams, lookup envconfig.Lookup) client.Env {
+	return client.Env{Stdout: std.out, Stderr: std.err, Lookup: lookup}
 }
 
 func isTerminal(stream any) bool {
