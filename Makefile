@@ -7,7 +7,7 @@ TOOL      := $(GO) tool -modfile=tools/go.mod
 LINT      := $(GO) tool -modfile=tools/lint/go.mod golangci-lint
 BIN       := bin
 WORKERS   := chat-handler tts-module pipeline-bridge stt-module voice-assistant
-BINARIES  := $(WORKERS) jetflow standin-models
+BINARIES  := $(WORKERS) gateway jetflow standin-models
 TEST_FLAGS ?= -race -shuffle=on -timeout 20m
 # What every binary make binaries builds prints first with --version (internal/buildinfo): git
 # stamps it, since the toolchain's own VCS stamp is missing in a worktree or with -buildvcs=false.
