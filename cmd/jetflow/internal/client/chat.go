@@ -40,7 +40,7 @@ func Chat(ctx context.Context, args []string, env Env) error {
 	if *topK < 0 || *topK > 100 {
 		return usageErrorf("--top-k must be 0..100, got %d", *topK)
 	}
-	gw, err := gwFlags.resolve(env.lookup())
+	gw, err := gwFlags.resolve(env)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jetflow-dev/jetflow/internal/envconfig"
 	"github.com/jetflow-dev/jetflow/internal/upstream/transcribe"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 )
@@ -237,7 +238,7 @@ func TestGatewayResolution(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := &gatewayFlags{url: tt.flag, timeout: time.Second}
-			gw, err := f.resolve(func(name string) (string, bool) { v, ok := tt.env[name]; return v, ok })
+			gw, err := f.resolve(Env{Lookup: envconfig.Map(tt.env), DevKeyFile: filepath.Join(t.TempDir(), "none")})
 			if err != nil || gw.url != tt.want {
 				t.Fatalf("%q %v, want %q", gw.url, err, tt.want)
 			}
@@ -273,4 +274,32 @@ func stereoWAV(pcm []byte, rate int) []byte {
 	b = append(b, "data"...)
 	b = le.AppendUint32(b, uint32(len(pcm)))
 	return append(b, pcm...)
+}
+
+// Without JETFLOW_API_KEY, a gateway on this machine gets the key jetflow dev wrote; one
+// elsewhere gets none.
+func TestDevKeyFile(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "dev-api-key")
+	if err := os.WriteFile(keyFile, []byte("jf_dev\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, url string
+		env       map[string]string
+		key, from string
+	}{
+		{"loopback address", "http://127.0.0.1:8081", nil, "jf_dev", keyFile},
+		{"localhost", "http://localhost:9", nil, "jf_dev", keyFile},
+		{"the environment wins", "http://127.0.0.1:8081", map[string]string{"JETFLOW_API_KEY": "jf_env"}, "jf_env", "JETFLOW_API_KEY"},
+		{"another machine", "https://gw.example", nil, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &gatewayFlags{url: tt.url, timeout: time.Second}
+			gw, err := f.resolve(Env{Lookup: envconfig.Map(tt.env), DevKeyFile: keyFile})
+			if err != nil || gw.key != tt.key || gw.keyFrom != tt.from {
+				t.Fatalf("key %q from %q (%v), want %q from %q", gw.key, gw.keyFrom, err, tt.key, tt.from)
+			}
+		})
+	}
 }

@@ -32,10 +32,14 @@ func callError(doing string, gw gateway, err error) error {
 	var what string
 	switch connect.CodeOf(err) {
 	case connect.CodeUnauthenticated:
-		if gw.key == "" {
+		switch gw.keyFrom {
+		case "":
 			what = "the gateway wants an API key: set JETFLOW_API_KEY (jetflow dev prints a development key)"
-		} else {
+		case envAPIKey:
 			what = "the gateway refused the key in JETFLOW_API_KEY: use the key jetflow dev printed, or one from the gateway's key file"
+		default:
+			what = fmt.Sprintf("the gateway refused the development key in %s (from another jetflow dev run?): "+
+				"set JETFLOW_API_KEY to the key the running jetflow dev printed", gw.keyFrom)
 		}
 	case connect.CodePermissionDenied:
 		what = "the key in JETFLOW_API_KEY may not call this service: use a key whose services include it"

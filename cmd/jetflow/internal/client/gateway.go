@@ -2,6 +2,8 @@ package client
 
 import (
 	"crypto/rand"
+	"net"
+	"os"
 	"encoding/hex"
 	"flag"
 	"net/http"
@@ -11,16 +13,20 @@ import (
 
 	"connectrpc.com/connect"
 
-	"github.com/jetflow-dev/jetflow/internal/envconfig"
 )
 
 // DefaultGatewayPort is the port `jetflow dev` serves the gateway on unless told otherwise, so
-// that the client commands reach it with no flag.
+// that the client commands reach it with no flag; cmd/gateway's GATEWAY_ADDR defaults to it too.
 const DefaultGatewayPort = 8081
 
 // DefaultGateway is the gateway the commands call when neither --gateway nor JETFLOW_GATEWAY is
 // set: the one `jetflow dev` runs (on DefaultGatewayPort).
-const DefaultGateway = "http://localhost:8081"
+const DefaultGateway = "http://127.0.0.1:8081"
+
+// DevKeyPath is where `jetflow dev`, run from the same directory with its default --data, keeps
+// the development API key of its run. The commands use it when JETFLOW_API_KEY is unset and the
+// gateway is on this machine, so `make run` then `jetflow chat` needs nothing copied.
+const DevKeyPath = ".jetflow/data/dev-api-key"
 
 // Environment variables the commands read.
 const (
@@ -38,6 +44,7 @@ serves it); the API key is JETFLOW_API_KEY (jetflow dev prints a development key
 type gateway struct {
 	url     string
 	key     string
+	keyFrom string // where key came from, for the errors
 	timeout time.Duration
 }
 
@@ -55,7 +62,8 @@ func addGatewayFlags(fs *flag.FlagSet, defaultTimeout time.Duration) *gatewayFla
 }
 
 // resolve checks the flags against the environment and returns the gateway to call.
-func (f *gatewayFlags) resolve(lookup envconfig.Lookup) (gateway, error) {
+func (f *gatewayFlags) resolve(env Env) (gateway, error) {
+	lookup := env.lookup()
 	raw := f.url
 	if raw == "" {
 		if v, ok := lookup(envGateway); ok && strings.TrimSpace(v) != "" {
@@ -71,8 +79,35 @@ func (f *gatewayFlags) resolve(lookup envconfig.Lookup) (gateway, error) {
 	if f.timeout <= 0 {
 		return gateway{}, usageErrorf("--timeout must be positive, got %s", f.timeout)
 	}
-	key, _ := lookup(envAPIKey)
-	return gateway{url: strings.TrimRight(u.String(), "/"), key: strings.TrimSpace(key), timeout: f.timeout}, nil
+	gw := gateway{url: strings.TrimRight(u.String(), "/"), timeout: f.timeout}
+	if key, ok := lookup(envAPIKey); ok && strings.TrimSpace(key) != "" {
+		gw.key, gw.keyFrom = strings.TrimSpace(key), envAPIKey
+	} else if isLoopback(u.Hostname()) {
+		gw.key, gw.keyFrom = readDevKey(env.devKeyPath())
+	}
+	return gw, nil
+}
+
+// isLoopback says host is this machine: only there is a development key sent unasked.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// readDevKey reads the development key jetflow dev wrote, if there is one.
+func readDevKey(path string) (key, from string) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", ""
+	}
+	key = strings.TrimSpace(string(data))
+	if key == "" || len(key) > 256 || strings.ContainsAny(key, " \t\r\n") {
+		return "", ""
+	}
+	return key, path
 }
 
 // httpClient is the client of the generated service clients: it sends the key as a bearer

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -170,6 +171,6 @@ func run(t *testing.T, cmd func(context.Context, []string, Env) error, url, key 
 	if key != "" {
 		env["JETFLOW_API_KEY"] = key
 	}
-	err = cmd(t.Context(), args, Env{Stdout: &out, Stderr: &errs, Lookup: envconfig.Map(env)})
+	err = cmd(t.Context(), args, Env{Stdout: &out, Stderr: &errs, Lookup: envconfig.Map(env), DevKeyFile: filepath.Join(t.TempDir(), "no-dev-key")})
 	return out.String(), errs.String(), err
 }

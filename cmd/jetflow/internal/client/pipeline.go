@@ -60,7 +60,7 @@ func pipelineStart(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	gw, err := gwFlags.resolve(env.lookup())
+	gw, err := gwFlags.resolve(env)
 	if err != nil {
 		return err
 	}

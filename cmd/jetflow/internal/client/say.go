@@ -45,7 +45,7 @@ func Say(ctx context.Context, args []string, env Env) error {
 	case *speed != 0 && (*speed < 0.25 || *speed > 4):
 		return usageErrorf("--speed must be 0.25..4, got %g", *speed)
 	}
-	gw, err := gwFlags.resolve(env.lookup())
+	gw, err := gwFlags.resolve(env)
 	if err != nil {
 		return err
 	}

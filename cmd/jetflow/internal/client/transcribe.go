@@ -43,7 +43,7 @@ func Transcribe(ctx context.Context, args []string, env Env) error {
 	case *chunkLength < 20*time.Millisecond || *chunkLength > 5*time.Second:
 		return usageErrorf("--chunk must be 20ms..5s, got %s", *chunkLength)
 	}
-	gw, err := gwFlags.resolve(env.lookup())
+	gw, err := gwFlags.resolve(env)
 	if err != nil {
 		return err
 	}
