@@ -1,0 +1,164 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jetflow-dev/jetflow/internal/devkit/standin"
+	"github.com/jetflow-dev/jetflow/internal/upstream/transcribe"
+	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
+)
+
+const sampleRate = 16000
+
+// rpcCase exercises one RPC over one protocol and checks the answer is the platform's.
+type rpcCase struct {
+	name string
+	run  func(ctx context.Context, t *testing.T, h *harness, p protocol, id string)
+}
+
+var rpcCases = []rpcCase{
+	{"ChatService/Chat", func(ctx context.Context, t *testing.T, h *harness, p protocol, id string) {
+		resp, err := callUnary[jetflowv1.ChatRequest, jetflowv1.ChatResponse](ctx, h, p, "/jetflow.v1.ChatService/Chat",
+			&jetflowv1.ChatRequest{RequestId: id, Query: "How does KEDA scale the workers?"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.GetRequestId() != id || !strings.HasPrefix(resp.GetAnswer(), "According to") || len(resp.GetSources()) == 0 {
+			t.Fatalf("answer %q with %d sources for %s", resp.GetAnswer(), len(resp.GetSources()), resp.GetRequestId())
+		}
+	}},
+	{"ChatService/ChatStream", func(ctx context.Context, t *testing.T, h *harness, p protocol, id string) {
+		events, err := callServerStream[jetflowv1.ChatStreamRequest, jetflowv1.ChatStreamResponse](ctx, h, p, "/jetflow.v1.ChatService/ChatStream",
+			&jetflowv1.ChatStreamRequest{Request: &jetflowv1.ChatRequest{RequestId: id, Query: "What happens to a message that fails?"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(events) < 2 {
+			t.Fatalf("%d events, want tokens then the answer", len(events))
+		}
+		var text strings.Builder
+		for _, e := range events[:len(events)-1] {
+			if e.GetToken() == nil {
+				t.Fatalf("event before the last is not a token: %v", e)
+			}
+			text.WriteString(e.GetToken().GetText())
+		}
+		final := events[len(events)-1].GetResponse()
+		if final == nil || final.GetAnswer() == "" {
+			t.Fatalf("last event is not the answer: %v", events[len(events)-1])
+		}
+		if strings.TrimSpace(text.String()) != strings.TrimSpace(final.GetAnswer()) {
+			t.Logf("tokens %q, answer %q (tokens are at most once)", text.String(), final.GetAnswer())
+		}
+	}},
+	{"SpeechService/Synthesize", func(ctx context.Context, t *testing.T, h *harness, p protocol, id string) {
+		chunks, err := callServerStream[jetflowv1.SynthesizeRequest, jetflowv1.SynthesizeResponse](ctx, h, p, "/jetflow.v1.SpeechService/Synthesize",
+			&jetflowv1.SynthesizeRequest{Request: &jetflowv1.TtsRequest{RequestId: id, Text: "The gateway speaks."}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(chunks) == 0 || !chunks[len(chunks)-1].GetChunk().GetLast() {
+			t.Fatalf("%d chunks, the last not marked last", len(chunks))
+		}
+		var total int64
+		for i, c := range chunks {
+			if int(c.GetChunk().GetSequence()) != i {
+				t.Fatalf("chunk %d has sequence %d", i, c.GetChunk().GetSequence())
+			}
+			total += int64(len(c.GetChunk().GetAudio()))
+		}
+		if want := chunks[len(chunks)-1].GetChunk().GetTotalBytes(); total != want || total == 0 {
+			t.Fatalf("%d audio bytes, the last chunk says %d", total, want)
+		}
+	}},
+	{"SpeechService/ListVoices", func(ctx context.Context, t *testing.T, h *harness, p protocol, _ string) {
+		resp, err := callUnary[jetflowv1.ListVoicesRequest, jetflowv1.ListVoicesResponse](ctx, h, p, "/jetflow.v1.SpeechService/ListVoices", &jetflowv1.ListVoicesRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.GetVoices()) == 0 || resp.GetVoices()[0].GetId() != "alloy" {
+			t.Fatalf("voices %v", resp.GetVoices())
+		}
+	}},
+	{"SpeechService/Transcribe", func(ctx context.Context, t *testing.T, h *harness, p protocol, id string) {
+		const said = "the gateway hears you"
+		reqs := sttChunks(id, said)
+		resp, err := callClientStream[jetflowv1.TranscribeRequest, jetflowv1.TranscribeResponse](ctx, h, p, "/jetflow.v1.SpeechService/Transcribe", reqs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var text []string
+		for _, tr := range resp.GetTranscripts() {
+			text = append(text, tr.GetText())
+		}
+		if got := strings.Join(text, " "); !strings.EqualFold(strings.TrimSpace(got), said) {
+			t.Fatalf("transcribed %q, said %q", got, said)
+		}
+	}},
+	{"VoiceService/Ask", func(ctx context.Context, t *testing.T, h *harness, p protocol, id string) {
+		const question = "How does KEDA scale the workers?"
+		wav, err := transcribe.EncodeWAV(standin.EncodeSpeech(question, sampleRate), sampleRate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := callUnary[jetflowv1.AskRequest, jetflowv1.AskResponse](ctx, h, p, "/jetflow.v1.VoiceService/Ask", &jetflowv1.AskRequest{Request: &jetflowv1.VoiceRequest{
+			RequestId: id, SessionId: "s-" + id, Audio: wav, Format: &jetflowv1.AudioFormat{Encoding: jetflowv1.AudioFormat_ENCODING_WAV},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := resp.GetResponse()
+		if !strings.EqualFold(r.GetTranscript(), question) || r.GetAnswer() == "" || len(resp.GetAudio()) == 0 || r.GetAudioChunks() == 0 {
+			t.Fatalf("transcript %q, answer %q, %d audio bytes in %d chunks", r.GetTranscript(), r.GetAnswer(), len(resp.GetAudio()), r.GetAudioChunks())
+		}
+	}},
+	{"PipelineService/Trigger", func(ctx context.Context, t *testing.T, h *harness, p protocol, id string) {
+		statuses, err := callServerStream[jetflowv1.TriggerRequest, jetflowv1.TriggerResponse](ctx, h, p, "/jetflow.v1.PipelineService/Trigger",
+			&jetflowv1.TriggerRequest{Trigger: &jetflowv1.PipelineTrigger{RequestId: id, Pipeline: "nightly-eval"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(statuses) == 0 || statuses[len(statuses)-1].GetStatus().GetPhase() != jetflowv1.PipelineStatus_PHASE_SUCCEEDED {
+			t.Fatalf("statuses %v, want the run to end SUCCEEDED", statuses)
+		}
+	}},
+}
+
+// sttChunks cuts the stand-in's encoding of said into 200 ms chunks of one session, the last
+// one marked end_of_stream.
+func sttChunks(session, said string) []*jetflowv1.TranscribeRequest {
+	pcm := standin.EncodeSpeech(said, sampleRate)
+	const chunkBytes = sampleRate / 5 * 2
+	var reqs []*jetflowv1.TranscribeRequest
+	for seq := 0; len(pcm) > 0; seq++ {
+		n := min(chunkBytes, len(pcm))
+		reqs = append(reqs, &jetflowv1.TranscribeRequest{Chunk: &jetflowv1.SttAudioChunk{
+			RequestId: fmt.Sprintf("%s-%d", session, seq), SessionId: session, Sequence: int64(seq), SampleRate: sampleRate, Pcm: pcm[:n],
+		}})
+		pcm = pcm[n:]
+	}
+	n := int64(len(reqs))
+	reqs = append(reqs, &jetflowv1.TranscribeRequest{Chunk: &jetflowv1.SttAudioChunk{
+		RequestId: fmt.Sprintf("%s-end", session), SessionId: session, Sequence: n, SampleRate: sampleRate, EndOfStream: true,
+	}})
+	return reqs
+}
+
+// Every RPC, through every protocol, against the running platform.
+func TestEveryRPCOverEveryProtocol(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	for _, c := range rpcCases {
+		for _, p := range protocols {
+			t.Run(c.name+"/"+string(p), func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(h.p.Ctx, 30*time.Second)
+				defer cancel()
+				id := strings.NewReplacer("/", "-", ".", "-").Replace(strings.ToLower(c.name + "-" + string(p)))
+				c.run(ctx, t, h, p, id)
+			})
+		}
+	}
+}
