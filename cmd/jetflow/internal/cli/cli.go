@@ -198,6 +198,13 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer, help string) 
 	return nil
 }
 
+// flagSet says whether the command line set the flag.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 func clientEnv(std ioStreams, lookup envconfig.Lookup) client.Env {
 	return client.Env{Stdout: std.out, Stderr: std.err, Lookup: lookup}
 }
@@ -261,8 +268,12 @@ per resource; exit 1 when something differs.
 `
 
 const devHelp = `jetflow dev: the whole platform in one process: an embedded JetStream server with streams/
-applied, the five workers, and stand-in model servers. It prints how to talk to it with the nats
-CLI; Ctrl-C stops it. LOG_LEVEL=debug logs more; the workers read their usual environment.
+applied, the five workers, stand-in model servers, and the gateway (the Connect API and the page
+at /) on 127.0.0.1 behind a development API key made for this run. It prints the key and how to
+ask a question through the gateway (jetflow chat, the page) and with the nats CLI; the client
+commands run from the same directory read the key from .jetflow/data/dev-api-key. Ctrl-C stops
+it. LOG_LEVEL=debug logs more; the workers read their usual environment; JETFLOW_DEV_GATEWAY_PORT
+sets the gateway's port when --gateway-port is not given.
 `
 
 func streamsApply(ctx context.Context, args []string, stdout, stderr io.Writer, lookup envconfig.Lookup) error {
@@ -298,13 +309,29 @@ func printChanges(w io.Writer, changes []streams.Change) {
 	}
 }
 
+// devDataDefault is jetflow dev's data directory unless --data says otherwise.
+const devDataDefault = ".jetflow/data"
+
 func dev(ctx context.Context, args []string, stdout, stderr io.Writer, lookup envconfig.Lookup) error {
 	fs := flag.NewFlagSet("jetflow dev", flag.ContinueOnError)
-	data := fs.String("data", ".jetflow/data", "JetStream data directory, kept between runs")
+	data := fs.String("data", devDataDefault, "JetStream data directory, kept between runs")
 	port := fs.Int("port", 4222, "NATS client port (-1: any free port)")
 	monitor := fs.Int("monitor", 8222, "NATS monitoring port (/jsz, what KEDA reads; -1: any free port)")
+	gatewayPort := fs.Int("gateway-port", client.DefaultGatewayPort, "the gateway's port on 127.0.0.1 (-1: any free port; 0: no gateway; env JETFLOW_DEV_GATEWAY_PORT)")
 	if err := parseFlags(fs, args, stdout, devHelp); err != nil {
 		return err
+	}
+	if !flagSet(fs, "gateway-port") {
+		if v, ok := lookup("JETFLOW_DEV_GATEWAY_PORT"); ok && v != "" {
+			port, err := strconv.Atoi(v)
+			if err != nil || port < -1 || port > 65535 {
+				return usageErrorf("JETFLOW_DEV_GATEWAY_PORT=%q is not a port (-1..65535)", v)
+			}
+			*gatewayPort = port
+		}
+	}
+	if *gatewayPort < -1 || *gatewayPort > 65535 {
+		return usageErrorf("--gateway-port %d is not a port (-1..65535)", *gatewayPort)
 	}
 	level := slog.LevelInfo
 	if v, ok := lookup("LOG_LEVEL"); ok && strings.EqualFold(v, "debug") {
@@ -313,6 +340,7 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer, lookup en
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	return devplatform.Run(ctx, devplatform.Options{
 		DataDir: *data, Port: *port, MonitorPort: *monitor, Lookup: lookup, Out: stdout, Log: log,
+		GatewayPort: *gatewayPort, ClientGateway: client.DefaultGateway,
 		Workers: platform.All,
 	})
 }

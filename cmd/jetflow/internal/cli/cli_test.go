@@ -2,11 +2,14 @@ package cli
 
 import (
 	"context"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
 	"testing"
 
+	"github.com/jetflow-dev/jetflow/cmd/jetflow/internal/client"
+	"github.com/jetflow-dev/jetflow/cmd/jetflow/internal/devplatform"
 	"github.com/jetflow-dev/jetflow/internal/devkit/syncbuf"
 )
 
@@ -106,5 +109,13 @@ func TestVersionShowsTheVCSStamp(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("version lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// The client commands look for the development key where jetflow dev, with its default --data,
+// writes it.
+func TestDevKeyPathAgrees(t *testing.T) {
+	if want := filepath.Join(devDataDefault, devplatform.DevKeyFile); client.DevKeyPath != want {
+		t.Errorf("client.DevKeyPath %q, jetflow dev writes %q", client.DevKeyPath, want)
 	}
 }

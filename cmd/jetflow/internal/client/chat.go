@@ -117,12 +117,16 @@ func printAnswer(stdout, stderr io.Writer, streamed string, final *jetflowv1.Cha
 // sourceLine is one source: its title (or id), where it is from, its score and the start of
 // its text.
 func sourceLine(s *jetflowv1.Source) string {
-	title := s.GetMetadata()["title"]
+	title, where := s.GetMetadata()["title"], s.GetCollection()
 	if title == "" {
 		title = s.GetId()
+	} else if s.GetId() != "" {
+		where = strings.TrimSpace(where + " #" + s.GetId())
 	}
-	where := strings.TrimSpace(fmt.Sprintf("%s #%s", s.GetCollection(), s.GetId()))
-	line := fmt.Sprintf("%s (%s, score %.3f)", title, where, s.GetScore())
+	if where != "" {
+		where += ", "
+	}
+	line := fmt.Sprintf("%s (%sscore %.3f)", title, where, s.GetScore())
 	if u := s.GetMetadata()["url"]; u != "" {
 		line += " " + u
 	}

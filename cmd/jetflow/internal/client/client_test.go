@@ -26,7 +26,7 @@ func TestChatPrintsTokensThenSources(t *testing.T) {
 	}
 	want := "According to [source 1]: KEDA scales on consumer lag.\n\nSources:\n" +
 		"  [1] Autoscaling (docs #7, score 0.910)\n      KEDA scales workers on lag.\n" +
-		"  [2] 9 (docs #9, score 0.500)\n      JetStream keeps messages.\n"
+		"  [2] 9 (docs, score 0.500)\n      JetStream keeps messages.\n"
 	if stdout != want {
 		t.Errorf("stdout:\n%s\nwant:\n%s", stdout, want)
 	}
