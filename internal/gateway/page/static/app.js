@@ -111,8 +111,9 @@
       title.textContent = meta.title || source.id || "passage";
       const where = document.createElement("span");
       where.className = "meta";
-      const score = typeof source.score === "number" ? ` · score ${source.score.toFixed(3)}` : "";
-      where.textContent = ` ${source.collection || ""}${source.id ? ` #${source.id}` : ""}${score}`;
+      const place = [source.collection, meta.title && source.id ? `#${source.id}` : ""].filter(Boolean);
+      if (typeof source.score === "number") place.push(`score ${source.score.toFixed(3)}`);
+      where.textContent = place.length ? ` ${place.join(" · ")}` : "";
       const text = document.createElement("span");
       text.className = "text";
       const passage = source.text || "";
@@ -156,8 +157,9 @@
           renderSources(response.sources || []);
           const model = response.model ? ` by ${response.model}` : "";
           const standIn = response.standIn ? " (a stand-in model)" : "";
-          const seconds = ((performance.now() - started) / 1000).toFixed(1);
-          setStatus(chatStatus, `answered${model}${standIn} in ${seconds} s, ${tokens} tokens streamed`);
+          const ms = performance.now() - started;
+          const took = ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
+          setStatus(chatStatus, `answered${model}${standIn} in ${took}, ${tokens} tokens streamed`);
           chat.dataset.state = "done";
         }
       }
@@ -244,6 +246,7 @@
 
   async function loadVoices() {
     const select = $("voice");
+    if (!apiKey()) return;
     try {
       const response = await unary("/jetflow.v1.SpeechService/ListVoices", {}, { key: apiKey(), timeoutMs: 5000 });
       const chosen = select.value;
@@ -292,6 +295,11 @@
   async function refreshStages() {
     clearTimeout(stagesTimer);
     if (stagesBusy) return;
+    if (!apiKey()) {
+      setStatus(stagesStatus, "Enter an API key above to see the stages (an admin key: jetflow dev's is one).");
+      stagesTimer = setTimeout(refreshStages, stagesEveryMs);
+      return;
+    }
     stagesBusy = true;
     try {
       const response = await unary("/jetflow.v1.AdminService/Status", {}, { key: apiKey(), timeoutMs: 5000 });
