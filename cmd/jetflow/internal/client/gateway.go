@@ -2,17 +2,16 @@ package client
 
 import (
 	"crypto/rand"
-	"net"
-	"os"
 	"encoding/hex"
 	"flag"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
 	"connectrpc.com/connect"
-
 )
 
 // DefaultGatewayPort is the port `jetflow dev` serves the gateway on unless told otherwise, so
