@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"connectrpc.com/connect"
+
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/proto/jetflow/v1/jetflowv1connect"
 )
@@ -79,12 +81,18 @@ func pipelineStart(ctx context.Context, args []string, env Env) error {
 	}
 	defer stream.Close()
 	var phase jetflowv1.PipelineStatus_Phase
+	seen := 0
 	for stream.Receive() {
 		st := stream.Msg().GetStatus()
 		phase = st.GetPhase()
+		seen++
 		fmt.Fprintln(env.Stdout, statusLine(st))
 	}
 	if err := stream.Err(); err != nil {
+		if seen == 0 && connect.CodeOf(err) == connect.CodeDeadlineExceeded {
+			return fmt.Errorf("starting the pipeline: no status within --timeout %s: is pipeline-bridge running? "+
+				"(jetflow dev runs it only when PIPELINES_FILE is set; jetflow status shows its consumer) (%w)", gw.timeout, err)
+		}
 		return callError("following the run", gw, err)
 	}
 	switch phase {
