@@ -93,6 +93,9 @@ func pipelineStart(ctx context.Context, args []string, env Env) error {
 			return fmt.Errorf("starting the pipeline: no status within --timeout %s: is pipeline-bridge running? "+
 				"(jetflow dev runs it only when PIPELINES_FILE is set; jetflow status shows its consumer) (%w)", gw.timeout, err)
 		}
+		if seen == 0 {
+			return callError("starting the pipeline", gw, err)
+		}
 		return callError("following the run", gw, err)
 	}
 	switch phase {
