@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/nats-io/nats.go"
@@ -26,6 +27,9 @@ import (
 // of the running `jetflow dev`: the client commands read it when JETFLOW_API_KEY is unset, so
 // `make run` then `jetflow chat` works with nothing to copy.
 const DevKeyFile = "dev-api-key"
+
+// devGracePeriod bounds how long the gateway lets calls finish after Ctrl-C.
+const devGracePeriod = 5 * time.Second
 
 // devCaller is the name the development key's calls are recorded under.
 const devCaller = "jetflow-dev"
@@ -72,6 +76,9 @@ func startGateway(ctx context.Context, natsURL string, port int, dataDir string,
 		},
 		Page: page.Handler(),
 		Log:  log,
+		// Ctrl-C should stop a development platform promptly; a call still running after this
+		// is cancelled, and its request still completes in the workers.
+		GracePeriod: devGracePeriod,
 	})
 	if err != nil {
 		nc.Close()
