@@ -26,6 +26,7 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/gateway"
 	"github.com/jetflow-dev/jetflow/internal/worker"
 	"github.com/jetflow-dev/jetflow/platform"
+	"github.com/jetflow-dev/jetflow/streams"
 )
 
 // harness is one platform with the gateway in front of it.
@@ -38,6 +39,7 @@ type harness struct {
 	grpc    *grpc.ClientConn
 	stopGW  func() error
 	workers map[string]func() error
+	env     map[string]string // the workers' environment
 }
 
 type harnessOptions struct {
@@ -74,6 +76,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		"KFP_URL":                kfp.URL,
 		"PIPELINE_POLL_INTERVAL": "100ms",
 	}
+	h.env = env
 	for _, w := range platform.All {
 		if contains(o.noStart, w.Name) {
 			continue
@@ -83,6 +86,12 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 				return fmt.Errorf("%s: %w", w.Name, err)
 			}
 			return nil
+		})
+	}
+	if !contains(o.noStart, "tts-module") { // its voices service answers once it has started
+		jstest.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
+			_, err := h.p.NC.Request(streams.SubjectTTSVoices, nil, time.Second)
+			return err
 		})
 	}
 	h.gwNC, _ = jstest.Connect(t, h.p.Server, nats.Name("gateway"))

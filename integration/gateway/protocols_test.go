@@ -9,7 +9,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/nats-io/nats.go/jetstream"
@@ -253,4 +256,22 @@ func writeEnvelope(w *bytes.Buffer, flags byte, data []byte) {
 	binary.BigEndian.PutUint32(hdr[1:], uint32(len(data)))
 	w.Write(hdr[:])
 	w.Write(data)
+}
+
+// postJSONWithTimeout posts a unary JSON request with Connect's timeout header and no client
+// deadline, so the answer seen is the gateway's own.
+func postJSONWithTimeout(h *harness, procedure, body string, timeout time.Duration) (int, string, error) {
+	req, err := http.NewRequestWithContext(h.p.Ctx, http.MethodPost, h.url+procedure, strings.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Connect-Timeout-Ms", strconv.FormatInt(timeout.Milliseconds(), 10))
+	resp, err := h.http.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(out), err
 }

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"sync"
 
 	"connectrpc.com/connect"
 	"github.com/nats-io/nats.go"
@@ -31,61 +30,64 @@ func (c chatService) Chat(ctx context.Context, req *jetflowv1.ChatRequest) (*jet
 
 // ChatStream forwards the live tokens (core NATS, ai.stream.<request_id>, at most once) as they
 // come, then the durable answer. The token subscription exists only while the call runs.
+//
+// Tokens and the answer arrive on different subscriptions, but in one connection's order: the
+// worker publishes every token before it stores the answer, and the answer is read by a direct
+// get whose reply comes after them. So once the answer is in, every token before it is already
+// in the channel, and is sent before the answer.
 func (c chatService) ChatStream(ctx context.Context, in *jetflowv1.ChatStreamRequest, out *connect.ServerStream[jetflowv1.ChatStreamResponse]) error {
 	req := in.GetRequest()
 	req.StreamTokens = true
 	c.s.prepare(ctx, &req.UserId, &req.Deadline)
 
-	tokens := &tokenForwarder{out: out}
-	sub, err := c.s.cfg.NC.Subscribe(streams.TokenStreamSubject(req.GetRequestId()), tokens.forward)
+	tokens := make(chan *nats.Msg, tokenBuffer)
+	sub, err := c.s.cfg.NC.ChanSubscribe(streams.TokenStreamSubject(req.GetRequestId()), tokens)
 	if err != nil {
 		return waitError(ctx, "subscribing to the answer's tokens", err)
 	}
-	defer tokens.stop(sub)
+	defer func() { _ = sub.Unsubscribe() }()
 
 	resp := &jetflowv1.ChatResponse{}
-	err = c.s.call(ctx, chatCall, req, func(raw *jetstream.RawStreamMsg) (bool, error) {
-		return true, decodeResult(raw, resp)
-	})
-	tokens.stop(sub)
-	if err != nil {
-		return err
+	answered := make(chan error, 1)
+	go func() {
+		answered <- c.s.call(ctx, chatCall, req, func(raw *jetstream.RawStreamMsg) (bool, error) {
+			return true, decodeResult(raw, resp)
+		})
+	}()
+	for {
+		select {
+		case m := <-tokens:
+			sendToken(out, m)
+		case err := <-answered:
+			for drained := false; !drained; {
+				select {
+				case m := <-tokens:
+					sendToken(out, m)
+				default:
+					drained = true
+				}
+			}
+			if err != nil {
+				return err
+			}
+			if err := out.Send(&jetflowv1.ChatStreamResponse{Event: &jetflowv1.ChatStreamResponse_Response{Response: resp}}); err != nil {
+				return waitError(ctx, "sending the answer", err)
+			}
+			return nil
+		}
 	}
-	if err := out.Send(&jetflowv1.ChatStreamResponse{Event: &jetflowv1.ChatStreamResponse_Response{Response: resp}}); err != nil {
-		return waitError(ctx, "sending the answer", err)
-	}
-	return nil
 }
 
-// tokenForwarder sends each token to the client as it arrives. Tokens are for display: one
-// that cannot be decoded or sent is skipped; the final answer is the record.
-type tokenForwarder struct {
-	out     *connect.ServerStream[jetflowv1.ChatStreamResponse]
-	mu      sync.Mutex
-	stopped bool
-}
+// tokenBuffer is how many tokens may wait for a slow client; past it the connection drops them
+// (tokens are at most once; the answer is the record).
+const tokenBuffer = 4096
 
-func (f *tokenForwarder) forward(m *nats.Msg) {
+// sendToken sends one token to the client. Tokens are for display: one that cannot be decoded
+// or sent is skipped; a client that went away ends the call through its context.
+func sendToken(out *connect.ServerStream[jetflowv1.ChatStreamResponse], m *nats.Msg) {
 	token := &jetflowv1.TokenChunk{}
 	if err := stage.Decode(m.Header, m.Data, token); err != nil {
 		return
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.stopped {
-		return
-	}
-	_ = f.out.Send(&jetflowv1.ChatStreamResponse{Event: &jetflowv1.ChatStreamResponse_Token{Token: token}})
-}
-
-// stop ends forwarding before the final answer is sent (the stream's sends are not concurrent)
-// and removes the subscription; a second call does nothing.
-func (f *tokenForwarder) stop(sub *nats.Subscription) {
-	f.mu.Lock()
-	already := f.stopped
-	f.stopped = true
-	f.mu.Unlock()
-	if !already {
-		_ = sub.Unsubscribe()
-	}
+	_ = out.Send(&jetflowv1.ChatStreamResponse{Event: &jetflowv1.ChatStreamResponse_Token{Token: token}})
 }

@@ -204,6 +204,9 @@ func (w *Worker) consume(st *sessionState, det *vad.Energy, id string, c *jetflo
 		if l := c.GetLanguage(); l != "" {
 			st.Language = l
 		}
+		if sp := c.GetSpeakerId(); sp != "" {
+			st.SpeakerID = sp
+		}
 		closeSegments(st, id, events)
 	}
 	delete(st.Pending, st.NextSeq)
@@ -225,14 +228,15 @@ func closeSegments(st *sessionState, id string, events []vad.Event) {
 			continue
 		}
 		st.Outbox = append(st.Outbox, outItem{
-			ID:       SegmentID(id, st.NextSegment),
-			Kind:     itemFinal,
-			Segment:  st.NextSegment,
-			Start:    e.Start,
-			End:      e.End,
-			Reason:   e.Reason,
-			Gaps:     st.Gaps,
-			Language: st.Language,
+			ID:        SegmentID(id, st.NextSegment),
+			Kind:      itemFinal,
+			Segment:   st.NextSegment,
+			Start:     e.Start,
+			End:       e.End,
+			Reason:    e.Reason,
+			Gaps:      st.Gaps,
+			Language:  st.Language,
+			SpeakerID: st.SpeakerID,
 		})
 		st.Gaps = nil
 		st.NextSegment++
@@ -245,13 +249,14 @@ func recordGap(st *sessionState, id string, first, last int64) seqGap {
 	g := seqGap{First: first, Last: last}
 	st.Gaps = append(st.Gaps, g)
 	st.Outbox = append(st.Outbox, outItem{
-		ID:       GapID(id, first),
-		Kind:     itemGap,
-		Segment:  st.NextSegment,
-		Start:    st.Offset,
-		End:      st.Offset,
-		Gaps:     []seqGap{g},
-		Language: st.Language,
+		ID:        GapID(id, first),
+		Kind:      itemGap,
+		Segment:   st.NextSegment,
+		Start:     st.Offset,
+		End:       st.Offset,
+		Gaps:      []seqGap{g},
+		Language:  st.Language,
+		SpeakerID: st.SpeakerID,
 	})
 	return g
 }

@@ -52,6 +52,10 @@
 //   - The language sent to the transcription server is the primary subtag of the chunk's BCP 47
 //     tag ("en" for "en-US"), as Whisper wants ISO-639-1. Without one the server detects it, and
 //     the verbose response it is then asked for names it for the transcript.
+//   - speaker_id is the client's label, carried and never inferred: the session keeps the latest
+//     one a chunk with audio named, and each result carries the label current when its segment
+//     closed. Segments are not split at a label change (the VAD splits at silence); a client that
+//     needs exact turns per speaker sends each speaker's audio as its own session.
 //   - After end_of_stream the session is ended: later chunks are acked and dropped until the
 //     session expires (the bucket TTL, an hour after its last change). A new stream needs a new
 //     session id.

@@ -97,6 +97,7 @@ func (w *Worker) publishItem(ctx context.Context, id string, st *sessionState, i
 		Start:     durationpb.New(rate.Duration(it.Start)),
 		End:       durationpb.New(rate.Duration(it.End)),
 		Language:  it.Language,
+		SpeakerId: it.SpeakerID,
 	}
 	for _, g := range it.Gaps {
 		t.Gaps = append(t.Gaps, &jetflowv1.SequenceGap{FirstMissing: g.First, LastMissing: g.Last})

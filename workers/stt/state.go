@@ -17,6 +17,9 @@ type sessionState struct {
 	SampleRate int `json:"sample_rate"`
 	// Language is the latest language a chunk named, for the transcription requests.
 	Language string `json:"language,omitempty"`
+	// SpeakerID is the latest speaker_id a chunk with audio named, carried into the results of
+	// the segments that close after it, never interpreted.
+	SpeakerID string `json:"speaker_id,omitempty"`
 	// VAD is the segmenter's state after the last consumed chunk.
 	VAD vad.State `json:"vad"`
 	// Offset is the number of samples consumed so far: the offset of the next chunk's audio.
@@ -85,11 +88,12 @@ type outItem struct {
 	// lies in.
 	Segment int64 `json:"segment"`
 	// Start and End are sample offsets; a gap has Start = End = where the audio jumped.
-	Start    int64      `json:"start"`
-	End      int64      `json:"end"`
-	Reason   vad.Reason `json:"reason,omitempty"`
-	Gaps     []seqGap   `json:"gaps,omitempty"`
-	Language string     `json:"language,omitempty"`
+	Start     int64      `json:"start"`
+	End       int64      `json:"end"`
+	Reason    vad.Reason `json:"reason,omitempty"`
+	Gaps      []seqGap   `json:"gaps,omitempty"`
+	Language  string     `json:"language,omitempty"`
+	SpeakerID string     `json:"speaker_id,omitempty"`
 }
 
 // lease gives the outbox to one publisher until Until.

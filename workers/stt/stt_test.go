@@ -273,6 +273,37 @@ func TestDetectedLanguageIsReported(t *testing.T) {
 	h.waitSettled(10 * time.Second)
 }
 
+// speaker_id is carried from the chunks to the transcripts of the segments they close, not
+// interpreted: a chunk without one keeps the session's last label.
+func TestSpeakerIDIsCarriedThrough(t *testing.T) {
+	h := newHarness(t)
+	h.replicas(1, testConfig(), nil, false, nil)
+	var chunks []*jetflowv1.SttAudioChunk
+	for i, speaker := range []string{"spk_a", "spk_b"} {
+		for j, c := range chunked("speakers", speech(sentences[i])) {
+			c.Sequence = int64(len(chunks))
+			c.RequestId = "speakers-" + strconv.Itoa(len(chunks))
+			if j == 0 || speaker == "spk_a" {
+				c.SpeakerId = speaker // spk_b names itself on its first chunk only
+			}
+			chunks = append(chunks, c)
+		}
+	}
+	for _, c := range chunks {
+		h.publish(c)
+	}
+	got := h.waitTranscripts("speakers", 2, 20*time.Second)
+	if !slices.Equal(texts(got), sentences[:2]) {
+		t.Fatalf("transcripts %q, want %q", texts(got), sentences[:2])
+	}
+	for i, want := range []string{"spk_a", "spk_b"} {
+		if sp := got[i].GetSpeakerId(); sp != want {
+			t.Errorf("transcript %d (%q) has speaker_id %q, want %q", i, got[i].GetText(), sp, want)
+		}
+	}
+	h.waitSettled(10 * time.Second)
+}
+
 // end_of_stream closes the open segment at once, and chunks after it are dropped.
 func TestEndOfStreamClosesOpenSegment(t *testing.T) {
 	h := newHarness(t)

@@ -9,6 +9,7 @@ package jetflowv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -267,10 +268,16 @@ type ReplayResult struct {
 	Sequence uint64 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	// Subject the payload was published back to.
 	Subject string `protobuf:"bytes,2,opt,name=subject,proto3" json:"subject,omitempty"`
-	// Whether it was republished (and removed from AI_DLQ).
+	// Whether it was republished (and recorded in dlq-replays; the dead letter stays in AI_DLQ).
 	Replayed bool `protobuf:"varint,3,opt,name=replayed,proto3" json:"replayed,omitempty"`
-	// Why it was not, when replayed is false.
-	Error         string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	// Why it was not, when replayed is false (replayed before, no such sequence, a payload cut
+	// to fit, a failed publish).
+	Error string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	// Nats-Msg-Id the copy was published with.
+	MsgId string `protobuf:"bytes,5,opt,name=msg_id,json=msgId,proto3" json:"msg_id,omitempty"`
+	// Set when the server had already stored the copy: an interrupted replay of this letter had
+	// published it, and this call only recorded it.
+	Duplicate     bool `protobuf:"varint,6,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -331,6 +338,20 @@ func (x *ReplayResult) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *ReplayResult) GetMsgId() string {
+	if x != nil {
+		return x.MsgId
+	}
+	return ""
+}
+
+func (x *ReplayResult) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
+	}
+	return false
 }
 
 // ReplayDeadLettersResponse reports each dead letter's outcome.
@@ -432,7 +453,17 @@ type StageStatus struct {
 	// Dead letters of the stage currently in AI_DLQ.
 	DeadLetters uint64 `protobuf:"varint,6,opt,name=dead_letters,json=deadLetters,proto3" json:"dead_letters,omitempty"`
 	// Pull requests waiting: a rough count of idle workers (num_waiting).
-	Waiting       uint64 `protobuf:"varint,7,opt,name=waiting,proto3" json:"waiting,omitempty"`
+	Waiting uint64 `protobuf:"varint,7,opt,name=waiting,proto3" json:"waiting,omitempty"`
+	// Dead letters of the stage stored in the last hour.
+	DeadLettersLastHour uint64 `protobuf:"varint,8,opt,name=dead_letters_last_hour,json=deadLettersLastHour,proto3" json:"dead_letters_last_hour,omitempty"`
+	// When the newest of them was stored; unset when there is none.
+	NewestDeadLetter *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=newest_dead_letter,json=newestDeadLetter,proto3" json:"newest_dead_letter,omitempty"`
+	// Worker processes that report running the stage (KV bucket jetflow-status).
+	Replicas int32 `protobuf:"varint,10,opt,name=replicas,proto3" json:"replicas,omitempty"`
+	// The stage's circuit breakers, one per upstream, as its replicas report them.
+	Breakers []*BreakerStatus `protobuf:"bytes,11,rep,name=breakers,proto3" json:"breakers,omitempty"`
+	// Set when the server has no such consumer (streams not applied); the counts are then zero.
+	Missing       bool `protobuf:"varint,12,opt,name=missing,proto3" json:"missing,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -516,18 +547,135 @@ func (x *StageStatus) GetWaiting() uint64 {
 	return 0
 }
 
+func (x *StageStatus) GetDeadLettersLastHour() uint64 {
+	if x != nil {
+		return x.DeadLettersLastHour
+	}
+	return 0
+}
+
+func (x *StageStatus) GetNewestDeadLetter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NewestDeadLetter
+	}
+	return nil
+}
+
+func (x *StageStatus) GetReplicas() int32 {
+	if x != nil {
+		return x.Replicas
+	}
+	return 0
+}
+
+func (x *StageStatus) GetBreakers() []*BreakerStatus {
+	if x != nil {
+		return x.Breakers
+	}
+	return nil
+}
+
+func (x *StageStatus) GetMissing() bool {
+	if x != nil {
+		return x.Missing
+	}
+	return false
+}
+
+// BreakerStatus is the breaker of one upstream of a stage across the replicas running it.
+type BreakerStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Upstream the breaker guards ("llm", "embeddings", "tts" ...).
+	Upstream string `protobuf:"bytes,1,opt,name=upstream,proto3" json:"upstream,omitempty"`
+	// The worst state any replica reports: "open", then "half-open", then "closed".
+	State string `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	// Replicas in each state.
+	Replicas map[string]int32 `protobuf:"bytes,3,rep,name=replicas,proto3" json:"replicas,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// The longest time a replica's breaker stays open, as of its last report.
+	OpenFor       *durationpb.Duration `protobuf:"bytes,4,opt,name=open_for,json=openFor,proto3" json:"open_for,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BreakerStatus) Reset() {
+	*x = BreakerStatus{}
+	mi := &file_jetflow_v1_admin_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BreakerStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BreakerStatus) ProtoMessage() {}
+
+func (x *BreakerStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_jetflow_v1_admin_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BreakerStatus.ProtoReflect.Descriptor instead.
+func (*BreakerStatus) Descriptor() ([]byte, []int) {
+	return file_jetflow_v1_admin_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *BreakerStatus) GetUpstream() string {
+	if x != nil {
+		return x.Upstream
+	}
+	return ""
+}
+
+func (x *BreakerStatus) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *BreakerStatus) GetReplicas() map[string]int32 {
+	if x != nil {
+		return x.Replicas
+	}
+	return nil
+}
+
+func (x *BreakerStatus) GetOpenFor() *durationpb.Duration {
+	if x != nil {
+		return x.OpenFor
+	}
+	return nil
+}
+
 // StatusResponse is the status table.
 type StatusResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// One row per stage, ordered by stage name.
-	Stages        []*StageStatus `protobuf:"bytes,1,rep,name=stages,proto3" json:"stages,omitempty"`
+	// One row per stage (per durable consumer of streams/), in the order streams/ defines them.
+	Stages []*StageStatus `protobuf:"bytes,1,rep,name=stages,proto3" json:"stages,omitempty"`
+	// False when problems is not empty (the rule of `jetflow status`'s exit code).
+	Healthy bool `protobuf:"varint,2,opt,name=healthy,proto3" json:"healthy,omitempty"`
+	// What makes the platform unhealthy: an open breaker, dead letters growing (one stored in
+	// the last 5 minutes), a missing consumer or status bucket.
+	Problems []string `protobuf:"bytes,3,rep,name=problems,proto3" json:"problems,omitempty"`
+	// When the look was taken.
+	Time *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=time,proto3" json:"time,omitempty"`
+	// What was noticed but changes nothing (a status entry that does not decode).
+	Warnings      []string `protobuf:"bytes,5,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_jetflow_v1_admin_service_proto_msgTypes[8]
+	mi := &file_jetflow_v1_admin_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -539,7 +687,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jetflow_v1_admin_service_proto_msgTypes[8]
+	mi := &file_jetflow_v1_admin_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -552,7 +700,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_jetflow_v1_admin_service_proto_rawDescGZIP(), []int{8}
+	return file_jetflow_v1_admin_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *StatusResponse) GetStages() []*StageStatus {
@@ -562,12 +710,40 @@ func (x *StatusResponse) GetStages() []*StageStatus {
 	return nil
 }
 
+func (x *StatusResponse) GetHealthy() bool {
+	if x != nil {
+		return x.Healthy
+	}
+	return false
+}
+
+func (x *StatusResponse) GetProblems() []string {
+	if x != nil {
+		return x.Problems
+	}
+	return nil
+}
+
+func (x *StatusResponse) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *StatusResponse) GetWarnings() []string {
+	if x != nil {
+		return x.Warnings
+	}
+	return nil
+}
+
 var File_jetflow_v1_admin_service_proto protoreflect.FileDescriptor
 
 const file_jetflow_v1_admin_service_proto_rawDesc = "" +
 	"\n" +
 	"\x1ejetflow/v1/admin_service.proto\x12\n" +
-	"jetflow.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cjetflow/v1/dead_letter.proto\"k\n" +
+	"jetflow.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cjetflow/v1/dead_letter.proto\"k\n" +
 	"\x16ListDeadLettersRequest\x12\x14\n" +
 	"\x05stage\x18\x01 \x01(\tR\x05stage\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\x05R\x05limit\x12%\n" +
@@ -582,15 +758,17 @@ const file_jetflow_v1_admin_service_proto_rawDesc = "" +
 	"\fdead_letters\x18\x01 \x03(\v2\x1c.jetflow.v1.StoredDeadLetterR\vdeadLetters\x12#\n" +
 	"\rnext_sequence\x18\x02 \x01(\x04R\fnextSequence\"8\n" +
 	"\x18ReplayDeadLettersRequest\x12\x1c\n" +
-	"\tsequences\x18\x01 \x03(\x04R\tsequences\"v\n" +
+	"\tsequences\x18\x01 \x03(\x04R\tsequences\"\xab\x01\n" +
 	"\fReplayResult\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x18\n" +
 	"\asubject\x18\x02 \x01(\tR\asubject\x12\x1a\n" +
 	"\breplayed\x18\x03 \x01(\bR\breplayed\x12\x14\n" +
-	"\x05error\x18\x04 \x01(\tR\x05error\"O\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\x12\x15\n" +
+	"\x06msg_id\x18\x05 \x01(\tR\x05msgId\x12\x1c\n" +
+	"\tduplicate\x18\x06 \x01(\bR\tduplicate\"O\n" +
 	"\x19ReplayDeadLettersResponse\x122\n" +
 	"\aresults\x18\x01 \x03(\v2\x18.jetflow.v1.ReplayResultR\aresults\"\x0f\n" +
-	"\rStatusRequest\"\xd5\x01\n" +
+	"\rStatusRequest\"\xc1\x03\n" +
 	"\vStageStatus\x12\x14\n" +
 	"\x05stage\x18\x01 \x01(\tR\x05stage\x12\x16\n" +
 	"\x06stream\x18\x02 \x01(\tR\x06stream\x12\x18\n" +
@@ -599,9 +777,27 @@ const file_jetflow_v1_admin_service_proto_rawDesc = "" +
 	"ackPending\x12 \n" +
 	"\vredelivered\x18\x05 \x01(\x04R\vredelivered\x12!\n" +
 	"\fdead_letters\x18\x06 \x01(\x04R\vdeadLetters\x12\x18\n" +
-	"\awaiting\x18\a \x01(\x04R\awaiting\"A\n" +
+	"\awaiting\x18\a \x01(\x04R\awaiting\x123\n" +
+	"\x16dead_letters_last_hour\x18\b \x01(\x04R\x13deadLettersLastHour\x12H\n" +
+	"\x12newest_dead_letter\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x10newestDeadLetter\x12\x1a\n" +
+	"\breplicas\x18\n" +
+	" \x01(\x05R\breplicas\x125\n" +
+	"\bbreakers\x18\v \x03(\v2\x19.jetflow.v1.BreakerStatusR\bbreakers\x12\x18\n" +
+	"\amissing\x18\f \x01(\bR\amissing\"\xf9\x01\n" +
+	"\rBreakerStatus\x12\x1a\n" +
+	"\bupstream\x18\x01 \x01(\tR\bupstream\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\tR\x05state\x12C\n" +
+	"\breplicas\x18\x03 \x03(\v2'.jetflow.v1.BreakerStatus.ReplicasEntryR\breplicas\x124\n" +
+	"\bopen_for\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\aopenFor\x1a;\n" +
+	"\rReplicasEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\xc3\x01\n" +
 	"\x0eStatusResponse\x12/\n" +
-	"\x06stages\x18\x01 \x03(\v2\x17.jetflow.v1.StageStatusR\x06stages2\x8d\x02\n" +
+	"\x06stages\x18\x01 \x03(\v2\x17.jetflow.v1.StageStatusR\x06stages\x12\x18\n" +
+	"\ahealthy\x18\x02 \x01(\bR\ahealthy\x12\x1a\n" +
+	"\bproblems\x18\x03 \x03(\tR\bproblems\x12.\n" +
+	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1a\n" +
+	"\bwarnings\x18\x05 \x03(\tR\bwarnings2\x8d\x02\n" +
 	"\fAdminService\x12Z\n" +
 	"\x0fListDeadLetters\x12\".jetflow.v1.ListDeadLettersRequest\x1a#.jetflow.v1.ListDeadLettersResponse\x12`\n" +
 	"\x11ReplayDeadLetters\x12$.jetflow.v1.ReplayDeadLettersRequest\x1a%.jetflow.v1.ReplayDeadLettersResponse\x12?\n" +
@@ -619,7 +815,7 @@ func file_jetflow_v1_admin_service_proto_rawDescGZIP() []byte {
 	return file_jetflow_v1_admin_service_proto_rawDescData
 }
 
-var file_jetflow_v1_admin_service_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_jetflow_v1_admin_service_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_jetflow_v1_admin_service_proto_goTypes = []any{
 	(*ListDeadLettersRequest)(nil),    // 0: jetflow.v1.ListDeadLettersRequest
 	(*StoredDeadLetter)(nil),          // 1: jetflow.v1.StoredDeadLetter
@@ -629,27 +825,35 @@ var file_jetflow_v1_admin_service_proto_goTypes = []any{
 	(*ReplayDeadLettersResponse)(nil), // 5: jetflow.v1.ReplayDeadLettersResponse
 	(*StatusRequest)(nil),             // 6: jetflow.v1.StatusRequest
 	(*StageStatus)(nil),               // 7: jetflow.v1.StageStatus
-	(*StatusResponse)(nil),            // 8: jetflow.v1.StatusResponse
-	(*timestamppb.Timestamp)(nil),     // 9: google.protobuf.Timestamp
-	(*DeadLetter)(nil),                // 10: jetflow.v1.DeadLetter
+	(*BreakerStatus)(nil),             // 8: jetflow.v1.BreakerStatus
+	(*StatusResponse)(nil),            // 9: jetflow.v1.StatusResponse
+	nil,                               // 10: jetflow.v1.BreakerStatus.ReplicasEntry
+	(*timestamppb.Timestamp)(nil),     // 11: google.protobuf.Timestamp
+	(*DeadLetter)(nil),                // 12: jetflow.v1.DeadLetter
+	(*durationpb.Duration)(nil),       // 13: google.protobuf.Duration
 }
 var file_jetflow_v1_admin_service_proto_depIdxs = []int32{
-	9,  // 0: jetflow.v1.StoredDeadLetter.stored_at:type_name -> google.protobuf.Timestamp
-	10, // 1: jetflow.v1.StoredDeadLetter.dead_letter:type_name -> jetflow.v1.DeadLetter
+	11, // 0: jetflow.v1.StoredDeadLetter.stored_at:type_name -> google.protobuf.Timestamp
+	12, // 1: jetflow.v1.StoredDeadLetter.dead_letter:type_name -> jetflow.v1.DeadLetter
 	1,  // 2: jetflow.v1.ListDeadLettersResponse.dead_letters:type_name -> jetflow.v1.StoredDeadLetter
 	4,  // 3: jetflow.v1.ReplayDeadLettersResponse.results:type_name -> jetflow.v1.ReplayResult
-	7,  // 4: jetflow.v1.StatusResponse.stages:type_name -> jetflow.v1.StageStatus
-	0,  // 5: jetflow.v1.AdminService.ListDeadLetters:input_type -> jetflow.v1.ListDeadLettersRequest
-	3,  // 6: jetflow.v1.AdminService.ReplayDeadLetters:input_type -> jetflow.v1.ReplayDeadLettersRequest
-	6,  // 7: jetflow.v1.AdminService.Status:input_type -> jetflow.v1.StatusRequest
-	2,  // 8: jetflow.v1.AdminService.ListDeadLetters:output_type -> jetflow.v1.ListDeadLettersResponse
-	5,  // 9: jetflow.v1.AdminService.ReplayDeadLetters:output_type -> jetflow.v1.ReplayDeadLettersResponse
-	8,  // 10: jetflow.v1.AdminService.Status:output_type -> jetflow.v1.StatusResponse
-	8,  // [8:11] is the sub-list for method output_type
-	5,  // [5:8] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	11, // 4: jetflow.v1.StageStatus.newest_dead_letter:type_name -> google.protobuf.Timestamp
+	8,  // 5: jetflow.v1.StageStatus.breakers:type_name -> jetflow.v1.BreakerStatus
+	10, // 6: jetflow.v1.BreakerStatus.replicas:type_name -> jetflow.v1.BreakerStatus.ReplicasEntry
+	13, // 7: jetflow.v1.BreakerStatus.open_for:type_name -> google.protobuf.Duration
+	7,  // 8: jetflow.v1.StatusResponse.stages:type_name -> jetflow.v1.StageStatus
+	11, // 9: jetflow.v1.StatusResponse.time:type_name -> google.protobuf.Timestamp
+	0,  // 10: jetflow.v1.AdminService.ListDeadLetters:input_type -> jetflow.v1.ListDeadLettersRequest
+	3,  // 11: jetflow.v1.AdminService.ReplayDeadLetters:input_type -> jetflow.v1.ReplayDeadLettersRequest
+	6,  // 12: jetflow.v1.AdminService.Status:input_type -> jetflow.v1.StatusRequest
+	2,  // 13: jetflow.v1.AdminService.ListDeadLetters:output_type -> jetflow.v1.ListDeadLettersResponse
+	5,  // 14: jetflow.v1.AdminService.ReplayDeadLetters:output_type -> jetflow.v1.ReplayDeadLettersResponse
+	9,  // 15: jetflow.v1.AdminService.Status:output_type -> jetflow.v1.StatusResponse
+	13, // [13:16] is the sub-list for method output_type
+	10, // [10:13] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_jetflow_v1_admin_service_proto_init() }
@@ -664,7 +868,7 @@ func file_jetflow_v1_admin_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_jetflow_v1_admin_service_proto_rawDesc), len(file_jetflow_v1_admin_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

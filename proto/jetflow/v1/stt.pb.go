@@ -106,7 +106,11 @@ type SttAudioChunk struct {
 	// Set on the session's last chunk: the open segment is closed and transcribed.
 	EndOfStream bool `protobuf:"varint,8,opt,name=end_of_stream,json=endOfStream,proto3" json:"end_of_stream,omitempty"`
 	// BCP 47 language of the speech ("en"); empty = detect.
-	Language      string `protobuf:"bytes,9,opt,name=language,proto3" json:"language,omitempty"`
+	Language string `protobuf:"bytes,9,opt,name=language,proto3" json:"language,omitempty"`
+	// Who is speaking, as the client labels it (a diarizer's "spk_1", a participant id),
+	// [A-Za-z0-9_-]{0,128}; empty = not labelled. Not interpreted: carried into the transcripts of
+	// the segments this chunk's audio closes. A chunk without one keeps the session's last label.
+	SpeakerId     string `protobuf:"bytes,10,opt,name=speaker_id,json=speakerId,proto3" json:"speaker_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -204,6 +208,13 @@ func (x *SttAudioChunk) GetLanguage() string {
 	return ""
 }
 
+func (x *SttAudioChunk) GetSpeakerId() string {
+	if x != nil {
+		return x.SpeakerId
+	}
+	return ""
+}
+
 // SequenceGap is a run of chunk sequence numbers that never arrived within the wait limit.
 type SequenceGap struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -279,7 +290,11 @@ type Transcript struct {
 	// Sequence numbers skipped before or inside this segment.
 	Gaps []*SequenceGap `protobuf:"bytes,8,rep,name=gaps,proto3" json:"gaps,omitempty"`
 	// BCP 47 language that was recognised.
-	Language      string `protobuf:"bytes,9,opt,name=language,proto3" json:"language,omitempty"`
+	Language string `protobuf:"bytes,9,opt,name=language,proto3" json:"language,omitempty"`
+	// The speaker_id of the latest chunk with audio that named one, when the segment closed
+	// (segments do not split at speaker changes: the VAD splits at silence); empty when no chunk
+	// named one. Carried, never inferred.
+	SpeakerId     string `protobuf:"bytes,10,opt,name=speaker_id,json=speakerId,proto3" json:"speaker_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -377,12 +392,19 @@ func (x *Transcript) GetLanguage() string {
 	return ""
 }
 
+func (x *Transcript) GetSpeakerId() string {
+	if x != nil {
+		return x.SpeakerId
+	}
+	return ""
+}
+
 var File_jetflow_v1_stt_proto protoreflect.FileDescriptor
 
 const file_jetflow_v1_stt_proto_rawDesc = "" +
 	"\n" +
 	"\x14jetflow/v1/stt.proto\x12\n" +
-	"jetflow.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xad\x02\n" +
+	"jetflow.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcc\x02\n" +
 	"\rSttAudioChunk\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1d\n" +
@@ -395,10 +417,13 @@ const file_jetflow_v1_stt_proto_rawDesc = "" +
 	"\vsample_rate\x18\a \x01(\x05R\n" +
 	"sampleRate\x12\"\n" +
 	"\rend_of_stream\x18\b \x01(\bR\vendOfStream\x12\x1a\n" +
-	"\blanguage\x18\t \x01(\tR\blanguage\"U\n" +
+	"\blanguage\x18\t \x01(\tR\blanguage\x12\x1d\n" +
+	"\n" +
+	"speaker_id\x18\n" +
+	" \x01(\tR\tspeakerId\"U\n" +
 	"\vSequenceGap\x12#\n" +
 	"\rfirst_missing\x18\x01 \x01(\x03R\ffirstMissing\x12!\n" +
-	"\flast_missing\x18\x02 \x01(\x03R\vlastMissing\"\x9d\x03\n" +
+	"\flast_missing\x18\x02 \x01(\x03R\vlastMissing\"\xbc\x03\n" +
 	"\n" +
 	"Transcript\x12\x1d\n" +
 	"\n" +
@@ -411,7 +436,10 @@ const file_jetflow_v1_stt_proto_rawDesc = "" +
 	"\x05start\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\x05start\x12+\n" +
 	"\x03end\x18\a \x01(\v2\x19.google.protobuf.DurationR\x03end\x12+\n" +
 	"\x04gaps\x18\b \x03(\v2\x17.jetflow.v1.SequenceGapR\x04gaps\x12\x1a\n" +
-	"\blanguage\x18\t \x01(\tR\blanguage\"L\n" +
+	"\blanguage\x18\t \x01(\tR\blanguage\x12\x1d\n" +
+	"\n" +
+	"speaker_id\x18\n" +
+	" \x01(\tR\tspeakerId\"L\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fKIND_PARTIAL\x10\x01\x12\x0e\n" +

@@ -309,6 +309,9 @@ func (m *SttAudioChunk) validate(prefix string) error {
 	if err := checkSampleRate(prefix+"sample_rate", m.GetSampleRate(), true); err != nil {
 		return err
 	}
+	if err := checkToken(prefix+"speaker_id", m.GetSpeakerId(), false); err != nil {
+		return err
+	}
 	return checkLanguage(prefix+"language", m.GetLanguage())
 }
 

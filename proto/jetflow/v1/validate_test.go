@@ -346,6 +346,7 @@ func validSttAudioChunk() *SttAudioChunk {
 		Pcm:        make([]byte, 640),
 		SampleRate: 16000,
 		Language:   "de",
+		SpeakerId:  "spk_1",
 	}
 }
 
@@ -366,6 +367,11 @@ func TestSttAudioChunkValidate(t *testing.T) {
 		{"sample_rate at the upper limit", func(m *SttAudioChunk) { m.SampleRate = MaxSampleRate }, ""},
 		{"sample_rate at the lower limit", func(m *SttAudioChunk) { m.SampleRate = MinSampleRate }, ""},
 		{"language with a dot", func(m *SttAudioChunk) { m.Language = "en.US" }, "language"},
+		{"speaker_id empty", func(m *SttAudioChunk) { m.SpeakerId = "" }, ""},
+		{"speaker_id at the limit", func(m *SttAudioChunk) { m.SpeakerId = strings.Repeat("s", MaxIDLen) }, ""},
+		{"speaker_id too long", func(m *SttAudioChunk) { m.SpeakerId = strings.Repeat("s", MaxIDLen+1) }, "speaker_id"},
+		{"speaker_id with a space", func(m *SttAudioChunk) { m.SpeakerId = "spk 1" }, "speaker_id"},
+		{"speaker_id with a dot", func(m *SttAudioChunk) { m.SpeakerId = "spk.1" }, "speaker_id"},
 	}
 	rules = append(rules, commonRules[*SttAudioChunk](true)...)
 	checkRules(t, validSttAudioChunk, rules)

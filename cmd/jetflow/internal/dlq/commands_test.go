@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/jetflow-dev/jetflow/internal/operator/deadletters"
 	"github.com/jetflow-dev/jetflow/internal/stage"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
@@ -66,7 +67,7 @@ func TestLsFilters(t *testing.T) {
 			if got := h.lsSeqs(tt.args...); fmt.Sprint(got) != fmt.Sprint(tt.want) {
 				t.Fatalf("ls %q = %v, want %v", tt.args, got, tt.want)
 			}
-			if took := time.Since(start); took > fetchWait/2 {
+			if took := time.Since(start); took > deadletters.FetchWait/2 {
 				t.Errorf("ls %q took %v: it waited for letters that are not there", tt.args, took)
 			}
 		})

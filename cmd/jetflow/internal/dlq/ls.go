@@ -66,7 +66,7 @@ func ls(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	replays, err := recs.all(ctx)
+	replays, err := recs.All(ctx)
 	if err != nil {
 		return err
 	}

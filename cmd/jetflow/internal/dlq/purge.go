@@ -72,7 +72,7 @@ func purge(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	all, err := recs.all(ctx)
+	all, err := recs.All(ctx)
 	if err != nil {
 		return err
 	}
@@ -84,7 +84,7 @@ func purge(ctx context.Context, args []string, env Env) error {
 			continue
 		}
 		if _, ok := all[l.Seq]; ok {
-			if err := recs.remove(ctx, l.Seq); err != nil {
+			if err := recs.Remove(ctx, l.Seq); err != nil {
 				failed++
 				fmt.Fprintf(env.Stderr, "letter %d: deleted, but %v\n", l.Seq, err)
 				continue

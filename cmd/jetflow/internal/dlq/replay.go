@@ -4,64 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/jetflow-dev/jetflow/internal/stage"
-	"github.com/jetflow-dev/jetflow/streams"
+	"github.com/jetflow-dev/jetflow/internal/operator/deadletters"
 )
-
-// HeaderReplayedFrom names, on a replayed message, the dead letter it was published from:
-// "AI_DLQ:<seq>". The runtime keeps it as one of the message's own headers, so if the replay
-// fails again its new dead letter names the letter it came from.
-const HeaderReplayedFrom = "Jetflow-Replayed-From"
-
-// keptJetflowHeaders are the Jetflow-* headers that describe the payload itself and go with it
-// into a replay; every other Jetflow-* header is the runtime's bookkeeping (attempts, requeue
-// origin) or the dead letter's, and would make the copy start with its retries spent or the
-// old identity its outputs derive from.
-var keptJetflowHeaders = []string{stage.HeaderType, stage.HeaderRequestID}
-
-// replayMessage is the copy of l that a replay publishes: its payload, its original headers
-// (Content-Type, Jetflow-Type, Jetflow-Request-Id, traceparent and its publisher's own)
-// without the runtime's and the server's (Jetflow-*, Nats-*), a Nats-Msg-Id of its own and
-// HeaderReplayedFrom.
-func replayMessage(l Letter, generation int) *nats.Msg {
-	h := nats.Header{}
-	for k, vs := range l.Header {
-		lower := strings.ToLower(k)
-		if strings.HasPrefix(lower, "nats-") {
-			continue
-		}
-		if strings.HasPrefix(lower, "jetflow-") && !kept(k) {
-			continue
-		}
-		h[k] = append([]string(nil), vs...)
-	}
-	h.Set(HeaderReplayedFrom, l.Ref())
-	h.Set(jetstream.MsgIDHeader, replayMsgID(l.Seq, generation))
-	return &nats.Msg{Subject: l.OriginalSubject, Header: h, Data: l.Data}
-}
-
-func kept(header string) bool {
-	for _, k := range keptJetflowHeaders {
-		if strings.EqualFold(k, header) {
-			return true
-		}
-	}
-	return false
-}
-
-// replayMsgID is deterministic per letter and generation, so that publishing the same replay
-// again after an interruption is dropped by the server as a duplicate.
-func replayMsgID(seq uint64, generation int) string {
-	return "replay:" + streams.StreamDeadLetter + ":" + strconv.FormatUint(seq, 10) + ":" + strconv.Itoa(generation)
-}
 
 const replayUsage = `jetflow dlq replay [selection] [--again] [--dry-run] [--rate N]: publish dead letters back to
 their original subjects (Jetflow-Original-Subject), once each, in sequence order with up to
@@ -83,10 +30,6 @@ replays them only with --again.
 Prints replayed, skipped and failed counts; exits 1 when a letter failed.
 
 ` + selectionHelp
-
-// rerunMargin is the part of the duplicate window a resumed publish does not count on, for the
-// clock difference between this machine and the server.
-const rerunMargin = 4
 
 func replay(ctx context.Context, args []string, env Env) error {
 	c := newCommand("replay", replayUsage)
@@ -115,9 +58,13 @@ func replay(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	r := &replayer{js: js, recs: recs, env: env, again: *again, dryRun: *dryRun, rate: *rate, windows: map[string]time.Duration{}}
-	if r.records, err = recs.all(ctx); err != nil {
+	known, err := recs.All(ctx)
+	if err != nil {
 		return err
+	}
+	r := &replayer{
+		Replayer: &deadletters.Replayer{JS: js, Records: recs, Known: known, Again: *again, Now: env.now, AfterPublish: stopHook(env.afterPublish)},
+		env:      env, dryRun: *dryRun, rate: *rate,
 	}
 	var letters []Letter
 	if err := readLetters(ctx, js, sel, func(l Letter) error {
@@ -129,41 +76,25 @@ func replay(ctx context.Context, args []string, env Env) error {
 	return r.run(ctx, letters)
 }
 
-// replayer replays a selection of letters.
+// replayer replays a selection of letters: the library's safe replay, with the command's
+// dry run, rate, counts and progress.
 type replayer struct {
-	js      jetstream.JetStream
-	recs    *records
-	env     Env
-	again   bool
-	dryRun  bool
-	rate    float64
-	records map[uint64]entry
-	windows map[string]time.Duration // duplicate window by target subject
+	*deadletters.Replayer
+	env    Env
+	dryRun bool
+	rate   float64
 
-	alreadyReplayed int // letters skipped because they were replayed before; decide's alone
+	alreadyReplayed int // letters skipped because they were replayed before; run's alone
 
 	mu                        sync.Mutex // guards the counts and the progress bar
 	replayed, skipped, failed int
 	bar                       *progress
 }
 
-// finishTimeout bounds the publish and record of a letter once its publish began, when the
-// command is interrupted: finishing it leaves a clean record instead of an unconfirmed one.
-const finishTimeout = 10 * time.Second
-
 // inFlight is how many letters are published at once. Each one's steps (read, intent record,
 // publish, ack, record) are sequential; running several hides the round trips, so a thousand
 // letters take about a second.
 const inFlight = 32
-
-// job is one letter to publish, as decide chose.
-type job struct {
-	l          Letter
-	generation int
-	prevRev    uint64
-	// resumedAt is when an unconfirmed replay of the same generation began, zero for a new one.
-	resumedAt time.Time
-}
 
 // run decides for each letter in sequence order and hands the ones to publish to inFlight
 // publishers; with --rate the hand-offs are spaced. It returns once every publisher is done.
@@ -171,17 +102,17 @@ func (r *replayer) run(ctx context.Context, letters []Letter) error {
 	r.bar = newProgress(r.env.Stderr, r.env.StderrTerminal && !r.dryRun, "replay", len(letters))
 	runCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
-	jobs := make(chan job)
+	jobs := make(chan deadletters.Job)
 	var wg sync.WaitGroup
 	for range inFlight {
 		wg.Go(func() {
 			for j := range jobs {
-				err := r.publish(runCtx, j)
+				_, err := r.Publish(runCtx, j)
 				if errors.Is(err, errStopped) {
 					stop(err)
 					continue
 				}
-				r.done(j.l, err)
+				r.done(j.Letter, err)
 			}
 		})
 	}
@@ -194,16 +125,17 @@ feed:
 			interrupted = true
 			break
 		}
-		j, err := r.decide(runCtx, l)
+		j, err := r.Decide(runCtx, l)
 		switch {
-		case errors.Is(err, errSkip):
+		case errors.Is(err, deadletters.ErrAlreadyReplayed):
+			r.alreadyReplayed++
 			r.done(l, errSkip)
 			continue
 		case err != nil:
 			r.done(l, err)
 			continue
 		case r.dryRun:
-			fmt.Fprintf(r.env.Stdout, "would replay %d (%s, %s) to %s as %s\n", l.Seq, l.Stage, l.Kind, l.OriginalSubject, replayMsgID(l.Seq, j.generation))
+			fmt.Fprintf(r.env.Stdout, "would replay %d (%s, %s) to %s as %s\n", l.Seq, l.Stage, l.Kind, l.OriginalSubject, replayMsgID(l.Seq, j.Generation))
 			r.done(l, nil)
 			continue
 		}
@@ -230,7 +162,7 @@ feed:
 		verb = "dry run, nothing changed: would replay"
 	}
 	fmt.Fprintf(r.env.Stdout, "%s %d, skipped %d, failed %d\n", verb, r.replayed, r.skipped, r.failed)
-	if r.alreadyReplayed > 0 && !r.again {
+	if r.alreadyReplayed > 0 && !r.Again {
 		fmt.Fprintf(r.env.Stdout, "%d were replayed before: pass --again to replay them once more\n", r.alreadyReplayed)
 	}
 	switch {
@@ -266,103 +198,6 @@ var errSkip = errors.New("skip")
 // errStopped is returned by a test's stop hook, standing for a crash.
 var errStopped = errors.New("stopped")
 
-// decide says which generation to publish for l, and the revision its record must still have.
-func (r *replayer) decide(ctx context.Context, l Letter) (job, error) {
-	switch {
-	case l.OriginalSubject == "":
-		return job{}, fmt.Errorf("it has no %s header, so where it came from is unknown: it cannot be replayed", stage.HeaderOriginalSubject)
-	case l.Truncated:
-		return job{}, fmt.Errorf("its payload was cut to fit the server's max payload (%s): it cannot be replayed", stage.HeaderPayloadTruncated)
-	}
-	e, ok := forLetter(r.records, l)
-	if !ok {
-		if other, found := r.records[l.Seq]; found {
-			return job{l: l, generation: 1, prevRev: other.revision}, nil // a record of an older letter with this sequence
-		}
-		return job{l: l, generation: 1}, nil
-	}
-	if e.State == stateReplayed {
-		if !r.again {
-			r.alreadyReplayed++
-			return job{}, errSkip
-		}
-		return job{l: l, generation: e.Generation + 1, prevRev: e.revision}, nil
-	}
-	// A replay began and was not confirmed: the run stopped between the publish and its record.
-	window, err := r.duplicateWindow(ctx, e.Subject)
-	if err != nil {
-		return job{}, err
-	}
-	if since := r.env.now().Sub(e.At); since < window-window/rerunMargin {
-		// The same id, which the server drops if the first publish landed. The record keeps the
-		// first attempt's time: the window runs from that publish, not from this one.
-		return job{l: l, generation: e.Generation, prevRev: e.revision, resumedAt: e.At}, nil
-	}
-	if r.again {
-		return job{l: l, generation: e.Generation + 1, prevRev: e.revision}, nil
-	}
-	return job{}, fmt.Errorf("a replay as %s began at %s and was not confirmed, longer ago than the duplicate window of %s (%v): "+
-		"it may have run. Check (jetflow dlq show %d), then pass --again to replay it anyway, or purge it",
-		e.MsgID, e.At.UTC().Format(time.RFC3339), e.Subject, window, l.Seq)
-}
-
-// duplicateWindow is the duplicate window of the stream that stores subject.
-func (r *replayer) duplicateWindow(ctx context.Context, subject string) (time.Duration, error) {
-	if w, ok := r.windows[subject]; ok {
-		return w, nil
-	}
-	name, err := r.js.StreamNameBySubject(ctx, subject)
-	if err != nil {
-		return 0, fmt.Errorf("finding the stream of %s: %w", subject, err)
-	}
-	s, err := r.js.Stream(ctx, name)
-	if err != nil {
-		return 0, fmt.Errorf("reading stream %s: %w", name, err)
-	}
-	w := s.CachedInfo().Config.Duplicates
-	r.windows[subject] = w
-	return w, nil
-}
-
-// publish records the intent, publishes the copy, waits for its ack and records the result.
-// Once begun it finishes within finishTimeout even if ctx ends, so that Ctrl-C leaves clean
-// records.
-func (r *replayer) publish(ctx context.Context, j job) error {
-	l := j.l
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
-	defer cancel()
-	full, err := getLetter(ctx, r.js, l.Seq)
-	if err != nil {
-		return err
-	}
-	msg := replayMessage(full, j.generation)
-	rec := Record{
-		Letter: l.ID(), Generation: j.generation, State: statePublishing,
-		MsgID: msg.Header.Get(jetstream.MsgIDHeader), Subject: msg.Subject, At: r.env.now().UTC(),
-	}
-	if !j.resumedAt.IsZero() {
-		rec.At = j.resumedAt
-	}
-	rev, err := r.recs.put(ctx, l.Seq, j.prevRev, rec)
-	if err != nil {
-		return err
-	}
-	ack, err := r.js.PublishMsg(ctx, msg)
-	if err != nil {
-		return fmt.Errorf("publishing it to %s as %s (its record says unconfirmed; run replay again to retry it): %w", msg.Subject, rec.MsgID, err)
-	}
-	if r.env.afterPublish != nil {
-		if err := r.env.afterPublish(l); err != nil {
-			return fmt.Errorf("%w: %w", errStopped, err)
-		}
-	}
-	rec.State, rec.Stream, rec.Seq, rec.Duplicate = stateReplayed, ack.Stream, ack.Sequence, ack.Duplicate
-	if _, err := r.recs.put(ctx, l.Seq, rev, rec); err != nil {
-		return fmt.Errorf("it was published as %s, but %w (run replay again to record it; the server drops the copy)", rec.MsgID, err)
-	}
-	return nil
-}
-
 // waitUntil waits for t or ctx; it reports whether t came.
 func waitUntil(ctx context.Context, t time.Time) bool {
 	d := time.Until(t)
@@ -376,5 +211,18 @@ func waitUntil(ctx context.Context, t time.Time) bool {
 		return true
 	case <-ctx.Done():
 		return false
+	}
+}
+
+// stopHook makes a test's afterPublish error an errStopped, which ends the run as a crash would.
+func stopHook(hook func(Letter) error) func(Letter) error {
+	if hook == nil {
+		return nil
+	}
+	return func(l Letter) error {
+		if err := hook(l); err != nil {
+			return fmt.Errorf("%w: %w", errStopped, err)
+		}
+		return nil
 	}
 }

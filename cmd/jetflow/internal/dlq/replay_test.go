@@ -118,7 +118,7 @@ func (h *harness) recordCount() int {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	all, err := recs.all(h.p.Ctx)
+	all, err := recs.All(h.p.Ctx)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -206,7 +206,7 @@ func TestReplayStoppedBetweenPublishAndRecordResumes(t *testing.T) {
 	}
 	recorded := 0
 	recs, _ := openRecords(h.p.Ctx, h.p.JS)
-	all, _ := recs.all(h.p.Ctx)
+	all, _ := recs.All(h.p.Ctx)
 	for _, e := range all {
 		if e.State == stateReplayed {
 			recorded++
@@ -223,7 +223,7 @@ func TestReplayStoppedBetweenPublishAndRecordResumes(t *testing.T) {
 			t.Errorf("letter %d has %d copies", seq, n)
 		}
 	}
-	all, _ = recs.all(h.p.Ctx)
+	all, _ = recs.All(h.p.Ctx)
 	if r := all[crashedOn]; r.State != stateReplayed || !r.Duplicate {
 		t.Fatalf("the letter stopped on is recorded %+v, want replayed as a duplicate", r.Record)
 	}

@@ -59,7 +59,7 @@ func show(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	rec, err := recs.get(ctx, l)
+	rec, err := recs.Get(ctx, l)
 	if err != nil {
 		return err
 	}

@@ -69,7 +69,7 @@ func statusJSON(ctx context.Context, env map[string]string) (int, *Report, error
 	return code, &r, nil
 }
 
-func (r *Report) stage(name string) StageReport {
+func stageIn(r *Report, name string) StageReport {
 	for _, s := range r.Stages {
 		if s.Stage == name {
 			return s
@@ -117,7 +117,7 @@ func TestStatusOfARunningPlatform(t *testing.T) {
 			if d.Config.Durable == streams.ConsumerDeadLetterAdvisories {
 				want = len(platform.All) // every worker runs the catcher
 			}
-			if s := r.stage(d.Config.Durable); s.Replicas != want || s.Missing {
+			if s := stageIn(r, d.Config.Durable); s.Replicas != want || s.Missing {
 				return fmt.Errorf("stage %s: %d replicas (missing %v), want %d", d.Config.Durable, s.Replicas, s.Missing, want)
 			}
 		}
@@ -152,7 +152,7 @@ func TestStatusOfARunningPlatform(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		tts := r.stage(streams.ConsumerTTS)
+		tts := stageIn(r, streams.ConsumerTTS)
 		if code != ExitUnhealthy || len(tts.Breakers) == 0 || tts.Breakers[0].State != stateOpen {
 			return fmt.Errorf("exit %d, tts breakers %+v, problems %q; want exit 1 and the tts breaker open", code, tts.Breakers, r.Problems)
 		}
@@ -174,7 +174,7 @@ func TestStatusOfARunningPlatform(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tts, catcher := r.stage(streams.ConsumerTTS), r.stage(streams.ConsumerDeadLetterAdvisories); tts.Replicas != 0 || len(tts.Breakers) != 0 || catcher.Replicas != len(platform.All)-1 {
+	if tts, catcher := stageIn(r, streams.ConsumerTTS), stageIn(r, streams.ConsumerDeadLetterAdvisories); tts.Replicas != 0 || len(tts.Breakers) != 0 || catcher.Replicas != len(platform.All)-1 {
 		t.Errorf("after tts-module stopped: tts %d replicas %+v, catcher %d replicas; want 0, none, %d",
 			tts.Replicas, tts.Breakers, catcher.Replicas, len(platform.All)-1)
 	}

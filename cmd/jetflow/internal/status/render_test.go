@@ -25,7 +25,7 @@ func sampleReport() *Report {
 		replica("b", ttsStage(stateClosed, 0), gen),
 	}
 	addReplicas(r.Stages, r.Replicas)
-	r.Problems = r.problems(DefaultDLQWindow, false)
+	r.Problems = r.ProblemsFor(DefaultDLQWindow, false)
 	r.Healthy = len(r.Problems) == 0
 	return r
 }

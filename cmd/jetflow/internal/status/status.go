@@ -23,6 +23,7 @@ import (
 
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
 	"github.com/jetflow-dev/jetflow/internal/natsconn"
+	"github.com/jetflow-dev/jetflow/internal/operator/stagestatus"
 	"github.com/jetflow-dev/jetflow/streams"
 )
 
@@ -36,7 +37,7 @@ const (
 // Defaults of the flags.
 const (
 	DefaultWatchInterval = 2 * time.Second
-	DefaultDLQWindow     = 5 * time.Minute
+	DefaultDLQWindow     = stagestatus.DefaultWindow
 	// refreshTimeout bounds one look at the platform, so a server that stops answering shows as
 	// an error instead of a frozen --watch.
 	refreshTimeout = 15 * time.Second
@@ -134,7 +135,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, lookup e
 		return ExitError
 	}
 	defer nc.Close()
-	c := &collector{js: js, set: set, window: o.dlqWindow}
+	c := &stagestatus.Collector{JS: js, Set: set, Window: o.dlqWindow}
 	if !o.watch {
 		code, _ := show(ctx, c, o, stdout, stderr, false)
 		return code
@@ -143,7 +144,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, lookup e
 }
 
 // watch shows the status every o.interval until ctx ends, and returns the last exit code.
-func watch(ctx context.Context, c *collector, o options, stdout, stderr io.Writer) int {
+func watch(ctx context.Context, c *stagestatus.Collector, o options, stdout, stderr io.Writer) int {
 	ticker := time.NewTicker(o.interval)
 	defer ticker.Stop()
 	if o.output == "table" {
@@ -164,10 +165,10 @@ func watch(ctx context.Context, c *collector, o options, stdout, stderr io.Write
 
 // show looks once and prints the result; redraw rewrites the previous table in place. It
 // reports whether ctx ended before there was anything to show.
-func show(ctx context.Context, c *collector, o options, stdout, stderr io.Writer, redraw bool) (code int, interrupted bool) {
+func show(ctx context.Context, c *stagestatus.Collector, o options, stdout, stderr io.Writer, redraw bool) (code int, interrupted bool) {
 	lookCtx, cancel := context.WithTimeout(ctx, refreshTimeout)
 	defer cancel()
-	r, err := c.collect(lookCtx, time.Now())
+	r, err := c.Collect(lookCtx, time.Now())
 	if err != nil {
 		if ctx.Err() != nil && redraw {
 			return ExitError, true // --watch ends: the previous table stands

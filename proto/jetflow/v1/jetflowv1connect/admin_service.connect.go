@@ -45,12 +45,20 @@ const (
 
 // AdminServiceClient is a client for the jetflow.v1.AdminService service.
 type AdminServiceClient interface {
-	// ListDeadLetters returns dead letters, oldest first.
+	// ListDeadLetters returns dead letters of AI_DLQ in sequence order, with their payloads, as
+	// `jetflow dlq ls` and `jetflow dlq show` read them.
 	ListDeadLetters(context.Context, *v1.ListDeadLettersRequest) (*v1.ListDeadLettersResponse, error)
-	// ReplayDeadLetters publishes the chosen dead letters' payloads back to their original
-	// subjects, with their original headers, and removes each one that was replayed.
+	// ReplayDeadLetters replays the chosen dead letters as `jetflow dlq replay` does: each is
+	// published to its original subject as a fresh message (its payload and own headers, without
+	// the runtime's attempt and requeue headers, so it has its whole retry budget; with
+	// Jetflow-Replayed-From: AI_DLQ:<seq> and Nats-Msg-Id replay:AI_DLQ:<seq>:<generation>), and
+	// recorded in the KV bucket dlq-replays, so it happens once: a dead letter replayed before is
+	// not replayed again (`jetflow dlq replay --again` does that on purpose). The dead letters
+	// stay in AI_DLQ (`jetflow dlq purge` removes them).
 	ReplayDeadLetters(context.Context, *v1.ReplayDeadLettersRequest) (*v1.ReplayDeadLettersResponse, error)
-	// Status returns one row per stage: lag, ack pending, redeliveries, dead letters.
+	// Status returns one row per stage, as `jetflow status -o json` does: its consumer's state,
+	// its dead letters, the worker replicas serving it and their breakers, and whether the
+	// platform is healthy.
 	Status(context.Context, *v1.StatusRequest) (*v1.StatusResponse, error)
 }
 
@@ -122,12 +130,20 @@ func (c *adminServiceClient) Status(ctx context.Context, req *v1.StatusRequest) 
 
 // AdminServiceHandler is an implementation of the jetflow.v1.AdminService service.
 type AdminServiceHandler interface {
-	// ListDeadLetters returns dead letters, oldest first.
+	// ListDeadLetters returns dead letters of AI_DLQ in sequence order, with their payloads, as
+	// `jetflow dlq ls` and `jetflow dlq show` read them.
 	ListDeadLetters(context.Context, *v1.ListDeadLettersRequest) (*v1.ListDeadLettersResponse, error)
-	// ReplayDeadLetters publishes the chosen dead letters' payloads back to their original
-	// subjects, with their original headers, and removes each one that was replayed.
+	// ReplayDeadLetters replays the chosen dead letters as `jetflow dlq replay` does: each is
+	// published to its original subject as a fresh message (its payload and own headers, without
+	// the runtime's attempt and requeue headers, so it has its whole retry budget; with
+	// Jetflow-Replayed-From: AI_DLQ:<seq> and Nats-Msg-Id replay:AI_DLQ:<seq>:<generation>), and
+	// recorded in the KV bucket dlq-replays, so it happens once: a dead letter replayed before is
+	// not replayed again (`jetflow dlq replay --again` does that on purpose). The dead letters
+	// stay in AI_DLQ (`jetflow dlq purge` removes them).
 	ReplayDeadLetters(context.Context, *v1.ReplayDeadLettersRequest) (*v1.ReplayDeadLettersResponse, error)
-	// Status returns one row per stage: lag, ack pending, redeliveries, dead letters.
+	// Status returns one row per stage, as `jetflow status -o json` does: its consumer's state,
+	// its dead letters, the worker replicas serving it and their breakers, and whether the
+	// platform is healthy.
 	Status(context.Context, *v1.StatusRequest) (*v1.StatusResponse, error)
 }
 

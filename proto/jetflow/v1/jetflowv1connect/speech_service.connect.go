@@ -51,8 +51,10 @@ type SpeechServiceClient interface {
 	// ListVoices returns the voices tts-module is configured with (TTS_VOICES). The speech server
 	// is not asked: OpenAI's speech API has no voices endpoint.
 	ListVoices(context.Context, *v1.ListVoicesRequest) (*v1.ListVoicesResponse, error)
-	// Transcribe takes a stream of audio chunks of one session, ending with an end_of_stream
-	// chunk, and returns the session's transcripts. Client streaming works over HTTP/1.1 with the
+	// Transcribe takes a stream of audio chunks of one session (every chunk with the same
+	// session_id), ending with an end_of_stream chunk, and returns the session's transcripts once
+	// stt-module has published them all. Each chunk is published as it arrives, with the
+	// Nats-Msg-Id gateway:stt:<chunk request_id>. Client streaming works over HTTP/1.1 with the
 	// Connect protocol. To see each segment's transcript as soon as it is cut, read
 	// ai.result.stt.<session_id> in AI_RESULTS instead.
 	Transcribe(context.Context) (*connect.ClientStreamForClientSimple[v1.TranscribeRequest, v1.TranscribeResponse], error)
@@ -123,8 +125,10 @@ type SpeechServiceHandler interface {
 	// ListVoices returns the voices tts-module is configured with (TTS_VOICES). The speech server
 	// is not asked: OpenAI's speech API has no voices endpoint.
 	ListVoices(context.Context, *v1.ListVoicesRequest) (*v1.ListVoicesResponse, error)
-	// Transcribe takes a stream of audio chunks of one session, ending with an end_of_stream
-	// chunk, and returns the session's transcripts. Client streaming works over HTTP/1.1 with the
+	// Transcribe takes a stream of audio chunks of one session (every chunk with the same
+	// session_id), ending with an end_of_stream chunk, and returns the session's transcripts once
+	// stt-module has published them all. Each chunk is published as it arrives, with the
+	// Nats-Msg-Id gateway:stt:<chunk request_id>. Client streaming works over HTTP/1.1 with the
 	// Connect protocol. To see each segment's transcript as soon as it is cut, read
 	// ai.result.stt.<session_id> in AI_RESULTS instead.
 	Transcribe(context.Context, *connect.ClientStream[v1.TranscribeRequest]) (*v1.TranscribeResponse, error)

@@ -39,7 +39,9 @@ const (
 
 // VoiceServiceClient is a client for the jetflow.v1.VoiceService service.
 type VoiceServiceClient interface {
-	// Ask answers one spoken question and returns the transcript, the answer and its audio.
+	// Ask answers one spoken question and returns the transcript, the answer and its audio. The
+	// request must fit one NATS message (1 MiB by default) with its audio; a larger one is refused
+	// with invalid_argument (detail code too_large).
 	Ask(context.Context, *v1.AskRequest) (*v1.AskResponse, error)
 }
 
@@ -79,7 +81,9 @@ func (c *voiceServiceClient) Ask(ctx context.Context, req *v1.AskRequest) (*v1.A
 
 // VoiceServiceHandler is an implementation of the jetflow.v1.VoiceService service.
 type VoiceServiceHandler interface {
-	// Ask answers one spoken question and returns the transcript, the answer and its audio.
+	// Ask answers one spoken question and returns the transcript, the answer and its audio. The
+	// request must fit one NATS message (1 MiB by default) with its audio; a larger one is refused
+	// with invalid_argument (detail code too_large).
 	Ask(context.Context, *v1.AskRequest) (*v1.AskResponse, error)
 }
 

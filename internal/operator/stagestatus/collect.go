@@ -1,4 +1,4 @@
-package status
+package stagestatus
 
 import (
 	"cmp"
@@ -15,21 +15,21 @@ import (
 	"github.com/jetflow-dev/jetflow/streams"
 )
 
-// collector reads a Report from the server.
-type collector struct {
-	js  jetstream.JetStream
-	set *streams.Set
-	// window is how recent the newest dead letter of a stage must be for its dead letters to
+// Collector reads a Report from the server.
+type Collector struct {
+	JS  jetstream.JetStream
+	Set *streams.Set
+	// Window is how recent the newest dead letter of a stage must be for its dead letters to
 	// count as growing.
-	window time.Duration
+	Window time.Duration
 }
 
-// collect reads the state of every stage as of now. An error means the platform could not be
+// Collect reads the state of every stage as of now. An error means the platform could not be
 // read (the server is away, the account has no AI_DLQ); what is wrong with the platform itself
 // is in the Report's Problems.
-func (c *collector) collect(ctx context.Context, now time.Time) (*Report, error) {
+func (c *Collector) Collect(ctx context.Context, now time.Time) (*Report, error) {
 	r := &Report{Time: now.UTC(), Problems: []string{}, Stages: []StageReport{}, Replicas: []worker.Status{}}
-	for _, d := range c.set.Consumers() {
+	for _, d := range c.Set.Consumers() {
 		name := d.Config.Durable
 		s := StageReport{
 			Stage: name, Stream: d.Stream, Consumer: name,
@@ -49,16 +49,16 @@ func (c *collector) collect(ctx context.Context, now time.Time) (*Report, error)
 		return nil, err
 	}
 	r.Replicas, r.Warnings = replicas, warnings
-	addReplicas(r.Stages, replicas)
-	r.Problems = append(r.Problems, r.problems(c.window, bucketMissing)...)
+	AddReplicas(r.Stages, replicas)
+	r.Problems = append(r.Problems, r.ProblemsFor(c.Window, bucketMissing)...)
 	r.Healthy = len(r.Problems) == 0
 	return r, nil
 }
 
 // consumerState reads the consumer's counts; a consumer (or stream) the server does not have
 // marks the stage Missing.
-func (c *collector) consumerState(ctx context.Context, s *StageReport) error {
-	cons, err := c.js.Consumer(ctx, s.Stream, s.Consumer)
+func (c *Collector) consumerState(ctx context.Context, s *StageReport) error {
+	cons, err := c.JS.Consumer(ctx, s.Stream, s.Consumer)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
 		s.Missing = true
 		return nil
@@ -77,8 +77,8 @@ func (c *collector) consumerState(ctx context.Context, s *StageReport) error {
 // others a throwaway consumer filtered on the stage's subject and starting at now-1h is created,
 // and its num_pending, which the server computes from its per-subject index without delivering
 // anything, is the count. Only stages with recent dead letters cost more than the one request.
-func (c *collector) deadLetters(ctx context.Context, stages []StageReport, now time.Time) error {
-	dlq, err := c.js.Stream(ctx, streams.StreamDeadLetter)
+func (c *Collector) deadLetters(ctx context.Context, stages []StageReport, now time.Time) error {
+	dlq, err := c.JS.Stream(ctx, streams.StreamDeadLetter)
 	if err != nil {
 		return fmt.Errorf("looking up stream %s (run `jetflow streams apply` if it is missing): %w", streams.StreamDeadLetter, err)
 	}
@@ -114,8 +114,8 @@ func (c *collector) deadLetters(ctx context.Context, stages []StageReport, now t
 }
 
 // countSince counts the dead letters on subject stored at or after since.
-func (c *collector) countSince(ctx context.Context, subject string, since time.Time) (uint64, error) {
-	cons, err := c.js.CreateConsumer(ctx, streams.StreamDeadLetter, jetstream.ConsumerConfig{
+func (c *Collector) countSince(ctx context.Context, subject string, since time.Time) (uint64, error) {
+	cons, err := c.JS.CreateConsumer(ctx, streams.StreamDeadLetter, jetstream.ConsumerConfig{
 		Description:   "jetflow status: counts the dead letters of the last hour, then is deleted",
 		FilterSubject: subject,
 		DeliverPolicy: jetstream.DeliverByStartTimePolicy,
@@ -130,16 +130,16 @@ func (c *collector) countSince(ctx context.Context, subject string, since time.T
 	}
 	info := cons.CachedInfo()
 	// A failed delete only leaves the consumer to InactiveThreshold.
-	_ = c.js.DeleteConsumer(ctx, streams.StreamDeadLetter, info.Name)
+	_ = c.JS.DeleteConsumer(ctx, streams.StreamDeadLetter, info.Name)
 	return info.NumPending, nil
 }
 
 // replicas reads every entry of the status bucket. Entries of replicas that stopped have been
 // deleted by them or expired by the bucket's TTL, so what is there is fresh. An entry that does
 // not decode is a warning, not an error: one odd worker must not hide the others.
-func (c *collector) replicas(ctx context.Context) (replicas []worker.Status, warnings []string, bucketMissing bool, err error) {
+func (c *Collector) replicas(ctx context.Context) (replicas []worker.Status, warnings []string, bucketMissing bool, err error) {
 	replicas = []worker.Status{}
-	kv, err := c.js.KeyValue(ctx, streams.BucketStatus)
+	kv, err := c.JS.KeyValue(ctx, streams.BucketStatus)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		return replicas, nil, true, nil
 	}

@@ -1,4 +1,12 @@
-package status
+// Package stagestatus is one look at every stage of the platform: its consumer's state, its
+// dead letters, the worker replicas serving it and their breakers, and the rule that says
+// whether the platform is healthy. `jetflow status` renders it; the gateway's AdminService
+// returns it.
+//
+// What the workers report comes from the KV bucket streams.BucketStatus, where each worker
+// process keeps one entry (worker.StatusPublisher), so one bucket is read instead of every
+// pod's /metrics.
+package stagestatus
 
 import (
 	"cmp"
@@ -10,12 +18,16 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/worker"
 )
 
+// DefaultWindow is how recent a stage's newest dead letter must be for its dead letters to
+// count as growing, unless the caller says otherwise.
+const DefaultWindow = 5 * time.Minute
+
 // Report is one look at the whole platform: what `jetflow status -o json` prints.
 type Report struct {
 	Time time.Time `json:"time"`
 	// Healthy is false when Problems is not empty; the exit code is then 1.
 	Healthy bool `json:"healthy"`
-	// Problems are what makes the platform unhealthy, by the rule of problems().
+	// Problems are what makes the platform unhealthy, by the rule of ProblemsFor.
 	Problems []string `json:"problems"`
 	// Warnings are shown but change nothing (a status entry that does not decode).
 	Warnings []string      `json:"warnings,omitempty"`
@@ -70,27 +82,27 @@ type BreakerReport struct {
 
 // Breaker states as the workers report them (breaker.State's String).
 const (
-	stateClosed   = "closed"
-	stateHalfOpen = "half-open"
-	stateOpen     = "open"
+	StateClosed   = "closed"
+	StateHalfOpen = "half-open"
+	StateOpen     = "open"
 )
 
 // severity orders states from best to worst; an unknown state ranks above closed.
 func severity(state string) int {
 	switch state {
-	case stateClosed:
+	case StateClosed:
 		return 0
-	case stateHalfOpen:
+	case StateHalfOpen:
 		return 2
-	case stateOpen:
+	case StateOpen:
 		return 3
 	default:
 		return 1
 	}
 }
 
-// addReplicas counts, for every stage, the replicas running it and their breakers.
-func addReplicas(stages []StageReport, replicas []worker.Status) {
+// AddReplicas counts, for every stage, the replicas running it and their breakers.
+func AddReplicas(stages []StageReport, replicas []worker.Status) {
 	index := make(map[string]*StageReport, len(stages))
 	for i := range stages {
 		index[stages[i].Stage] = &stages[i]
@@ -126,7 +138,7 @@ func (s *StageReport) addBreaker(b worker.BreakerStatus) {
 	r.OpenForMS = max(r.OpenForMS, b.OpenForMS)
 }
 
-// problems applies the rule the exit code follows. A stage is a problem when
+// ProblemsFor applies the rule the exit code follows. A stage is a problem when
 //   - a replica reports a breaker open: the stage has stopped pulling on that replica (half-open
 //     is not: it lasts until the next message probes the upstream, which on an idle stage may
 //     be long after the upstream came back);
@@ -135,7 +147,7 @@ func (s *StageReport) addBreaker(b worker.BreakerStatus) {
 //   - its consumer does not exist on the server, so no worker can serve it.
 //
 // A missing status bucket is a problem too: no breaker could be read.
-func (r *Report) problems(window time.Duration, bucketMissing bool) []string {
+func (r *Report) ProblemsFor(window time.Duration, bucketMissing bool) []string {
 	var out []string
 	if bucketMissing {
 		out = append(out, "no status bucket on the server: run `jetflow streams apply`; no breaker state could be read")
@@ -145,21 +157,21 @@ func (r *Report) problems(window time.Duration, bucketMissing bool) []string {
 			out = append(out, fmt.Sprintf("%s: consumer %s not found on stream %s: run `jetflow streams apply`", s.Stage, s.Consumer, s.Stream))
 		}
 		for _, b := range s.Breakers {
-			if n := b.Replicas[stateOpen]; n > 0 {
+			if n := b.Replicas[StateOpen]; n > 0 {
 				out = append(out, fmt.Sprintf("%s: breaker %s open on %d of %d replicas; the stage pulls no work there until it lets calls through",
 					s.Stage, b.Upstream, n, s.Replicas))
 			}
 		}
 		if d := s.DeadLetters; d.Newest != nil && r.Time.Sub(*d.Newest) < window {
 			out = append(out, fmt.Sprintf("%s: dead letters growing: the newest is %s old, %d in the last hour (`jetflow dlq ls --stage %s`)",
-				s.Stage, age(r.Time.Sub(*d.Newest)), d.LastHour, s.Stage))
+				s.Stage, Age(r.Time.Sub(*d.Newest)), d.LastHour, s.Stage))
 		}
 	}
 	return out
 }
 
-// age is a duration rounded for a person: 42s, 3m10s, 2h5m.
-func age(d time.Duration) string {
+// Age is a duration rounded for a person: 42s, 3m10s, 2h5m.
+func Age(d time.Duration) string {
 	switch {
 	case d < 0:
 		return "0s"

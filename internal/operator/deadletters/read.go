@@ -1,4 +1,4 @@
-package dlq
+package deadletters
 
 import (
 	"context"
@@ -12,11 +12,11 @@ import (
 	"github.com/jetflow-dev/jetflow/streams"
 )
 
-// fetchWait bounds the wait for the next letter of a read whose range holds no more.
-const fetchWait = 5 * time.Second
+// FetchWait bounds the wait for the next letter of a read whose range holds no more.
+const FetchWait = 5 * time.Second
 
-// deadLetterStream opens AI_DLQ with an error that says what to do when it is missing.
-func deadLetterStream(ctx context.Context, js jetstream.JetStream) (jetstream.Stream, error) {
+// Stream opens AI_DLQ with an error that says what to do when it is missing.
+func Stream(ctx context.Context, js jetstream.JetStream) (jetstream.Stream, error) {
 	s, err := js.Stream(ctx, streams.StreamDeadLetter)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil, fmt.Errorf("stream %s does not exist on this server: create the streams with jetflow streams apply", streams.StreamDeadLetter)
@@ -27,14 +27,14 @@ func deadLetterStream(ctx context.Context, js jetstream.JetStream) (jetstream.St
 	return s, nil
 }
 
-// readLetters calls visit with every letter sel chooses, in sequence order. It reads AI_DLQ with
+// Read calls visit with every letter sel chooses, in sequence order. It reads AI_DLQ with
 // an ordered consumer filtered to the selected stages, from the lowest selected sequence (or
 // the --since time), and stops at the last letter that was stored when it started, so that
 // letters dead-lettered meanwhile (a replay that fails again) are not read in the same pass.
-// Only headers are read: a letter's payload is fetched by getLetter when it is needed, so a
+// Only headers are read: a letter's payload is fetched by Get when it is needed, so a
 // selection of thousands of letters is not held in memory (Letter.Size says the payload's size).
-func readLetters(ctx context.Context, js jetstream.JetStream, sel Selection, visit func(Letter) error) error {
-	stream, err := deadLetterStream(ctx, js)
+func Read(ctx context.Context, js jetstream.JetStream, sel Selection, visit func(Letter) error) error {
+	stream, err := Stream(ctx, js)
 	if err != nil {
 		return err
 	}
@@ -43,19 +43,19 @@ func readLetters(ctx context.Context, js jetstream.JetStream, sel Selection, vis
 		return fmt.Errorf("reading the state of %s: %w", streams.StreamDeadLetter, err)
 	}
 	var candidates uint64
-	for _, subject := range sel.subjects() {
+	for _, subject := range sel.Subjects() {
 		if subject == streams.SubjectDeadLetterAll {
 			candidates = info.State.Msgs
 			break
 		}
 		candidates += info.State.Subjects[subject]
 	}
-	lo, hi := sel.bounds()
+	lo, hi := sel.Bounds()
 	hi = min(hi, info.State.LastSeq)
 	if candidates == 0 || lo > hi {
 		return nil
 	}
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: sel.subjects(), HeadersOnly: true}
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: sel.Subjects(), HeadersOnly: true}
 	switch {
 	case lo > 1:
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, lo
@@ -80,7 +80,7 @@ func readLetters(ctx context.Context, js jetstream.JetStream, sel Selection, vis
 	for {
 		// The checks above say a letter is there; the wait only ends a read whose range holds
 		// none of them.
-		waitCtx, cancel := context.WithTimeout(ctx, fetchWait)
+		waitCtx, cancel := context.WithTimeout(ctx, FetchWait)
 		msg, err := it.Next(jetstream.NextContext(waitCtx))
 		cancel()
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
@@ -97,7 +97,7 @@ func readLetters(ctx context.Context, js jetstream.JetStream, sel Selection, vis
 		if seq > hi {
 			return nil
 		}
-		l := newLetter(seq, msg.Subject(), meta.Timestamp, msg.Headers(), msg.Data())
+		l := NewLetter(seq, msg.Subject(), meta.Timestamp, msg.Headers(), msg.Data())
 		if sel.Match(l) {
 			if err := visit(l); err != nil {
 				return err
@@ -109,9 +109,9 @@ func readLetters(ctx context.Context, js jetstream.JetStream, sel Selection, vis
 	}
 }
 
-// getLetter reads one letter by its AI_DLQ sequence.
-func getLetter(ctx context.Context, js jetstream.JetStream, seq uint64) (Letter, error) {
-	stream, err := deadLetterStream(ctx, js)
+// Get reads one letter by its AI_DLQ sequence.
+func Get(ctx context.Context, js jetstream.JetStream, seq uint64) (Letter, error) {
+	stream, err := Stream(ctx, js)
 	if err != nil {
 		return Letter{}, err
 	}
@@ -122,7 +122,7 @@ func getLetter(ctx context.Context, js jetstream.JetStream, seq uint64) (Letter,
 	if err != nil {
 		return Letter{}, fmt.Errorf("reading dead letter %d: %w", seq, err)
 	}
-	return newLetter(raw.Sequence, raw.Subject, raw.Time, raw.Header, raw.Data), nil
+	return NewLetter(raw.Sequence, raw.Subject, raw.Time, raw.Header, raw.Data), nil
 }
 
 func seqKey(seq uint64) string { return strconv.FormatUint(seq, 10) }

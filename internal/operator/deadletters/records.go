@@ -1,4 +1,4 @@
-package dlq
+package deadletters
 
 import (
 	"context"
@@ -15,11 +15,11 @@ import (
 
 // Record states.
 const (
-	// statePublishing is written before the publish: a record left in it means the run stopped
+	// StatePublishing is written before the publish: a record left in it means the run stopped
 	// before it knew whether the copy landed.
-	statePublishing = "publishing"
-	// stateReplayed is written after the publish ack.
-	stateReplayed = "replayed"
+	StatePublishing = "publishing"
+	// StateReplayed is written after the publish ack.
+	StateReplayed = "replayed"
 )
 
 // Record is the value of a letter's key in the dlq-replays bucket.
@@ -41,16 +41,17 @@ type Record struct {
 	Duplicate bool   `json:"duplicate,omitempty"`
 }
 
-// entry is a record with the revision an update must name.
-type entry struct {
+// Entry is a record with the revision an update must name.
+type Entry struct {
 	Record
-	revision uint64
+	Revision uint64
 }
 
-// records is the dlq-replays bucket.
-type records struct{ kv jetstream.KeyValue }
+// Records is the dlq-replays bucket.
+type Records struct{ kv jetstream.KeyValue }
 
-func openRecords(ctx context.Context, js jetstream.JetStream) (*records, error) {
+// OpenRecords opens the dlq-replays bucket, saying what to do when it is missing.
+func OpenRecords(ctx context.Context, js jetstream.JetStream) (*Records, error) {
 	kv, err := js.KeyValue(ctx, streams.BucketDLQReplays)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		return nil, fmt.Errorf("KV bucket %s, where replays are recorded, does not exist on this server: create it with jetflow streams apply", streams.BucketDLQReplays)
@@ -58,17 +59,17 @@ func openRecords(ctx context.Context, js jetstream.JetStream) (*records, error) 
 	if err != nil {
 		return nil, fmt.Errorf("opening KV bucket %s: %w", streams.BucketDLQReplays, err)
 	}
-	return &records{kv: kv}, nil
+	return &Records{kv: kv}, nil
 }
 
-// all reads every record, by AI_DLQ sequence.
-func (r *records) all(ctx context.Context) (map[uint64]entry, error) {
+// All reads every record, by AI_DLQ sequence.
+func (r *Records) All(ctx context.Context) (map[uint64]Entry, error) {
 	w, err := r.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
 		return nil, fmt.Errorf("reading KV bucket %s: %w", streams.BucketDLQReplays, err)
 	}
 	defer func() { _ = w.Stop() }()
-	out := map[uint64]entry{}
+	out := map[uint64]Entry{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -88,13 +89,13 @@ func (r *records) all(ctx context.Context) (map[uint64]entry, error) {
 			if err := json.Unmarshal(e.Value(), &rec); err != nil {
 				continue
 			}
-			out[seq] = entry{Record: rec, revision: e.Revision()}
+			out[seq] = Entry{Record: rec, Revision: e.Revision()}
 		}
 	}
 }
 
-// get reads l's record; nil when it has none.
-func (r *records) get(ctx context.Context, l Letter) (*Record, error) {
+// Get reads l's record; nil when it has none.
+func (r *Records) Get(ctx context.Context, l Letter) (*Record, error) {
 	e, err := r.kv.Get(ctx, seqKey(l.Seq))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, nil
@@ -109,19 +110,19 @@ func (r *records) get(ctx context.Context, l Letter) (*Record, error) {
 	return &rec, nil
 }
 
-// forLetter is l's record, if it has one.
-func forLetter(all map[uint64]entry, l Letter) (entry, bool) {
+// ForLetter is l's record, if it has one.
+func ForLetter(all map[uint64]Entry, l Letter) (Entry, bool) {
 	e, ok := all[l.Seq]
 	if !ok || e.Letter != l.ID() {
-		return entry{}, false
+		return Entry{}, false
 	}
 	return e, true
 }
 
-// put writes rec for seq over the revision the caller read (0: the key had no record of this
+// Put writes rec for seq over the revision the caller read (0: the key had no record of this
 // letter), so that two replays of the same letter at once cannot both go ahead. It returns the
 // new revision.
-func (r *records) put(ctx context.Context, seq uint64, prev uint64, rec Record) (uint64, error) {
+func (r *Records) Put(ctx context.Context, seq uint64, prev uint64, rec Record) (uint64, error) {
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return 0, fmt.Errorf("encoding the replay record of letter %d: %w", seq, err)
@@ -142,7 +143,7 @@ func (r *records) put(ctx context.Context, seq uint64, prev uint64, rec Record) 
 		rev, err = r.kv.Update(ctx, seqKey(seq), b, prev)
 	}
 	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		return 0, fmt.Errorf("recording the replay of letter %d: %w", seq, errConcurrentReplay)
+		return 0, fmt.Errorf("recording the replay of letter %d: %w", seq, ErrConcurrentReplay)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("recording the replay of letter %d: %w", seq, err)
@@ -150,11 +151,11 @@ func (r *records) put(ctx context.Context, seq uint64, prev uint64, rec Record) 
 	return rev, nil
 }
 
-// errConcurrentReplay: the record changed between reading and writing it.
-var errConcurrentReplay = errors.New("its record changed meanwhile: another jetflow dlq replay or purge is running")
+// ErrConcurrentReplay: the record changed between reading and writing it.
+var ErrConcurrentReplay = errors.New("its record changed meanwhile: another jetflow dlq replay or purge is running")
 
-// remove deletes seq's record and its history.
-func (r *records) remove(ctx context.Context, seq uint64) error {
+// Remove deletes seq's record and its history.
+func (r *Records) Remove(ctx context.Context, seq uint64) error {
 	if err := r.kv.Purge(ctx, seqKey(seq)); err != nil {
 		return fmt.Errorf("removing the replay record of letter %d: %w", seq, err)
 	}

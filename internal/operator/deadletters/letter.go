@@ -1,4 +1,4 @@
-package dlq
+package deadletters
 
 import (
 	"strconv"
@@ -17,7 +17,7 @@ type Letter struct {
 	Subject string // ai.dlq.<stage>
 	Stored  time.Time
 	Header  nats.Header
-	// Data is the payload, empty when only the headers were read (readLetters).
+	// Data is the payload, empty when only the headers were read (Read).
 	Data []byte
 	// Size is the payload's size in bytes.
 	Size int
@@ -36,7 +36,8 @@ type Letter struct {
 	Truncated bool
 }
 
-func newLetter(seq uint64, subject string, stored time.Time, h nats.Header, data []byte) Letter {
+// NewLetter reads the dead-letter headers of a message stored in AI_DLQ.
+func NewLetter(seq uint64, subject string, stored time.Time, h nats.Header, data []byte) Letter {
 	if h == nil {
 		h = nats.Header{}
 	}

@@ -1,4 +1,4 @@
-package status
+package stagestatus
 
 import (
 	"strings"
@@ -15,7 +15,7 @@ func replica(name string, stages ...worker.StageStatus) worker.Status {
 }
 
 func ttsStage(state string, openForMS int64) worker.StageStatus {
-	gate := map[string]string{stateClosed: worker.GatePulling, stateHalfOpen: worker.GateProbing, stateOpen: worker.GatePaused}[state]
+	gate := map[string]string{StateClosed: worker.GatePulling, StateHalfOpen: worker.GateProbing, StateOpen: worker.GatePaused}[state]
 	return worker.StageStatus{Stage: "tts", Stream: "AI_TTS", Consumer: "tts", Gate: gate,
 		Breakers: []worker.BreakerStatus{{Upstream: "tts", State: state, OpenForMS: openForMS}}}
 }
@@ -35,26 +35,26 @@ func TestProblemsRule(t *testing.T) {
 		bucketMissing bool
 		want          []string // one substring per expected problem; none means healthy
 	}{
-		{name: "healthy", replicas: []worker.Status{replica("a", ttsStage(stateClosed, 0))}},
+		{name: "healthy", replicas: []worker.Status{replica("a", ttsStage(StateClosed, 0))}},
 		{name: "no replica at all is not a problem by itself"},
-		{name: "open on one replica of two", replicas: []worker.Status{replica("a", ttsStage(stateClosed, 0)), replica("b", ttsStage(stateOpen, 20_000))},
+		{name: "open on one replica of two", replicas: []worker.Status{replica("a", ttsStage(StateClosed, 0)), replica("b", ttsStage(StateOpen, 20_000))},
 			want: []string{"tts: breaker tts open on 1 of 2 replicas"}},
-		{name: "half-open is probing, not a problem", replicas: []worker.Status{replica("a", ttsStage(stateHalfOpen, 0))}},
+		{name: "half-open is probing, not a problem", replicas: []worker.Status{replica("a", ttsStage(StateHalfOpen, 0))}},
 		{name: "a dead letter inside the window", deadLetters: DeadLetters{Total: 3, LastHour: 2, Newest: newestAt(time.Minute)},
 			want: []string{"tts: dead letters growing: the newest is 1m0s old, 2 in the last hour"}},
 		{name: "old dead letters only", deadLetters: DeadLetters{Total: 40, LastHour: 1, Newest: newestAt(10 * time.Minute)}},
 		{name: "dead letter just at the window's edge", deadLetters: DeadLetters{Total: 1, LastHour: 1, Newest: newestAt(5 * time.Minute)}},
 		{name: "missing consumer", missing: true, want: []string{"tts: consumer tts not found on stream AI_TTS"}},
 		{name: "missing bucket", bucketMissing: true, want: []string{"no status bucket"}},
-		{name: "open and growing", replicas: []worker.Status{replica("a", ttsStage(stateOpen, 1000))},
+		{name: "open and growing", replicas: []worker.Status{replica("a", ttsStage(StateOpen, 1000))},
 			deadLetters: DeadLetters{Total: 1, LastHour: 1, Newest: newestAt(time.Second)},
 			want:        []string{"breaker tts open on 1 of 1", "dead letters growing"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := &Report{Time: reportTime, Stages: []StageReport{{Stage: "tts", Stream: "AI_TTS", Consumer: "tts", Missing: tt.missing, DeadLetters: tt.deadLetters}}}
-			addReplicas(r.Stages, tt.replicas)
-			got := r.problems(DefaultDLQWindow, tt.bucketMissing)
+			AddReplicas(r.Stages, tt.replicas)
+			got := r.ProblemsFor(DefaultWindow, tt.bucketMissing)
 			if len(got) != len(tt.want) {
 				t.Fatalf("problems %q, want %d matching %q", got, len(tt.want), tt.want)
 			}
@@ -73,14 +73,14 @@ func TestAddReplicasAggregatesBreakers(t *testing.T) {
 	stages := []StageReport{{Stage: "tts"}, {Stage: "stt"}}
 	llm := func(state string, ms int64) worker.StageStatus {
 		s := ttsStage(state, ms)
-		s.Breakers = append(s.Breakers, worker.BreakerStatus{Upstream: "aaa", State: stateClosed})
+		s.Breakers = append(s.Breakers, worker.BreakerStatus{Upstream: "aaa", State: StateClosed})
 		return s
 	}
-	addReplicas(stages, []worker.Status{
-		replica("a", llm(stateClosed, 0)),
-		replica("b", llm(stateOpen, 3000)),
-		replica("c", llm(stateOpen, 9000), worker.StageStatus{Stage: "from-the-future"}),
-		replica("d", llm(stateHalfOpen, 0)),
+	AddReplicas(stages, []worker.Status{
+		replica("a", llm(StateClosed, 0)),
+		replica("b", llm(StateOpen, 3000)),
+		replica("c", llm(StateOpen, 9000), worker.StageStatus{Stage: "from-the-future"}),
+		replica("d", llm(StateHalfOpen, 0)),
 	})
 	tts := stages[0]
 	if tts.Replicas != 4 || stages[1].Replicas != 0 {
@@ -90,7 +90,7 @@ func TestAddReplicasAggregatesBreakers(t *testing.T) {
 		t.Fatalf("breakers %+v, want aaa then tts", tts.Breakers)
 	}
 	b := tts.Breakers[1]
-	if b.State != stateOpen || b.OpenForMS != 9000 || b.Replicas[stateOpen] != 2 || b.Replicas[stateClosed] != 1 || b.Replicas[stateHalfOpen] != 1 {
+	if b.State != StateOpen || b.OpenForMS != 9000 || b.Replicas[StateOpen] != 2 || b.Replicas[StateClosed] != 1 || b.Replicas[StateHalfOpen] != 1 {
 		t.Errorf("tts breaker %+v, want open 2, closed 1, half-open 1, open for 9s", b)
 	}
 }
@@ -102,8 +102,8 @@ func TestAge(t *testing.T) {
 		3*time.Minute + 10*time.Second:  "3m10s",
 		2*time.Hour + 5*time.Minute + 7: "2h5m",
 	} {
-		if got := age(d); got != want {
-			t.Errorf("age(%v) = %q, want %q", d, got, want)
+		if got := Age(d); got != want {
+			t.Errorf("Age(%v) = %q, want %q", d, got, want)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package status
+package stagestatus
 
 import (
 	"encoding/json"
@@ -52,7 +52,7 @@ func TestCollectReadsThePlatform(t *testing.T) {
 		t.Fatal(err)
 	}
 	entries := map[string]worker.Status{
-		"tts-module.a": replica("a", ttsStage(stateOpen, 30_000)),
+		"tts-module.a": replica("a", ttsStage(StateOpen, 30_000)),
 		"stt-module.b": {Worker: "stt-module", Replica: "b", Stages: []worker.StageStatus{{Stage: streams.ConsumerSTT, Breakers: []worker.BreakerStatus{}}}},
 	}
 	for key, st := range entries {
@@ -73,17 +73,17 @@ func TestCollectReadsThePlatform(t *testing.T) {
 	if err := kv.Delete(ctx, "gone.worker"); err != nil {
 		t.Fatal(err)
 	}
-	c := &collector{js: js, set: loadSet(t), window: DefaultDLQWindow}
+	c := &Collector{JS: js, Set: loadSet(t), Window: DefaultWindow}
 
-	r, err := c.collect(ctx, time.Now())
+	r, err := c.Collect(ctx, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Stages) != len(c.set.Consumers()) {
-		t.Errorf("%d stages, want one per consumer of streams/ (%d)", len(r.Stages), len(c.set.Consumers()))
+	if len(r.Stages) != len(c.Set.Consumers()) {
+		t.Errorf("%d stages, want one per consumer of streams/ (%d)", len(r.Stages), len(c.Set.Consumers()))
 	}
 	tts, stt := stageOf(t, r, streams.ConsumerTTS), stageOf(t, r, streams.ConsumerSTT)
-	if tts.Stream != streams.StreamTTS || tts.Pending != 3 || tts.Replicas != 1 || len(tts.Breakers) != 1 || tts.Breakers[0].State != stateOpen {
+	if tts.Stream != streams.StreamTTS || tts.Pending != 3 || tts.Replicas != 1 || len(tts.Breakers) != 1 || tts.Breakers[0].State != StateOpen {
 		t.Errorf("tts %+v, want 3 pending, 1 replica, breaker open", tts)
 	}
 	if d := tts.DeadLetters; d.Subject != "ai.dlq.tts" || d.Total != 2 || d.LastHour != 2 || d.Newest == nil || time.Since(*d.Newest) > time.Minute {
@@ -110,7 +110,7 @@ func TestCollectReadsThePlatform(t *testing.T) {
 	}
 
 	// An hour and a bit later (by the clock the look is given) the same dead letters are old.
-	later, err := c.collect(ctx, time.Now().Add(61*time.Minute))
+	later, err := c.Collect(ctx, time.Now().Add(61*time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,8 +152,8 @@ func TestCollectCountsOnlyTheLastHour(t *testing.T) {
 		}
 		second = m.Time
 	}
-	c := &collector{js: js, set: loadSet(t), window: DefaultDLQWindow}
-	r, err := c.collect(ctx, second.Add(time.Hour))
+	c := &Collector{JS: js, Set: loadSet(t), Window: DefaultWindow}
+	r, err := c.Collect(ctx, second.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,8 +171,8 @@ func TestCollectReportsAMissingConsumerAndBucket(t *testing.T) {
 	if err := js.DeleteKeyValue(ctx, streams.BucketStatus); err != nil {
 		t.Fatal(err)
 	}
-	c := &collector{js: js, set: loadSet(t), window: DefaultDLQWindow}
-	r, err := c.collect(ctx, time.Now())
+	c := &Collector{JS: js, Set: loadSet(t), Window: DefaultWindow}
+	r, err := c.Collect(ctx, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
