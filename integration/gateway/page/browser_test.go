@@ -119,7 +119,7 @@ func (c *consoleProblems) String() string {
 
 // The page against the real gateway of `jetflow dev` with the stand-in models: enter the key,
 // ask, watch the answer and its sources render; speak a text into an audio element; see the
-// stages table fill. A screenshot of the answered page is kept as page.png in the artifacts
+// stages table fill. A screenshot of the page is kept as page.png in the artifacts
 // directory (bin/artifacts, or $JETFLOW_ARTIFACTS); a failed step leaves page-failed.png.
 func TestPageInChromium(t *testing.T) {
 	tab := browser(t)
@@ -188,9 +188,6 @@ func TestPageInChromium(t *testing.T) {
 		}
 		return err
 	})
-	// The answered page is what the screenshot shows.
-	shot(tab, t, "page.png")
-
 	step("speaking a text", 60*time.Second, actions(
 		clear("speak-text"),
 		chromedp.SendKeys(chromedp.CSS("#speak-text"), "Hello from the page."),
@@ -221,6 +218,8 @@ func TestPageInChromium(t *testing.T) {
 		return err
 	})
 
+	// The screenshot shows every panel filled: the answer with its sources, the audio, the stages.
+	shot(tab, t, "page.png")
 	if p := problems.String(); p != "" {
 		t.Errorf("the page logged problems:\n%s", p)
 	}
