@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -72,6 +73,9 @@ func browser(t *testing.T) context.Context {
 	return ctx
 }
 
+// streamedTokens finds, in the page's status line, that the answer came as tokens first.
+var streamedTokens = regexp.MustCompile(`, [1-9][0-9]* tokens streamed`)
+
 // consoleProblems collects the page's uncaught exceptions and logged errors (a script error, a
 // resource the Content-Security-Policy refused).
 type consoleProblems struct {
@@ -117,7 +121,8 @@ func (c *consoleProblems) String() string {
 	return strings.Join(c.list, "\n")
 }
 
-// The page against the real gateway of `jetflow dev` with the stand-in models: enter the key,
+// The page against the real gateway of `jetflow dev` with the stand-in models: ask without a
+// key and be told what to do, enter the key,
 // ask, watch the answer and its sources render; speak a text into an audio element; see the
 // stages table fill. A screenshot of the page is kept as page.png in the artifacts
 // directory (bin/artifacts, or $JETFLOW_ARTIFACTS); a failed step leaves page-failed.png.
@@ -146,9 +151,23 @@ func TestPageInChromium(t *testing.T) {
 		return func(ctx context.Context) error { return chromedp.Do(ctx, steps...) }
 	}
 
-	step("opening the page and entering the key", 30*time.Second, actions(
-		chromedp.Navigate(d.gateway+"/"),
-		chromedp.WaitVisible(chromedp.CSS("#api-key")),
+	step("asking without a key", 30*time.Second, func(ctx context.Context) error {
+		if err := chromedp.Do(ctx,
+			chromedp.Navigate(d.gateway+"/"),
+			chromedp.WaitVisible(chromedp.CSS("#ask")),
+			chromedp.Click(chromedp.CSS("#ask")),
+			chromedp.WaitVisible(chromedp.CSS(`#chat[data-state="error"]`)),
+		); err != nil {
+			return err
+		}
+		// The refusal comes in the stream's end-of-stream frame, which the page's parser reads.
+		said, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#chat-status")))
+		if err == nil && !strings.Contains(said, "The gateway needs an API key") {
+			err = fmt.Errorf("the page says %q, not what to do about the missing key", said)
+		}
+		return err
+	})
+	step("entering the key", 30*time.Second, actions(
 		chromedp.SendKeys(chromedp.CSS("#api-key"), d.key),
 		chromedp.Click(chromedp.CSS("#save-key")),
 	))
@@ -183,10 +202,15 @@ func TestPageInChromium(t *testing.T) {
 			return fmt.Errorf("%d sources rendered", len(sources))
 		}
 		status, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#chat-status")))
-		if err == nil && !strings.Contains(status, "a stand-in model") {
-			err = fmt.Errorf("the status %q does not say a stand-in answered", status)
+		switch {
+		case err != nil:
+			return err
+		case !strings.Contains(status, "a stand-in model"):
+			return fmt.Errorf("the status %q does not say a stand-in answered", status)
+		case !streamedTokens.MatchString(status):
+			return fmt.Errorf("the status %q shows no tokens streamed before the answer", status)
 		}
-		return err
+		return nil
 	})
 	step("speaking a text", 60*time.Second, actions(
 		clear("speak-text"),

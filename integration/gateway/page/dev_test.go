@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -80,6 +82,10 @@ func startDev(t *testing.T) *devRun {
 		case err := <-exited:
 			if err != nil {
 				t.Errorf("jetflow dev did not stop cleanly on Ctrl-C: %v\nlogs:\n%s", err, d.logs.String())
+			}
+			// The development key dies with its run.
+			if _, err := os.Stat(filepath.Join(d.dir, ".jetflow", "data", "dev-api-key")); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the development key file outlived jetflow dev: %v", err)
 			}
 		case <-time.After(30 * time.Second):
 			_ = cmd.Process.Kill()
