@@ -151,12 +151,6 @@ func newFakeKFP(t *testing.T) *fakeKFP {
 	return f
 }
 
-func (f *fakeKFP) created() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.runs)
-}
-
 func (f *fakeKFP) serve(w http.ResponseWriter, r *http.Request) {
 	const runs = "/apis/v2beta1/runs"
 	f.mu.Lock()

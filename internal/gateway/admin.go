@@ -162,4 +162,3 @@ func (a adminService) Status(ctx context.Context, _ *jetflowv1.StatusRequest) (*
 	}
 	return resp, nil
 }
-

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 
@@ -91,7 +92,7 @@ func (w *deadLetterWatch) add(stream, requestID string) (<-chan deadLetter, func
 }
 
 func (w *deadLetterWatch) stop() error {
-	if err := w.sub.Unsubscribe(); err != nil && err != nats.ErrConnectionClosed {
+	if err := w.sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 		return fmt.Errorf("removing the dead-letter subscription: %w", err)
 	}
 	return nil

@@ -108,7 +108,7 @@ func (r *resultReader) read(ctx context.Context) (*jetstream.RawStreamMsg, error
 // decodeResult decodes a stored result into msg, refusing one of another type (its Jetflow-Type
 // header names the type; a result subject may carry several).
 func decodeResult(raw *jetstream.RawStreamMsg, msg proto.Message) error {
-	if err := stage.Decode(nats.Header(raw.Header), raw.Data, msg); err != nil {
+	if err := stage.Decode(raw.Header, raw.Data, msg); err != nil {
 		return fmt.Errorf("decoding result %d on %s: %w", raw.Sequence, raw.Subject, err)
 	}
 	return nil
@@ -116,5 +116,5 @@ func decodeResult(raw *jetstream.RawStreamMsg, msg proto.Message) error {
 
 // resultType is the message type a stored result names, "" when it names none.
 func resultType(raw *jetstream.RawStreamMsg) string {
-	return nats.Header(raw.Header).Get(stage.HeaderType)
+	return raw.Header.Get(stage.HeaderType)
 }

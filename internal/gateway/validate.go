@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 
 	"connectrpc.com/connect"
 )
@@ -51,10 +50,4 @@ func check(msg any) error {
 		return invalidArgument(err)
 	}
 	return nil
-}
-
-// isInvalid reports whether err is the validation's refusal.
-func isInvalid(err error) bool {
-	var cerr *connect.Error
-	return errors.As(err, &cerr) && cerr.Code() == connect.CodeInvalidArgument
 }

@@ -1,0 +1,47 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jetflow-dev/jetflow/internal/gateway/auth"
+	"github.com/jetflow-dev/jetflow/internal/worker"
+)
+
+// Authentication is the Extension that puts gateway/auth in front of every call: the key file
+// of GATEWAY_KEYS_FILE (re-read while the process runs), client certificates when
+// GATEWAY_CLIENT_CA_FILE is set (with TLS), and the caller's name as every request's user_id.
+// Health answers without a key; the page's static files too (Config.Page is not a Connect
+// handler).
+func Authentication(_ context.Context, env *worker.Env, cfg *Config) ([]worker.Runner, error) {
+	ac, err := auth.ConfigFromEnv(env.Lookup)
+	if err != nil {
+		return nil, err
+	}
+	ac.Logger = env.Log
+	a, err := auth.New(ac.Config)
+	if err != nil {
+		return nil, err
+	}
+	if ac.ClientCAFile != "" {
+		if cfg.TLS == nil {
+			return nil, fmt.Errorf("%s needs TLS: set GATEWAY_TLS_CERT and GATEWAY_TLS_KEY", auth.EnvClientCAFile)
+		}
+		if err := auth.ConfigureClientCerts(cfg.TLS, ac.ClientCAFile); err != nil {
+			return nil, err
+		}
+	}
+	cfg.Interceptors = append(cfg.Interceptors, a.Interceptor())
+	cfg.Middleware = append(cfg.Middleware, a.Middleware)
+	cfg.UserID = func(ctx context.Context) (string, bool) {
+		c, ok := auth.CallerFrom(ctx)
+		return c.Name, ok
+	}
+	return []worker.Runner{keyReloader{a}}, nil
+}
+
+// keyReloader runs the authenticator's reload of the key file as one of the process's runners.
+type keyReloader struct{ a *auth.Authenticator }
+
+func (keyReloader) Name() string                    { return "gateway key reloader" }
+func (k keyReloader) Run(ctx context.Context) error { return k.a.Run(ctx) }
