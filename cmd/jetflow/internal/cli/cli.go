@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/term"
 
+	"github.com/jetflow-dev/jetflow/cmd/jetflow/internal/client"
 	"github.com/jetflow-dev/jetflow/cmd/jetflow/internal/devplatform"
 	"github.com/jetflow-dev/jetflow/cmd/jetflow/internal/dlq"
 	"github.com/jetflow-dev/jetflow/cmd/jetflow/internal/status"
@@ -34,8 +35,15 @@ Usage:
   jetflow streams diff [--replicas N]    show how the server differs from streams/ (exit 1 on drift)
   jetflow dlq ls|show|replay|purge       list, inspect, replay and purge dead letters (jetflow dlq --help)
   jetflow status [--watch] [-o json]     every stage at a glance (exit 1 on an open breaker or new dead letters)
-  jetflow dev [--data DIR]               the whole platform in one process (embedded JetStream)
+  jetflow dev [--data DIR]               the whole platform in one process (embedded JetStream and the gateway)
   jetflow --version                      version and build information
+
+Clients of the gateway (at --gateway URL, else JETFLOW_GATEWAY, else ` + client.DefaultGateway + `, where
+jetflow dev serves it; the API key in JETFLOW_API_KEY):
+  jetflow chat QUESTION                  ask; the answer's tokens print as they come, the sources after
+  jetflow say TEXT -o FILE.wav           speak the text into a WAV file
+  jetflow transcribe FILE.wav            the transcript of a WAV file
+  jetflow pipeline start NAME [K=V...]   start a pipeline run and follow its status
 
 Every command answers --help.
 
@@ -45,8 +53,9 @@ NATS_USER and NATS_PASSWORD, or NATS_TOKEN; NATS_TLS_CA, NATS_TLS_CERT and NATS_
 NATS_CONNECT_TIMEOUT (capped at 5s). jetflow dev also reads LOG_LEVEL and hands its environment
 to the workers it runs (each worker's --help lists what it reads).
 
-Exit status: 0 done; 1 an error, drift (streams diff), or some dead letters failed (dlq replay,
-dlq purge: run the same command again to resume); 2 a usage error (nothing was done).
+Exit status: 0 done; 1 an error, drift (streams diff), some dead letters failed (dlq replay,
+dlq purge: run the same command again to resume), or a pipeline run that did not succeed;
+2 a usage error (nothing was done).
 jetflow status: 0 healthy; 1 an open breaker, dead letters in the last --dlq-window, or a
 missing consumer; 2 the status could not be read, or a usage error.
 `
@@ -97,7 +106,7 @@ func exitCode(err error, stderr io.Writer) int {
 		return exitOK
 	case errors.Is(err, errDrift):
 		return exitError
-	case errors.Is(err, errUsage), errors.Is(err, dlq.ErrUsage):
+	case errors.Is(err, errUsage), errors.Is(err, dlq.ErrUsage), errors.Is(err, client.ErrUsage):
 		fmt.Fprintln(stderr, "jetflow:", strings.TrimPrefix(err.Error(), errUsage.Error()+": "))
 		return exitUsage
 	default:
@@ -150,6 +159,14 @@ func runIO(ctx context.Context, args []string, std ioStreams, lookup envconfig.L
 		return exitWith(status.Main(ctx, args[1:], stdout, stderr, lookup))
 	case "dev":
 		return dev(ctx, args[1:], stdout, stderr, lookup)
+	case "chat":
+		return client.Chat(ctx, args[1:], clientEnv(std, lookup))
+	case "say":
+		return client.Say(ctx, args[1:], clientEnv(std, lookup))
+	case "transcribe":
+		return client.Transcribe(ctx, args[1:], clientEnv(std, lookup))
+	case "pipeline":
+		return client.Pipeline(ctx, args[1:], clientEnv(std, lookup))
 	case "version", "-version", "--version":
 		printVersion(stdout)
 		return nil
@@ -179,6 +196,17 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer, help string) 
 		return usageErrorf("%s takes no arguments, got %q (see %s --help)", fs.Name(), fs.Args(), fs.Name())
 	}
 	return nil
+}
+
+// flagSet says whether the command line set the flag.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+func clientEnv(std ioStreams, lookup envconfig.Lookup) client.Env {
+	return client.Env{Stdout: std.out, Stderr: std.err, Lookup: lookup}
 }
 
 func isTerminal(stream any) bool {
@@ -240,8 +268,12 @@ per resource; exit 1 when something differs.
 `
 
 const devHelp = `jetflow dev: the whole platform in one process: an embedded JetStream server with streams/
-applied, the five workers, and stand-in model servers. It prints how to talk to it with the nats
-CLI; Ctrl-C stops it. LOG_LEVEL=debug logs more; the workers read their usual environment.
+applied, the five workers, stand-in model servers, and the gateway (the Connect API and the page
+at /) on 127.0.0.1 behind a development API key made for this run. It prints the key and how to
+ask a question through the gateway (jetflow chat, the page) and with the nats CLI; the client
+commands run from the same directory read the key from .jetflow/data/dev-api-key. Ctrl-C stops
+it. LOG_LEVEL=debug logs more; the workers read their usual environment; JETFLOW_DEV_GATEWAY_PORT
+sets the gateway's port when --gateway-port is not given.
 `
 
 func streamsApply(ctx context.Context, args []string, stdout, stderr io.Writer, lookup envconfig.Lookup) error {
@@ -277,13 +309,29 @@ func printChanges(w io.Writer, changes []streams.Change) {
 	}
 }
 
+// devDataDefault is jetflow dev's data directory unless --data says otherwise.
+const devDataDefault = ".jetflow/data"
+
 func dev(ctx context.Context, args []string, stdout, stderr io.Writer, lookup envconfig.Lookup) error {
 	fs := flag.NewFlagSet("jetflow dev", flag.ContinueOnError)
-	data := fs.String("data", ".jetflow/data", "JetStream data directory, kept between runs")
+	data := fs.String("data", devDataDefault, "JetStream data directory, kept between runs")
 	port := fs.Int("port", 4222, "NATS client port (-1: any free port)")
 	monitor := fs.Int("monitor", 8222, "NATS monitoring port (/jsz, what KEDA reads; -1: any free port)")
+	gatewayPort := fs.Int("gateway-port", client.DefaultGatewayPort, "the gateway's port on 127.0.0.1 (-1: any free port; 0: no gateway; env JETFLOW_DEV_GATEWAY_PORT)")
 	if err := parseFlags(fs, args, stdout, devHelp); err != nil {
 		return err
+	}
+	if !flagSet(fs, "gateway-port") {
+		if v, ok := lookup("JETFLOW_DEV_GATEWAY_PORT"); ok && v != "" {
+			port, err := strconv.Atoi(v)
+			if err != nil || port < -1 || port > 65535 {
+				return usageErrorf("JETFLOW_DEV_GATEWAY_PORT=%q is not a port (-1..65535)", v)
+			}
+			*gatewayPort = port
+		}
+	}
+	if *gatewayPort < -1 || *gatewayPort > 65535 {
+		return usageErrorf("--gateway-port %d is not a port (-1..65535)", *gatewayPort)
 	}
 	level := slog.LevelInfo
 	if v, ok := lookup("LOG_LEVEL"); ok && strings.EqualFold(v, "debug") {
@@ -292,6 +340,7 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer, lookup en
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	return devplatform.Run(ctx, devplatform.Options{
 		DataDir: *data, Port: *port, MonitorPort: *monitor, Lookup: lookup, Out: stdout, Log: log,
+		GatewayPort: *gatewayPort, ClientGateway: client.DefaultGateway,
 		Workers: platform.All,
 	})
 }

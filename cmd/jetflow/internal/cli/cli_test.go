@@ -2,11 +2,14 @@ package cli
 
 import (
 	"context"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
 	"testing"
 
+	"github.com/jetflow-dev/jetflow/cmd/jetflow/internal/client"
+	"github.com/jetflow-dev/jetflow/cmd/jetflow/internal/devplatform"
 	"github.com/jetflow-dev/jetflow/internal/devkit/syncbuf"
 )
 
@@ -36,6 +39,9 @@ func TestHelpOfEveryCommand(t *testing.T) {
 		{[]string{"dlq", "--help"}, "jetflow dlq"}, {[]string{"dlq", "ls", "--help"}, "jetflow dlq ls"},
 		{[]string{"dlq", "show", "--help"}, "jetflow dlq show"}, {[]string{"dlq", "replay", "--help"}, "jetflow dlq replay"},
 		{[]string{"dlq", "purge", "--help"}, "jetflow dlq purge"},
+		{[]string{"chat", "--help"}, "jetflow chat"}, {[]string{"say", "-h"}, "jetflow say"},
+		{[]string{"transcribe", "--help"}, "jetflow transcribe"},
+		{[]string{"pipeline", "--help"}, "jetflow pipeline start"}, {[]string{"pipeline", "start", "--help"}, "jetflow pipeline start"},
 	} {
 		var out, errs syncbuf.Buffer
 		code := Main(context.Background(), tt.args, strings.NewReader(""), &out, &errs)
@@ -61,6 +67,13 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"dlq", "replay"}, 2, "replay needs a selection"},
 		{[]string{"dlq", "purge", "--all"}, 2, "pass --yes"},
 		{[]string{"dlq", "ls"}, 1, "connecting to NATS"},
+		{[]string{"chat"}, 2, "jetflow chat needs a question"},
+		{[]string{"chat", "--gateway", "nats://x", "hi"}, 2, "is not an http:// or https:// URL"},
+		{[]string{"say", "hello"}, 2, "needs -o FILE.wav"},
+		{[]string{"transcribe"}, 2, "takes one WAV file"},
+		{[]string{"pipeline", "start", "Bad_Name"}, 2, "must match [a-z0-9-]{1,63}"},
+		{[]string{"pipeline", "start", "reindex", "novalue"}, 2, "is not KEY=VALUE"},
+		{[]string{"chat", "--gateway", "http://127.0.0.1:1", "hi"}, 1, "cannot reach the gateway at http://127.0.0.1:1"},
 	} {
 		var out, errs syncbuf.Buffer
 		code := Main(context.Background(), tt.args, strings.NewReader(""), &out, &errs)
@@ -96,5 +109,13 @@ func TestVersionShowsTheVCSStamp(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("version lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// The client commands look for the development key where jetflow dev, with its default --data,
+// writes it.
+func TestDevKeyPathAgrees(t *testing.T) {
+	if want := filepath.Join(devDataDefault, devplatform.DevKeyFile); client.DevKeyPath != want {
+		t.Errorf("client.DevKeyPath %q, jetflow dev writes %q", client.DevKeyPath, want)
 	}
 }

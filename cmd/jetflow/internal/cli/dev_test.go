@@ -65,7 +65,7 @@ func TestDevPrintsCommandsThatWork(t *testing.T) {
 	lookup := envconfig.Map(map[string]string{})
 	dataDir := t.TempDir()
 	jstest.Run(t, ctx, func(ctx context.Context) error {
-		if err := run(ctx, []string{"dev", "--data", dataDir, "--port", "-1", "--monitor", "-1"}, &out, &logs, lookup); err != nil {
+		if err := run(ctx, []string{"dev", "--data", dataDir, "--port", "-1", "--monitor", "-1", "--gateway-port", "-1"}, &out, &logs, lookup); err != nil {
 			return fmt.Errorf("jetflow dev: %w\nlogs:\n%s", err, logs.String())
 		}
 		return nil

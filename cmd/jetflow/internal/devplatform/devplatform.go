@@ -1,6 +1,7 @@
 // Package devplatform is `jetflow dev` and `make run`: the whole platform in one process, on an
 // embedded JetStream server whose data directory survives restarts, with the streams applied,
-// the stand-in models serving every model URL that is not set, and the workers running.
+// the stand-in models serving every model URL that is not set, the workers running, and the
+// gateway (its Connect API and the page) behind a development API key made for the run.
 package devplatform
 
 import (
@@ -37,11 +38,25 @@ type Options struct {
 	Lookup envconfig.Lookup
 	// Workers to run (platform.All); one whose Needs are unset is skipped, and says so.
 	Workers []platform.Worker
+	// GatewayPort is the gateway's port on 127.0.0.1; -1 picks a free port, 0 runs no gateway.
+	GatewayPort int
+	// ClientGateway is the gateway URL the client commands call by default (jetflow chat): the
+	// printed commands name the gateway only when it listens elsewhere.
+	ClientGateway string
 	// Out receives the how-to-use text; Log the logs.
 	Out io.Writer
 	Log *slog.Logger
-	// Ready, when set, is called once everything is up, with the server's client URL.
-	Ready func(natsURL string)
+	// Ready, when set, is called once everything is up, with where it listens.
+	Ready func(Endpoints)
+}
+
+// Endpoints say where the running platform listens.
+type Endpoints struct {
+	// NATS is the embedded server's client URL.
+	NATS string
+	// Gateway is the gateway's URL (its page at /), and APIKey the development key it takes;
+	// both empty when no gateway runs.
+	Gateway, APIKey string
 }
 
 type modelURL struct{ name, path string }
@@ -150,6 +165,25 @@ func Run(ctx context.Context, o Options) error {
 	for _, r := range running {
 		fmt.Fprintf(o.Out, "  %s: health and metrics at http://%s/readyz and /metrics\n", r.name, r.health)
 	}
+	ends := Endpoints{NATS: srv.ClientURL()}
+	if o.GatewayPort != 0 {
+		gw, err := startGateway(ctx, srv.ClientURL(), o.GatewayPort, dir, o.Log.With("service", "gateway"))
+		if err != nil {
+			cancel()
+			wg.Wait()
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := gw.run(runCtx); err != nil {
+				errs <- fmt.Errorf("gateway: %w", err)
+				cancel()
+			}
+		}()
+		ends.Gateway, ends.APIKey = gw.url, gw.key
+		printGateway(o.Out, gw, o.ClientGateway)
+	}
 	fmt.Fprintf(o.Out, `
 Ask a question and read the answer with the nats CLI (make nats builds bin/nats):
   bin/nats --server %[1]s pub ai.chat.request '{"request_id":"demo-1","query":"How does KEDA scale the workers?"}' -H Content-Type:application/json --jetstream
@@ -161,7 +195,7 @@ See what failed and why:
 Press Ctrl-C to stop.
 `, srv.ClientURL())
 	if o.Ready != nil {
-		o.Ready(srv.ClientURL())
+		o.Ready(ends)
 	}
 
 	select {
