@@ -65,7 +65,7 @@ lint: ## golangci-lint (pinned)
 
 .PHONY: tools
 tools: ## build the pinned tools once (buf, protoc plugins, nats CLI, golangci-lint)
-	$(GO) build -modfile=tools/go.mod -o /dev/null github.com/bufbuild/buf/cmd/buf google.golang.org/protobuf/cmd/protoc-gen-go connectrpc.com/connect/cmd/protoc-gen-connect-go github.com/nats-io/natscli/nats
+	$(GO) build -modfile=tools/go.mod -o /dev/null github.com/bufbuild/buf/cmd/buf github.com/fullstorydev/grpcurl/cmd/grpcurl google.golang.org/protobuf/cmd/protoc-gen-go connectrpc.com/connect/cmd/protoc-gen-connect-go github.com/nats-io/natscli/nats
 	$(GO) build -modfile=tools/lint/go.mod -o /dev/null github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 
 .PHONY: proto

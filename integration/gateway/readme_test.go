@@ -98,11 +98,6 @@ func TestReadmeExamples(t *testing.T) {
 			if !ok {
 				t.Fatalf("no expectation for example %s", name)
 			}
-			if strings.HasPrefix(block, "grpcurl") {
-				if _, err := exec.LookPath("grpcurl"); err != nil {
-					t.Skip("grpcurl is not installed; buf curl's examples cover gRPC with reflection")
-				}
-			}
 			ctx, cancel := context.WithTimeout(h.p.Ctx, 2*time.Minute)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, "bash", "-c", strings.ReplaceAll(block, "localhost:8081", addr))
