@@ -457,7 +457,7 @@ func TestDockerfile(t *testing.T) {
 	if strings.Index(build, "go mod download") > strings.Index(build, "COPY . .") {
 		t.Error("modules are downloaded after the sources are copied: the download layer is rebuilt on every change")
 	}
-	for _, w := range Workers() {
+	for _, w := range append(Workers(), Gateway()) {
 		if _, err := os.Stat(filepath.Join("..", "cmd", w.Name)); err != nil {
 			t.Errorf("the image of %s cannot be built: %v", w.Name, err)
 		}
