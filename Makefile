@@ -18,7 +18,7 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: run
-run: ## the whole platform in one process: embedded JetStream, streams, workers, stand-in models
+run: ## the whole platform in one process: embedded JetStream, streams, workers, stand-in models, the gateway and its page on 127.0.0.1:8081
 	$(GO) run ./cmd/jetflow dev
 
 # The tests that run binaries as processes (integration/, deploy/) use the ones make binaries

@@ -1,6 +1,8 @@
-// Command jetflow is the operator CLI: apply and diff stream definitions, list, replay and purge
-// dead letters (`jetflow dlq`), and `jetflow dev`, the whole platform in one process on an
-// embedded JetStream server.
+// Command jetflow is the operator CLI: apply and diff stream definitions, every stage at a
+// glance (`jetflow status`), list, replay and purge dead letters (`jetflow dlq`), and
+// `jetflow dev`, the whole platform in one process on an embedded JetStream server, with the
+// gateway. It is also a client of the gateway: `jetflow chat`, `say`, `transcribe` and
+// `pipeline start` call it with an API key and need no NATS credentials.
 package main
 
 import (
