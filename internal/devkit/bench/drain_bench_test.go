@@ -21,7 +21,7 @@ func BenchmarkDrain(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { h.close(ctx) })
-	for _, sd := range []side{jetflowSide{concurrency: cfg.Concurrency, h: h}, bareSide{concurrency: cfg.Concurrency}} {
+	for _, sd := range h.sides() {
 		b.Run(sd.name(), func(b *testing.B) {
 			b.StopTimer()
 			res, err := drain(ctx, h, sd, 1<<10, b.N, b)

@@ -135,6 +135,9 @@ func parseFlagsEnv(args []string, stdout, stderr io.Writer, lookup envconfig.Loo
 	fs.StringVar(&cfg.WorkerBin, "worker-bin", workerBin,
 		"chat-handler binary for scenarios 3-6, or a directory holding one, such as bin/ after make binaries (default $JETFLOW_WORKER_BIN; empty = go build it)")
 	fs.StringVar(&opts.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	fs.StringVar(&cfg.URL, "url", "", "measure against this nats-server (such as nats://127.0.0.1:4222) instead of the run's own; it needs JetStream")
+	fs.StringVar(&cfg.Server, "server", ServerEmbedded, "the run's own server when -url is not given: "+ServerEmbedded+" (in this process) or "+
+		ServerExternal+" (a nats-server process built from the version go.mod pins, or $JETFLOW_WORKER_BIN/nats-server)")
 	fs.BoolVar(&verbose, "v", false, "log progress on stderr")
 	showVersion := fs.Bool("version", false, "print the version and build information, and exit")
 	if err := fs.Parse(args); err != nil {

@@ -69,7 +69,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	r.Elapsed = time.Since(r.Started)
 	r.Settings.LoadAfter = loadAverage()
-	r.Settings.SlowConsumers = h.server.NumSlowConsumers()
+	r.Settings.Storage = h.storage()
+	if h.server != nil {
+		r.Settings.SlowConsumers = h.server.NumSlowConsumers()
+	}
 	return r, nil
 }
 
