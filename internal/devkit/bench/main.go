@@ -45,8 +45,18 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return Command(ctx, args, stdout, stderr, os.LookupEnv)
 }
 
+// MainWith is Main measuring peers beside jetflow in scenarios 1 and 2: bench/peers's command
+// passes Watermill's, from a module of its own so the product does not depend on it.
+func MainWith(ctx context.Context, args []string, stdout, stderr io.Writer, peers ...Peer) int {
+	return command(ctx, args, stdout, stderr, os.LookupEnv, peers)
+}
+
 // Command is Main reading the environment through lookup.
 func Command(ctx context.Context, args []string, stdout, stderr io.Writer, lookup envconfig.Lookup) int {
+	return command(ctx, args, stdout, stderr, lookup, nil)
+}
+
+func command(ctx context.Context, args []string, stdout, stderr io.Writer, lookup envconfig.Lookup, peers []Peer) int {
 	cfg, opts, err := parseFlagsEnv(args, stdout, stderr, lookup)
 	if errors.Is(err, errHelp) {
 		return exitOK
@@ -69,6 +79,7 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer, looku
 		}
 		defer pprof.StopCPUProfile()
 	}
+	cfg.Peers = peers
 	report, err := Run(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "jetflow-bench:", err)
