@@ -51,14 +51,15 @@ func startExternalServer(ctx context.Context, cfg Config, storeDir string) (*ext
 			return nil, fmt.Errorf("building nats-server: %w: %s", err, bytes.TrimSpace(msg))
 		}
 	}
-	port, err := freePort()
+	port, err := freePort(ctx)
 	if err != nil {
 		s.removeBuilt()
 		return nil, err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	s.url = "nats://" + addr
-	s.cmd = exec.Command(bin, "-js", "-sd", storeDir, "-a", "127.0.0.1", "-p", strconv.Itoa(port)) //nolint:gosec // our own build
+	// Not ctx: the server outlives the start-up and is stopped by stop, with SIGTERM.
+	s.cmd = exec.CommandContext(context.WithoutCancel(ctx), bin, "-js", "-sd", storeDir, "-a", "127.0.0.1", "-p", strconv.Itoa(port)) //nolint:gosec // our own build
 	var logs tailBuffer
 	s.cmd.Stdout, s.cmd.Stderr = &logs, &logs
 	if err := s.cmd.Start(); err != nil {
@@ -66,8 +67,9 @@ func startExternalServer(ctx context.Context, cfg Config, storeDir string) (*ext
 		return nil, fmt.Errorf("starting nats-server: %w", err)
 	}
 	deadline := time.Now().Add(20 * time.Second)
+	dialer := net.Dialer{Timeout: time.Second}
 	for {
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		conn, err := dialer.DialContext(ctx, "tcp", addr)
 		if err == nil {
 			_ = conn.Close()
 			return s, nil
@@ -126,8 +128,9 @@ func (s *externalServer) removeBuilt() {
 	}
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freePort(ctx context.Context) (int, error) {
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("finding a free port: %w", err)
 	}

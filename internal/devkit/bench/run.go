@@ -13,7 +13,7 @@
 //
 // Profiles: the stage connections and goroutines carry the pprof labels side=jetflow|bare, so
 //
-//	go test -run '^$' -bench 'Drain' -benchtime 30000x -cpuprofile cpu.out ./internal/bench
+//	go test -run '^$' -bench 'Drain' -benchtime 30000x -cpuprofile cpu.out ./internal/devkit/bench
 //	go tool pprof -tagfocus 'side=^jetflow$' -top cpu.out
 //
 // shows one side's client work apart from the server's; `go test -bench . -benchmem` also

@@ -42,7 +42,8 @@ const (
 // writes), and the peers the run was given.
 func (h *Harness) sides() []side {
 	c := h.cfg.Concurrency
-	s := []side{jetflowSide{concurrency: c, h: h}, bareSide{concurrency: c}, idiomaticSide{concurrency: c}}
+	s := make([]side, 0, 3+len(h.cfg.Peers))
+	s = append(s, jetflowSide{concurrency: c, h: h}, bareSide{concurrency: c}, idiomaticSide{concurrency: c})
 	for _, p := range h.cfg.Peers {
 		s = append(s, peerSide{peer: p, concurrency: c, url: h.URL()})
 	}
