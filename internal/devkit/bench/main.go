@@ -116,7 +116,7 @@ func parseFlagsEnv(args []string, stdout, stderr io.Writer, lookup envconfig.Loo
 	fs.Usage = func() {}     // the flag package calls it on every error; help is printed below
 	help := func() {
 		fs.SetOutput(stderr)
-		fmt.Fprintln(stderr, "usage: jetflow-bench [flags]\n\nMeasures jetflow against bare JetStream, side by side, on an embedded server: prints one\nMarkdown table on stdout and writes the same as JSON (-out).\n\nFlags:")
+		fmt.Fprintln(stderr, "usage: jetflow-bench [flags]\n\nMeasures jetflow against two loops written directly on nats.go (bare: the runtime's guarantees;\nidiomatic: Consume with read-ahead), side by side, on an embedded server (or -server external,\nor -url): prints one Markdown table on stdout and writes the same as JSON (-out).\n\nFlags:")
 		fs.PrintDefaults()
 		fmt.Fprintln(stderr)
 		if err := envconfig.WriteHelp(stderr, Env...); err != nil {
