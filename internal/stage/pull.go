@@ -25,10 +25,11 @@ const silentBeatsToReset = 3
 // ack wait runs out. It closes the work channel when ctx ends.
 //
 // Why not nats.go's Consume or Messages: they keep PullMaxMessages asked for on top of the
-// messages handed out, and ask again when that falls below a threshold, without knowing when a
-// message is acked (jetstream/pull.go: checkPending runs as each message reaches the handler).
-// A stage with c handlers busy could hold c more messages in the client's buffer, all of
-// whose ack waits run, so the bound of Concurrency unacknowledged messages would not hold.
+// messages handed out, without knowing when a message is acked (jetstream/pull.go, v1.55.0:
+// Consume's internal handler calls the user's handler, then decrementPendingMsgs and
+// checkPending, which asks for MaxMessages minus what is still pending once that falls below the
+// threshold). A stage with c handlers busy could hold c more messages in the client's buffer,
+// all of whose ack waits run, so the bound of Concurrency unacknowledged messages would not hold.
 //
 // Each slot is either free, asked for (a pull request is waiting on the server for it), or held
 // by a message from its delivery to its settlement. The server answers a request with up to
