@@ -37,6 +37,8 @@ type Config struct {
 	// contexts are cancelled and their messages naked. 0 means 20s.
 	GracePeriod time.Duration
 	// FetchWait is how long one pull request waits on the server for messages. 0 means 5s.
+	// While it waits, the server sends an idle heartbeat every quarter of it; the stage takes its
+	// requests for lost, and asks again, after three quarters without a word.
 	FetchWait time.Duration
 }
 

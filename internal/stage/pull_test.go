@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
@@ -119,4 +120,54 @@ func (g *fakeGate) OpenFor() time.Duration {
 		return 50 * time.Millisecond
 	}
 	return 0
+}
+
+// A stage idle through several pull-request expiries gets each expired request's slots back
+// (408 with Nats-Pending-Messages) and still takes every message afterwards.
+func TestExpiredPullRequestsGiveTheirSlotsBack(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	var calls counter
+	cfg := e.cfg()
+	cfg.Concurrency = 2
+	cfg.FetchWait = 100 * time.Millisecond
+	e.run(cfg, echo(&calls))
+	// Idle for five expiries of its pull requests.
+	jstest.Consistently(t, 500*time.Millisecond, 50*time.Millisecond, func() error {
+		if info := e.consumerInfo(); info.NumAckPending != 0 || info.NumWaiting > 2 {
+			return fmt.Errorf("idle stage: num_ack_pending=%d num_waiting=%d", info.NumAckPending, info.NumWaiting)
+		}
+		return nil
+	})
+	for i := range 6 {
+		e.publish("work.e"+strconv.Itoa(i), wrapperspb.String("e"+strconv.Itoa(i)))
+	}
+	e.waitCount("OUT", 6)
+	for i := range 6 {
+		if n := calls.get("e" + strconv.Itoa(i)); n != 1 {
+			t.Errorf("message e%d handled %d times", i, n)
+		}
+	}
+}
+
+// A deleted consumer ends the stage's pull requests (409 Consumer Deleted): the stage keeps
+// asking, with backoff, and pulls again from the consumer once it is back.
+func TestStagePullsAgainFromARecreatedConsumer(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	var calls counter
+	e.run(e.cfg(), echo(&calls))
+	e.publish("work.before", wrapperspb.String("before"))
+	e.waitCount("OUT", 1)
+	if err := e.js.DeleteConsumer(e.ctx, "WORK", "work"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.js.CreateConsumer(e.ctx, "WORK", jetstream.ConsumerConfig{
+		Durable: "work", AckPolicy: jetstream.AckExplicitPolicy, AckWait: 5 * time.Second, MaxDeliver: 5, MaxAckPending: 1000,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.publish("work.after", wrapperspb.String("after"))
+	e.waitCount("OUT", 2)
+	if calls.get("after") != 1 {
+		t.Fatalf("message after the consumer came back handled %d times", calls.get("after"))
+	}
 }

@@ -44,7 +44,6 @@ type Stage struct {
 	gate          Gate
 	ins           *instruments
 
-	consumer   jetstream.Consumer
 	ackWait    time.Duration
 	maxDeliver int
 	// publishTimeout bounds the wait for the publish acks of a message's outputs, as the
@@ -158,7 +157,6 @@ func (s *Stage) bind(ctx context.Context) bool {
 
 func (s *Stage) bound(cons jetstream.Consumer) {
 	info := cons.CachedInfo()
-	s.consumer = cons
 	s.ackWait = info.Config.AckWait
 	if s.ackWait <= 0 {
 		s.ackWait = serverDefaultAckWait

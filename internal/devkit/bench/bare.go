@@ -95,7 +95,7 @@ func (b bareLoop) run(ctx context.Context) error {
 		got := 0
 		for in := range batch.Messages() {
 			got++
-			if f, ok := b.forward(in); ok {
+			if f, ok := forward(b.js, b.hop, in); ok {
 				pending <- f
 			} else {
 				slots <- struct{}{}
@@ -111,21 +111,21 @@ func (b bareLoop) run(ctx context.Context) error {
 	}
 }
 
-// forward publishes the input's output without waiting for its ack.
-func (b bareLoop) forward(in jetstream.Msg) (forwarded, bool) {
+// forward publishes the input's output on js without waiting for its ack.
+func forward(js jetstream.JetStream, hp hop, in jetstream.Msg) (forwarded, bool) {
 	meta, err := in.Metadata()
 	if err != nil {
 		_ = in.Term()
 		return forwarded{}, false
 	}
 	out := &nats.Msg{
-		Subject: b.hop.route(in.Subject()),
+		Subject: hp.route(in.Subject()),
 		Header: nats.Header{
-			jetstream.MsgIDHeader: {b.hop.Name + ":" + meta.Stream + ":" + strconv.FormatUint(meta.Sequence.Stream, 10) + ":#1"},
+			jetstream.MsgIDHeader: {hp.Name + ":" + meta.Stream + ":" + strconv.FormatUint(meta.Sequence.Stream, 10) + ":#1"},
 		},
 		Data: in.Data(),
 	}
-	ack, err := b.js.PublishMsgAsync(out)
+	ack, err := js.PublishMsgAsync(out)
 	if err != nil {
 		_ = in.Nak()
 		return forwarded{}, false

@@ -258,7 +258,8 @@ func TestWriteMarkdown(t *testing.T) {
 	r := &Report{
 		Settings: Settings{Concurrency: 16, Rounds: 3, Payloads: []int{256, 1 << 10, 512 << 10}, Rate: 200, Duration: "10s"},
 		Rows: []Row{
-			{Scenario: "1", Name: "stage overhead", Case: "1 KiB", Metric: "drain throughput", Unit: "msg/s", Jetflow: 9000.4, Bare: 10000, Ratio: 0.90004, Target: ">= 0.80", Status: StatusOK},
+			{Scenario: "1", Name: "stage overhead", Case: "1 KiB", Metric: "drain throughput", Unit: "msg/s", Jetflow: 9000.4, Bare: 10000, Ratio: 0.90004, Target: ">= 0.80", Status: StatusOK,
+				Idiomatic: 12000, IdiomaticRatio: 0.75, Peers: []PeerFigure{{Name: "watermill", Value: 5000, RatioBare: 0.5, RatioIdiomatic: 0.4167}}},
 			{Scenario: "2", Name: "hop latency", Metric: "p99", Unit: "ms", Jetflow: 1.234, Bare: 1, Ratio: 1.234, Target: "<= 1.50", Status: StatusOK},
 			{Scenario: "3", Name: "chat", Metric: "a|b", Status: "not run: needs the chat worker"},
 		},
@@ -268,9 +269,9 @@ func TestWriteMarkdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"| 1 | stage overhead | 1 KiB | drain throughput | 9000 msg/s | 10000 msg/s | 0.90 | >= 0.80 | ok |",
-		"| 2 | hop latency |  | p99 | 1.23 ms | 1.00 ms | 1.23 | <= 1.50 | ok |",
-		`| 3 | chat |  | a\|b |  |  |  |  | not run: needs the chat worker |`,
+		"| 1 | stage overhead | 1 KiB | drain throughput | 9000 msg/s | 10000 msg/s | 12000 msg/s | 0.90 | 0.75 | >= 0.80 | ok | watermill 5000 msg/s, 0.50, 0.42 |",
+		"| 2 | hop latency |  | p99 | 1.23 ms | 1.00 ms |  | 1.23 |  | <= 1.50 | ok |  |",
+		`| 3 | chat |  | a\|b |  |  |  |  |  |  | not run: needs the chat worker |  |`,
 		"payloads 256 B, 1 KiB, 512 KiB",
 	} {
 		if !strings.Contains(b.String(), want) {

@@ -44,9 +44,24 @@ type Config struct {
 	// holding one (make binaries' bin/). Empty means build it once per run with go build, which
 	// needs the module's source and the go command.
 	WorkerBin string
+	// URL is an external nats-server to measure against, as a deployed worker talks over TCP to
+	// another process. Empty means the run's own server: Server says which.
+	URL string
+	// Server is the run's own server when URL is empty: ServerEmbedded (the default, in this
+	// process) or ServerExternal (a nats-server process built from the version go.mod pins,
+	// started for the run; its CPU time is added to CPU per message).
+	Server string
+	// Peers are other frameworks measured beside jetflow in scenarios 1 and 2 (bench/peers).
+	Peers []Peer
 	// Logger receives progress. nil means none.
 	Logger *slog.Logger
 }
+
+// The values of Config.Server.
+const (
+	ServerEmbedded = "embedded"
+	ServerExternal = "external"
+)
 
 // Defaults of Config.
 const (
@@ -104,6 +119,9 @@ func (c Config) withDefaults() Config {
 			c.Duration = shortDuration
 		}
 	}
+	if c.Server == "" {
+		c.Server = ServerEmbedded
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -136,6 +154,17 @@ func (c Config) Validate() error {
 	}
 	if c.Duration < 0 {
 		errs = append(errs, fmt.Errorf("duration %v is negative", c.Duration))
+	}
+	if c.Server != "" && c.Server != ServerEmbedded && c.Server != ServerExternal {
+		errs = append(errs, fmt.Errorf("server %q is neither %s nor %s", c.Server, ServerEmbedded, ServerExternal))
+	}
+	if c.URL != "" && c.Server == ServerExternal {
+		errs = append(errs, errors.New("a URL and a server to start are exclusive"))
+	}
+	for _, p := range c.Peers {
+		if p.Name == "" || p.Serve == nil || p.Name == sideJetflow || p.Name == sideBare || p.Name == sideIdiomatic {
+			errs = append(errs, fmt.Errorf("peer %q needs a name of its own and a Serve function", p.Name))
+		}
 	}
 	for _, s := range c.Scenarios {
 		if lookupScenario(s) == nil {

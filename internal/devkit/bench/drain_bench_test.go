@@ -2,13 +2,14 @@ package bench
 
 import (
 	"context"
+	"strings"
 	"testing"
 )
 
-// BenchmarkDrain drains b.N stored 1 KiB requests through one stage of each side, for CPU
-// profiles of the stage loop:
+// BenchmarkDrain drains b.N stored requests of 1 KiB and of 64 KiB through one stage of each
+// side (jetflow, bare, idiomatic), for CPU profiles of the stage loop:
 //
-//	go test -run '^$' -bench 'Drain/jetflow' -benchtime 20000x -cpuprofile cpu.out ./internal/bench
+//	go test -run '^$' -bench 'Drain/jetflow' -benchtime 20000x -cpuprofile cpu.out ./internal/devkit/bench
 //	go tool pprof -tagfocus side=jetflow -top cpu.out
 //
 // The stage's connection and goroutines are labelled side=jetflow or side=bare; the embedded
@@ -21,15 +22,17 @@ func BenchmarkDrain(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { h.close(ctx) })
-	for _, sd := range []side{jetflowSide{concurrency: cfg.Concurrency, h: h}, bareSide{concurrency: cfg.Concurrency}} {
-		b.Run(sd.name(), func(b *testing.B) {
-			b.StopTimer()
-			res, err := drain(ctx, h, sd, 1<<10, b.N, b)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ReportMetric(res.rate, "msgs/s")
-			b.ReportMetric(float64(res.cpuPerMsg.Nanoseconds()), "cpu-ns/msg")
-		})
+	for _, sd := range h.sides() {
+		for _, size := range []int{1 << 10, 64 << 10} {
+			b.Run(sd.name()+"/"+strings.ReplaceAll(formatSize(size), " ", ""), func(b *testing.B) {
+				b.StopTimer()
+				res, err := drain(ctx, h, sd, size, b.N, b)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(res.rate, "msgs/s")
+				b.ReportMetric(float64(res.cpuPerMsg.Nanoseconds()), "cpu-ns/msg")
+			})
+		}
 	}
 }

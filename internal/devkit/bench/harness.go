@@ -23,8 +23,11 @@ import (
 // temporary directory) and fresh streams for every measurement, so no run inherits another's
 // stored messages, deleted-message bookkeeping or duplicate window.
 type Harness struct {
-	cfg       Config
-	server    *natsserver.Server
+	cfg    Config
+	server *natsserver.Server // the embedded server, nil when the run uses another
+	// external is the nats-server process the run started, nil when it did not.
+	external  *externalServer
+	url       string
 	tempDir   string // the store directory when the harness made it
 	telemetry *telemetry.Providers
 	log       *slog.Logger
@@ -56,22 +59,20 @@ func newHarness(ctx context.Context, cfg Config) (*Harness, error) {
 		}
 		h.tempDir = dir
 	}
-	srv, err := natsserver.Start(natsserver.Options{StoreDir: dir})
-	if err != nil {
-		h.removeTemp()
-		return nil, fmt.Errorf("starting the embedded JetStream server: %w", err)
-	}
-	if err := anchorStoreDir(ctx, srv.ClientURL()); err != nil {
-		srv.Shutdown()
+	if err := h.startServer(ctx, dir); err != nil {
 		h.removeTemp()
 		return nil, err
 	}
-	h.server = srv
+	if err := anchorStoreDir(ctx, h.url); err != nil {
+		h.stopServer()
+		h.removeTemp()
+		return nil, err
+	}
 	// The providers a worker gets when no OTEL_* variable is set: metrics kept for /metrics,
 	// spans not recorded. The jetflow side is measured as it is deployed.
 	tel, err := telemetry.Setup(ctx, "jetflow-bench", func(string) (string, bool) { return "", false })
 	if err != nil {
-		srv.Shutdown()
+		h.stopServer()
 		h.removeTemp()
 		return nil, fmt.Errorf("setting up telemetry: %w", err)
 	}
@@ -104,7 +105,7 @@ func (h *Harness) close(ctx context.Context) {
 	if err := h.telemetry.Shutdown(ctx); err != nil {
 		h.log.Warn("shutting down telemetry", "error", err)
 	}
-	h.server.Shutdown()
+	h.stopServer()
 	h.removeTemp()
 	if h.workerDir != "" {
 		if err := os.RemoveAll(h.workerDir); err != nil {
@@ -125,7 +126,59 @@ func (h *Harness) removeTemp() {
 func (h *Harness) Config() Config { return h.cfg }
 
 // URL is the client URL of the server, for worker processes.
-func (h *Harness) URL() string { return h.server.ClientURL() }
+func (h *Harness) URL() string { return h.url }
+
+// startServer starts the run's server (Config.Server) unless Config.URL names one.
+func (h *Harness) startServer(ctx context.Context, storeDir string) error {
+	switch {
+	case h.cfg.URL != "":
+		h.url = h.cfg.URL
+	case h.cfg.Server == ServerExternal:
+		ext, err := startExternalServer(ctx, h.cfg, storeDir)
+		if err != nil {
+			return err
+		}
+		h.external, h.url = ext, ext.url
+	default:
+		srv, err := natsserver.Start(natsserver.Options{StoreDir: storeDir})
+		if err != nil {
+			return fmt.Errorf("starting the embedded JetStream server: %w", err)
+		}
+		h.server, h.url = srv, srv.ClientURL()
+	}
+	return nil
+}
+
+func (h *Harness) stopServer() {
+	if h.server != nil {
+		h.server.Shutdown()
+	}
+	if h.external != nil {
+		h.external.stop()
+	}
+}
+
+// cpuTime is the CPU time used so far by this process and by the nats-server process the run
+// started, if any: CPU per message counts the server's work whether it runs inside or outside.
+func (h *Harness) cpuTime() time.Duration {
+	t := cpuTime()
+	if h.external != nil {
+		t += h.external.cpu()
+	}
+	return t
+}
+
+// storage says where the run's server is and how it stores streams, for the settings.
+func (h *Harness) storage() string {
+	switch {
+	case h.server != nil:
+		return "file (embedded server, same process)"
+	case h.external != nil:
+		return "file (nats-server process started for the run, TCP on loopback)"
+	default:
+		return "external server at " + h.url
+	}
+}
 
 // Connect opens a new connection to the server. Each side of a measurement gets its own, so one
 // side's buffers and subscriptions never serve the other.

@@ -45,8 +45,18 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return Command(ctx, args, stdout, stderr, os.LookupEnv)
 }
 
+// MainWith is Main measuring peers beside jetflow in scenarios 1 and 2: bench/peers's command
+// passes Watermill's, from a module of its own so the product does not depend on it.
+func MainWith(ctx context.Context, args []string, stdout, stderr io.Writer, peers ...Peer) int {
+	return command(ctx, args, stdout, stderr, os.LookupEnv, peers)
+}
+
 // Command is Main reading the environment through lookup.
 func Command(ctx context.Context, args []string, stdout, stderr io.Writer, lookup envconfig.Lookup) int {
+	return command(ctx, args, stdout, stderr, lookup, nil)
+}
+
+func command(ctx context.Context, args []string, stdout, stderr io.Writer, lookup envconfig.Lookup, peers []Peer) int {
 	cfg, opts, err := parseFlagsEnv(args, stdout, stderr, lookup)
 	if errors.Is(err, errHelp) {
 		return exitOK
@@ -69,6 +79,7 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer, looku
 		}
 		defer pprof.StopCPUProfile()
 	}
+	cfg.Peers = peers
 	report, err := Run(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "jetflow-bench:", err)
@@ -105,7 +116,7 @@ func parseFlagsEnv(args []string, stdout, stderr io.Writer, lookup envconfig.Loo
 	fs.Usage = func() {}     // the flag package calls it on every error; help is printed below
 	help := func() {
 		fs.SetOutput(stderr)
-		fmt.Fprintln(stderr, "usage: jetflow-bench [flags]\n\nMeasures jetflow against bare JetStream, side by side, on an embedded server: prints one\nMarkdown table on stdout and writes the same as JSON (-out).\n\nFlags:")
+		fmt.Fprintln(stderr, "usage: jetflow-bench [flags]\n\nMeasures jetflow against two loops written directly on nats.go (bare: the runtime's guarantees;\nidiomatic: Consume with read-ahead), side by side, on an embedded server (or -server external,\nor -url): prints one Markdown table on stdout and writes the same as JSON (-out).\n\nFlags:")
 		fs.PrintDefaults()
 		fmt.Fprintln(stderr)
 		if err := envconfig.WriteHelp(stderr, Env...); err != nil {
@@ -135,6 +146,9 @@ func parseFlagsEnv(args []string, stdout, stderr io.Writer, lookup envconfig.Loo
 	fs.StringVar(&cfg.WorkerBin, "worker-bin", workerBin,
 		"chat-handler binary for scenarios 3-6, or a directory holding one, such as bin/ after make binaries (default $JETFLOW_WORKER_BIN; empty = go build it)")
 	fs.StringVar(&opts.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	fs.StringVar(&cfg.URL, "url", "", "measure against this nats-server (such as nats://127.0.0.1:4222) instead of the run's own; it needs JetStream")
+	fs.StringVar(&cfg.Server, "server", ServerEmbedded, "the run's own server when -url is not given: "+ServerEmbedded+" (in this process) or "+
+		ServerExternal+" (a nats-server process built from the version go.mod pins, or $JETFLOW_WORKER_BIN/nats-server)")
 	fs.BoolVar(&verbose, "v", false, "log progress on stderr")
 	showVersion := fs.Bool("version", false, "print the version and build information, and exit")
 	if err := fs.Parse(args); err != nil {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +35,31 @@ type Row struct {
 	// JetflowRuns and BareRuns are the single runs the medians come from, in run order.
 	JetflowRuns []float64 `json:"jetflow_runs,omitempty"`
 	BareRuns    []float64 `json:"bare_runs,omitempty"`
+	// Idiomatic is the median of the second reference, the loop a nats.go user would write
+	// (read-ahead allowed), and IdiomaticRatio is Jetflow/Idiomatic.
+	Idiomatic      float64   `json:"idiomatic,omitempty"`
+	IdiomaticRatio float64   `json:"ratio_idiomatic,omitempty"`
+	IdiomaticRuns  []float64 `json:"idiomatic_runs,omitempty"`
+	// Peers are the other frameworks measured in the same rounds.
+	Peers []PeerFigure `json:"peers,omitempty"`
+}
+
+// PeerFigure is one peer's median in a row, with its ratios to the two references.
+type PeerFigure struct {
+	Name           string    `json:"name"`
+	Value          float64   `json:"value"`
+	RatioBare      float64   `json:"ratio_bare,omitempty"`
+	RatioIdiomatic float64   `json:"ratio_idiomatic,omitempty"`
+	Runs           []float64 `json:"runs"`
+}
+
+// slowestRatio is jetflow's ratio to the faster reference for a higher-is-better figure: the
+// smaller of its ratios to bare and to idiomatic.
+func (r Row) slowestRatio() float64 {
+	if r.IdiomaticRatio > 0 && (r.Ratio == 0 || r.IdiomaticRatio < r.Ratio) {
+		return r.IdiomaticRatio
+	}
+	return r.Ratio
 }
 
 // compare makes a row of medians from the runs of each side.
@@ -45,6 +71,27 @@ func compare(s Scenario, caseName, metric, unit string, runs map[string][]float6
 	r.Jetflow, r.Bare = median(r.JetflowRuns), median(r.BareRuns)
 	if r.Bare > 0 {
 		r.Ratio = r.Jetflow / r.Bare
+	}
+	r.IdiomaticRuns = runs[sideIdiomatic]
+	if r.Idiomatic = median(r.IdiomaticRuns); r.Idiomatic > 0 {
+		r.IdiomaticRatio = r.Jetflow / r.Idiomatic
+	}
+	names := make([]string, 0, len(runs))
+	for name := range runs {
+		if name != sideJetflow && name != sideBare && name != sideIdiomatic {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		f := PeerFigure{Name: name, Value: median(runs[name]), Runs: runs[name]}
+		if r.Bare > 0 {
+			f.RatioBare = f.Value / r.Bare
+		}
+		if r.Idiomatic > 0 {
+			f.RatioIdiomatic = f.Value / r.Idiomatic
+		}
+		r.Peers = append(r.Peers, f)
 	}
 	return r
 }
@@ -93,13 +140,18 @@ type Settings struct {
 // WriteMarkdown writes the results as one Markdown table, with the settings under it.
 func (r *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
-	b.WriteString("| # | scenario | case | metric | jetflow | bare | jetflow/bare | target | status |\n")
-	b.WriteString("|---|---|---|---|---:|---:|---:|---|---|\n")
+	b.WriteString("| # | scenario | case | metric | jetflow | bare | idiomatic | jetflow/bare | jetflow/idiomatic | target | status | peers (value, /bare, /idiomatic) |\n")
+	b.WriteString("|---|---|---|---|---:|---:|---:|---:|---:|---|---|---|\n")
 	for _, row := range r.Rows {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+		peers := make([]string, len(row.Peers))
+		for i, p := range row.Peers {
+			peers[i] = fmt.Sprintf("%s %s, %s, %s", p.Name, formatValue(p.Value, row.Unit), formatRatio(p.RatioBare), formatRatio(p.RatioIdiomatic))
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			escapeCell(row.Scenario), escapeCell(row.Name), escapeCell(row.Case), escapeCell(row.Metric),
-			formatValue(row.Jetflow, row.Unit), formatValue(row.Bare, row.Unit), formatRatio(row.Ratio),
-			escapeCell(row.Target), escapeCell(row.Status))
+			formatValue(row.Jetflow, row.Unit), formatValue(row.Bare, row.Unit), formatValue(row.Idiomatic, row.Unit),
+			formatRatio(row.Ratio), formatRatio(row.IdiomaticRatio),
+			escapeCell(row.Target), escapeCell(row.Status), escapeCell(strings.Join(peers, "; ")))
 	}
 	s := r.Settings
 	fmt.Fprintf(&b, "\nconcurrency %d, %d round(s) alternating jetflow and bare (medians shown), payloads %s, "+

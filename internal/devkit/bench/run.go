@@ -3,17 +3,19 @@
 // worker's throughput against a slow LLM, scale-out, memory and end-to-end latency (scenarios
 // 3-6, chat-handler processes against stand-in models). cmd/jetflow-bench is its command.
 //
-// The bare side is bareLoop: the fastest loop we could write on nats.go's jetstream package with
-// the runtime's guarantees (no read-ahead beyond the concurrency, publish with the same
-// Nats-Msg-Id, ack after the publish ack). Every measurement runs on fresh streams of one
-// embedded server with file storage in the same process, alternates the two sides over several
-// rounds and reports medians, because a 2-core machine is noisy. Beside msgs/s, scenario 1
+// There are two references. The bare side is bareLoop: the fastest loop we could write on nats.go's
+// jetstream package with the runtime's guarantees (no read-ahead beyond the concurrency, publish
+// with the same Nats-Msg-Id, ack after the publish ack). The idiomatic side is idiomaticLoop: what
+// a nats.go user writes (Consume with PullMaxMessages, read-ahead allowed). Peers (Config.Peers,
+// bench/peers: Watermill) run in the same rounds. Every measurement runs on fresh streams of the
+// run's server (embedded with file storage in the same process, a nats-server process, or -url),
+// alternates the sides over several rounds and reports medians, because a 2-core machine is noisy. Beside msgs/s, scenario 1
 // reports the process's CPU time per message, which other work on the machine inflates less
 // than the wall clock.
 //
 // Profiles: the stage connections and goroutines carry the pprof labels side=jetflow|bare, so
 //
-//	go test -run '^$' -bench 'Drain' -benchtime 30000x -cpuprofile cpu.out ./internal/bench
+//	go test -run '^$' -bench 'Drain' -benchtime 30000x -cpuprofile cpu.out ./internal/devkit/bench
 //	go tool pprof -tagfocus 'side=^jetflow$' -top cpu.out
 //
 // shows one side's client work apart from the server's; `go test -bench . -benchmem` also
@@ -69,7 +71,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	r.Elapsed = time.Since(r.Started)
 	r.Settings.LoadAfter = loadAverage()
-	r.Settings.SlowConsumers = h.server.NumSlowConsumers()
+	r.Settings.Storage = h.storage()
+	if h.server != nil {
+		r.Settings.SlowConsumers = h.server.NumSlowConsumers()
+	}
 	return r, nil
 }
 

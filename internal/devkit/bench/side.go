@@ -32,9 +32,23 @@ type side interface {
 }
 
 const (
-	sideJetflow = "jetflow"
-	sideBare    = "bare"
+	sideJetflow   = "jetflow"
+	sideBare      = "bare"
+	sideIdiomatic = "idiomatic"
 )
+
+// sides are the loops every measurement of scenarios 1 and 2 runs, round after round: jetflow,
+// the two references (bare keeps the runtime's guarantees, idiomatic is what a nats.go user
+// writes), and the peers the run was given.
+func (h *Harness) sides() []side {
+	c := h.cfg.Concurrency
+	s := make([]side, 0, 3+len(h.cfg.Peers))
+	s = append(s, jetflowSide{concurrency: c, h: h}, bareSide{concurrency: c}, idiomaticSide{concurrency: c})
+	for _, p := range h.cfg.Peers {
+		s = append(s, peerSide{peer: p, concurrency: c, url: h.URL()})
+	}
+	return s
+}
 
 // fetchWait is how long one pull request waits on the server, on both sides (jetflow's default).
 const fetchWait = 5 * time.Second
