@@ -54,9 +54,10 @@ fmt: ## format the Go code
 	gofmt -w $$(git ls-files '*.go' | grep -v '\.pb\.go$$' | grep -v '\.connect\.go$$')
 
 .PHONY: vet
-vet: ## go vet (the product and the deploy/ module)
+vet: ## go vet (the product, the deploy/ module and the benchmark's peers module)
 	$(GO) vet ./...
 	$(GO) -C deploy vet ./...
+	$(GO) -C bench/peers vet -tags grpcnotrace ./...
 
 .PHONY: lint
 lint: ## golangci-lint (pinned)
@@ -121,3 +122,7 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 10s)
 	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-10s} $$pkg || exit 1; \
 	  done; \
 	done
+
+.PHONY: bench-peers
+bench-peers: ## the benchmark with Watermill beside jetflow (bench/peers, a module of its own)
+	cd bench/peers && $(GO) run -tags grpcnotrace ./cmd/jetflow-bench-peers -out ../results.json $(BENCH_FLAGS)
