@@ -23,6 +23,8 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/devkit/standin"
 	"github.com/jetflow-dev/jetflow/internal/devkit/testplatform"
 	"github.com/jetflow-dev/jetflow/internal/envconfig"
+	"github.com/jetflow-dev/jetflow/internal/gateway"
+	"github.com/jetflow-dev/jetflow/internal/gateway/auth"
 	"github.com/jetflow-dev/jetflow/internal/worker"
 	"github.com/jetflow-dev/jetflow/platform"
 	"github.com/jetflow-dev/jetflow/workers/chat"
@@ -40,6 +42,7 @@ var workerEnvs = map[string][]envconfig.Section{
 	"voice-assistant": voice.Env,
 	"stt-module":      stt.Env,
 	"pipeline-bridge": pipeline.Env,
+	"gateway":         gateway.CommandEnv,
 }
 
 // declared returns what the binary name's --help lists, as Go data.
@@ -58,9 +61,14 @@ func declared(t *testing.T, name string) []envconfig.Section {
 	return worker.Command{Name: name, Env: env}.Sections()
 }
 
-// binaries are the seven binaries whose --help this file checks; cmd/jetflow has its own CLI
+// binaries are the eight binaries whose --help this file checks; cmd/jetflow has its own CLI
 // tests.
-func binaries() []string { return append(platform.Names(), "standin-models", "jetflow-bench") }
+func binaries() []string {
+	return append(platform.Names(), "gateway", "standin-models", "jetflow-bench")
+}
+
+// gatewayCommand is cmd/gateway as a platform.Worker, for building it as its binary does.
+var gatewayCommand = platform.Worker{Name: "gateway", Build: gateway.Build(gateway.Authentication)}
 
 // recorder is a Lookup that remembers every variable name looked up through it.
 type recorder struct {
@@ -121,6 +129,12 @@ current-context: c
 	switch name {
 	case "chat-handler", "voice-assistant":
 		return []scenario{{name: "in-memory retriever"}, {name: "milvus", env: milvus, fails: true}}
+	case "gateway":
+		keys := filepath.Join(t.TempDir(), "keys.json")
+		if err := os.WriteFile(keys, []byte(`{"callers": [{"name": "help", "key_sha256": "`+auth.HashKey("help-test-key")+`", "services": ["*"]}]}`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return []scenario{{name: "key file", env: map[string]string{"GATEWAY_KEYS_FILE": keys, "GATEWAY_ADDR": "127.0.0.1:0"}}}
 	case "pipeline-bridge":
 		return []scenario{
 			{name: "kfp"},
@@ -191,6 +205,9 @@ func TestHelpListsEveryVariableABinaryReads(t *testing.T) {
 			checkHelpIsTrue(t, w.Name, readByBuild(t, w, p.URL(), modelSrv.URL))
 		})
 	}
+	t.Run("gateway", func(t *testing.T) {
+		checkHelpIsTrue(t, "gateway", readByBuild(t, gatewayCommand, p.URL(), modelSrv.URL))
+	})
 	t.Run("standin-models", func(t *testing.T) {
 		rec := newRecorder(nil)
 		if _, err := standin.FromEnv(rec.lookup); err != nil {

@@ -4,9 +4,14 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/jetflow-dev/jetflow/internal/envconfig"
 	"github.com/jetflow-dev/jetflow/internal/gateway/auth"
 	"github.com/jetflow-dev/jetflow/internal/worker"
 )
+
+// CommandEnv is every variable cmd/gateway reads besides the shell's: the gateway's own (Env)
+// and its Authentication's. Its --help lists them; the help tests hold them to what it reads.
+var CommandEnv = append(append([]envconfig.Section(nil), Env...), auth.Env)
 
 // Authentication is the Extension that puts gateway/auth in front of every call: the key file
 // of GATEWAY_KEYS_FILE (re-read while the process runs), client certificates when
