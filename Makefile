@@ -102,7 +102,7 @@ deploy-gen: ## regenerate the NACK resources in deploy/ from streams/ (a test fa
 
 .PHONY: footprint
 # The binaries make binaries builds are the Dockerfile's (same flags), so they are the ones measured.
-footprint: binaries ## size, start time, memory and clean stop of every worker against the budgets
+footprint: binaries ## size, start time, memory and clean stop of every worker and the gateway against the budgets
 	JETFLOW_WORKER_BIN=$(CURDIR)/$(BIN) deploy/footprint.sh
 
 .PHONY: images
@@ -126,3 +126,8 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 10s)
 .PHONY: bench-peers
 bench-peers: ## the benchmark with Watermill beside jetflow (bench/peers, a module of its own)
 	cd bench/peers && $(GO) run -tags grpcnotrace ./cmd/jetflow-bench-peers -out ../results.json $(BENCH_FLAGS)
+
+.PHONY: bench-gateway
+bench-gateway: binaries ## what the gateway adds to a chat call, against publishing directly, at 500 req/s (figures in bin/gateway-bench.json)
+	JETFLOW_GATEWAY_BENCH=1 JETFLOW_GATEWAY_BENCH_FIGURES=$(CURDIR)/$(BIN)/gateway-bench.json \
+	  JETFLOW_WORKER_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -v -run '^TestGatewayOverhead$$' ./integration/gateway/
