@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -48,7 +49,8 @@ func listeningAddr(t *testing.T, log *syncbuf.Buffer) string {
 
 // The gateway process as cmd/gateway builds it (worker shell, gateway.Build with
 // Authentication): no key or a wrong one is refused, health answers without one, a key without
-// admin rights is refused AdminService, and a caller's name becomes the request's user_id.
+// admin rights is refused AdminService, a key over its rate or outside its services is refused,
+// and a caller's name becomes the request's user_id.
 func TestGatewayProcessWithAuthentication(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	key, err := auth.NewKey()
@@ -56,7 +58,13 @@ func TestGatewayProcessWithAuthentication(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys := filepath.Join(t.TempDir(), "keys.json")
-	if err := os.WriteFile(keys, fmt.Appendf(nil, `{"callers":[{"name":"web-app","key_sha256":%q,"services":["*"]}]}`, auth.HashKey(key)), 0o600); err != nil {
+	limited, err := auth.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keys, fmt.Appendf(nil, `{"callers":[{"name":"web-app","key_sha256":%q,"services":["*"]},
+		{"name":"batch","key_sha256":%q,"services":["jetflow.v1.SpeechService"],"rate_per_second":0.01,"burst":1}]}`,
+		auth.HashKey(key), auth.HashKey(limited)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	env := map[string]string{
@@ -90,6 +98,21 @@ func TestGatewayProcessWithAuthentication(t *testing.T) {
 	_, err = jetflowv1connect.NewAdminServiceClient(h.http, url, withKey(key)).Status(ctx, &jetflowv1.StatusRequest{})
 	if connect.CodeOf(err) != connect.CodePermissionDenied {
 		t.Fatalf("AdminService without admin rights: %v, want permission_denied", err)
+	}
+
+	// A key over its rate is refused with resource_exhausted and told when to come back; a key
+	// is refused the services it was not given.
+	speech := jetflowv1connect.NewSpeechServiceClient(h.http, url, withKey(limited))
+	if _, err := speech.ListVoices(ctx, &jetflowv1.ListVoicesRequest{}); err != nil {
+		t.Fatalf("the limited key's first call: %v", err)
+	}
+	_, err = speech.ListVoices(ctx, &jetflowv1.ListVoicesRequest{})
+	var over *connect.Error
+	if !errors.As(err, &over) || over.Code() != connect.CodeResourceExhausted || over.Meta().Get(auth.RetryAfterHeader) == "" {
+		t.Fatalf("the limited key's second call: %v, want resource_exhausted with %s", err, auth.RetryAfterHeader)
+	}
+	if _, err := jetflowv1connect.NewChatServiceClient(h.http, url, withKey(limited)).Chat(ctx, question); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Fatalf("a key for SpeechService asking ChatService: %v, want permission_denied", err)
 	}
 
 	// The caller's name, not what the client wrote, is the request's user: read it from the
