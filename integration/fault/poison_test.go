@@ -1,13 +1,9 @@
 package fault
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/jetflow-dev/jetflow/internal/devkit/fakekfp"
 	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
 	"github.com/jetflow-dev/jetflow/internal/devkit/standin"
 	"github.com/jetflow-dev/jetflow/internal/stage"
@@ -70,7 +67,7 @@ type poisonSubject struct {
 func TestPoisonIsDeadLetteredOnceWithItsReasonAndWorkersKeepServing(t *testing.T) {
 	ctx := Suite(t, 4*time.Minute)
 	r := newRig(t, ctx, standin.Config{}, nil)
-	kfp := newFakeKFP(t)
+	kfp := fakekfp.New(t)
 	r.extraEnv = []string{
 		"KFP_URL=" + kfp.URL,
 		"PIPELINE_POLL_INTERVAL=100ms",
@@ -307,63 +304,5 @@ func poisonSubjects() []poisonSubject {
 			},
 			done: hasVoiceResponse,
 		},
-	}
-}
-
-// fakeKFP is the smallest KFP v2beta1 API pipeline-bridge needs: a create stores a run, a list
-// by display name finds it, and every run has succeeded when read.
-type fakeKFP struct {
-	*httptest.Server
-	mu   sync.Mutex
-	runs map[string]string // display name -> run id
-}
-
-func newFakeKFP(t *testing.T) *fakeKFP {
-	f := &fakeKFP{runs: map[string]string{}}
-	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.Close)
-	return f
-}
-
-func (f *fakeKFP) serve(w http.ResponseWriter, r *http.Request) {
-	const runs = "/apis/v2beta1/runs"
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
-	switch {
-	case r.Method == http.MethodPost && r.URL.Path == runs:
-		var body struct {
-			DisplayName string `json:"display_name"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		id, ok := f.runs[body.DisplayName]
-		if !ok {
-			id = "run-" + strconv.Itoa(len(f.runs)+1)
-			f.runs[body.DisplayName] = id
-		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"run_id": id, "display_name": body.DisplayName, "state": "PENDING"})
-	case r.Method == http.MethodGet && r.URL.Path == runs:
-		var filter struct {
-			Predicates []struct {
-				StringValue string `json:"string_value"`
-			} `json:"predicates"`
-		}
-		_ = json.Unmarshal([]byte(r.URL.Query().Get("filter")), &filter)
-		out := map[string]any{"total_size": 0}
-		if len(filter.Predicates) == 1 {
-			if id, ok := f.runs[filter.Predicates[0].StringValue]; ok {
-				out = map[string]any{"total_size": 1, "runs": []any{map[string]any{
-					"run_id": id, "display_name": filter.Predicates[0].StringValue, "state": "RUNNING"}}}
-			}
-		}
-		_ = json.NewEncoder(w).Encode(out)
-	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, runs+"/"):
-		id := strings.TrimPrefix(r.URL.Path, runs+"/")
-		_ = json.NewEncoder(w).Encode(map[string]any{"run_id": id, "state": "SUCCEEDED", "run_details": map[string]any{"task_details": []any{}}})
-	default:
-		w.WriteHeader(http.StatusNotFound)
 	}
 }

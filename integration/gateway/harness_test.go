@@ -2,15 +2,11 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/jetflow-dev/jetflow/internal/devkit/fakekfp"
 	"github.com/jetflow-dev/jetflow/internal/devkit/healthlog"
 	"github.com/jetflow-dev/jetflow/internal/devkit/jstest"
 	"github.com/jetflow-dev/jetflow/internal/devkit/standin"
@@ -62,7 +59,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	h.models = models
 	modelSrv := httptest.NewServer(models)
 	t.Cleanup(modelSrv.Close)
-	kfp := newFakeKFP(t)
+	kfp := fakekfp.New(t)
 	env := map[string]string{
 		"NATS_URL":               h.p.URL(),
 		"HEALTH_ADDR":            healthlog.AnyPort,
@@ -133,63 +130,4 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// fakeKFP is the smallest KFP v2beta1 API pipeline-bridge needs: a create stores a run, a list
-// by display name finds it, and every run has succeeded when read (integration/fault has the
-// same one).
-type fakeKFP struct {
-	*httptest.Server
-	mu   sync.Mutex
-	runs map[string]string // display name -> run id
-}
-
-func newFakeKFP(t *testing.T) *fakeKFP {
-	f := &fakeKFP{runs: map[string]string{}}
-	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.Close)
-	return f
-}
-
-func (f *fakeKFP) serve(w http.ResponseWriter, r *http.Request) {
-	const runs = "/apis/v2beta1/runs"
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
-	switch {
-	case r.Method == http.MethodPost && r.URL.Path == runs:
-		var body struct {
-			DisplayName string `json:"display_name"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		id, ok := f.runs[body.DisplayName]
-		if !ok {
-			id = "run-" + strconv.Itoa(len(f.runs)+1)
-			f.runs[body.DisplayName] = id
-		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"run_id": id, "display_name": body.DisplayName, "state": "PENDING"})
-	case r.Method == http.MethodGet && r.URL.Path == runs:
-		var filter struct {
-			Predicates []struct {
-				StringValue string `json:"string_value"`
-			} `json:"predicates"`
-		}
-		_ = json.Unmarshal([]byte(r.URL.Query().Get("filter")), &filter)
-		out := map[string]any{"total_size": 0}
-		if len(filter.Predicates) == 1 {
-			if id, ok := f.runs[filter.Predicates[0].StringValue]; ok {
-				out = map[string]any{"total_size": 1, "runs": []any{map[string]any{
-					"run_id": id, "display_name": filter.Predicates[0].StringValue, "state": "RUNNING"}}}
-			}
-		}
-		_ = json.NewEncoder(w).Encode(out)
-	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, runs+"/"):
-		id := strings.TrimPrefix(r.URL.Path, runs+"/")
-		_ = json.NewEncoder(w).Encode(map[string]any{"run_id": id, "state": "SUCCEEDED", "run_details": map[string]any{"task_details": []any{}}})
-	default:
-		w.WriteHeader(http.StatusNotFound)
-	}
 }
