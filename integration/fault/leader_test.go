@@ -19,8 +19,11 @@ import (
 func TestClusterLeaderLossLosesNothing(t *testing.T) {
 	ctx := Suite(t, 10*time.Minute)
 	var (
-		n        = Scale(150, 1000)
-		interval = Scale(40*time.Millisecond, 30*time.Millisecond)
+		n = Scale(150, 1000)
+		// The load lasts 30 s in both forms: recovering from the first kill can take 15 s or more
+		// (the consumer's new leader answers 503 until it is elected, and the stage backs off), and
+		// the second kill must still find requests to serve.
+		interval = Scale(200*time.Millisecond, 30*time.Millisecond)
 	)
 	c := StartCluster(t, 3)
 	_, js := Connect(t, c.URL())
@@ -63,8 +66,14 @@ func TestClusterLeaderLossLosesNothing(t *testing.T) {
 		killedAt := time.Now()
 		killed = append(killed, fmt.Sprintf("%s leader %s", f.what, leader.Name))
 		AwaitNewLeader(t, leader, 30*time.Second, f.leader)
-		waitOutcomes(t, ctx, js, before+1)
-		recover = max(recover, time.Since(killedAt))
+		if before < uint64(n) {
+			waitOutcomes(t, ctx, js, before+1)
+			recover = max(recover, time.Since(killedAt))
+		} else {
+			// Every request had its outcome before this kill: there is no next one to wait for,
+			// and the audit below still checks that the kill lost and doubled nothing.
+			t.Logf("the %s leader was killed after the load had completed", f.what)
+		}
 		leader.Restart()
 	}
 	load.Wait(t)
