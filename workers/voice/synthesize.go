@@ -50,7 +50,8 @@ func (w *Worker) synthesize(ctx context.Context, t *jetflowv1.VoiceTurn, ref tur
 			return err
 		}
 		if done {
-			return w.record(ctx, ref, t)
+			_, err := w.commit(ctx, ref, t)
+			return err
 		}
 	}
 	format := &jetflowv1.AudioFormat{Encoding: jetflowv1.AudioFormat_ENCODING_PCM16, SampleRate: int32(w.cfg.SampleRate), Channels: 1}
@@ -136,25 +137,6 @@ func (w *Worker) commit(ctx context.Context, ref turnRef, t *jetflowv1.VoiceTurn
 		return false, nil
 	}
 	return committed, err
-}
-
-// record appends the turn to the session's history, if it is still the current turn.
-func (w *Worker) record(ctx context.Context, ref turnRef, t *jetflowv1.VoiceTurn) error {
-	if ref.session == "" {
-		return nil
-	}
-	s, err := w.sessionStore.Get(ctx)
-	if err != nil {
-		return err
-	}
-	recorded, err := s.recordTurn(ctx, ref.session, ref.turn, t.GetTranscript(), t.GetAnswer())
-	if err != nil {
-		return err
-	}
-	if !recorded && s.keepsHistory() {
-		w.log.Debug("turn not recorded in the history: superseded", "session", ref.session, "turn", ref.turn)
-	}
-	return nil
 }
 
 // responded reports whether the VoiceResponse of a request is already in AI_RESULTS: the last

@@ -33,6 +33,28 @@ type forwarded struct {
 	ack jetstream.PubAckFuture
 }
 
+// ackOnPublishAck acks each forwarded input, in order, once its output's publish ack is in, and
+// naks it when the publish failed (redelivered, as the runtime would); then it calls settled. It
+// runs until pending is closed and drained, and closes the returned channel then.
+func ackOnPublishAck(pending <-chan forwarded, settled func()) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for f := range pending {
+			select {
+			case <-f.ack.Ok():
+				_ = f.in.Ack()
+			case err := <-f.ack.Err():
+				if err != nil {
+					_ = f.in.Nak()
+				}
+			}
+			settled()
+		}
+	}()
+	return done
+}
+
 func (b bareLoop) run(ctx context.Context) error {
 	cons, err := b.js.Consumer(ctx, b.hop.Stream, b.hop.Name)
 	if err != nil {
@@ -44,21 +66,7 @@ func (b bareLoop) run(ctx context.Context) error {
 	}
 	// At most concurrency messages are in flight, so the queue never blocks the puller.
 	pending := make(chan forwarded, b.concurrency)
-	ackerDone := make(chan struct{})
-	go func() {
-		defer close(ackerDone)
-		for f := range pending {
-			select {
-			case <-f.ack.Ok():
-				_ = f.in.Ack()
-			case err := <-f.ack.Err():
-				if err != nil { // a lost publish: redeliver the input, as the runtime would
-					_ = f.in.Nak()
-				}
-			}
-			slots <- struct{}{}
-		}
-	}()
+	ackerDone := ackOnPublishAck(pending, func() { slots <- struct{}{} })
 	defer func() {
 		close(pending)
 		<-ackerDone

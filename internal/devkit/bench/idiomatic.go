@@ -26,21 +26,7 @@ func (b idiomaticLoop) run(ctx context.Context) error {
 	}
 	waiting := make(chan struct{}, b.concurrency) // one token per publish waiting for its ack
 	pending := make(chan forwarded, b.concurrency)
-	ackerDone := make(chan struct{})
-	go func() {
-		defer close(ackerDone)
-		for f := range pending {
-			select {
-			case <-f.ack.Ok():
-				_ = f.in.Ack()
-			case err := <-f.ack.Err():
-				if err != nil {
-					_ = f.in.Nak()
-				}
-			}
-			<-waiting
-		}
-	}()
+	ackerDone := ackOnPublishAck(pending, func() { <-waiting })
 	cc, err := cons.Consume(func(in jetstream.Msg) {
 		waiting <- struct{}{}
 		if f, ok := forward(b.js, b.hop, in); ok {

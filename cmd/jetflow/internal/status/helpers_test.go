@@ -24,5 +24,3 @@ func newestAt(ago time.Duration) *time.Time {
 	t := reportTime.Add(-ago)
 	return &t
 }
-
-// The exit-code rule: which states of a stage make the platform unhealthy, and which do not.
