@@ -107,7 +107,11 @@ func (w *Worker) Retrieve(ctx context.Context, req *jetflowv1.ChatRequest, _ *st
 func (w *Worker) Generate(ctx context.Context, task *jetflowv1.ChatGenerateTask, in *stage.Input) ([]stage.Output, error) {
 	req := task.GetRequest()
 	tokens := w.tokenStream(req, in.JSON)
-	answer, err := w.rag.Generate(ctx, question(req), task.GetSources(), w.generate, tokens.send)
+	var onToken func(string)
+	if tokens.enabled {
+		onToken = tokens.send
+	}
+	answer, err := w.rag.Generate(ctx, question(req), task.GetSources(), w.generate, onToken)
 	if err != nil {
 		return nil, err
 	}
