@@ -57,7 +57,7 @@ func (s *Stage) process(ctx context.Context, msg jetstream.Msg, l *lease) *compl
 		)
 	}
 	c.ctx, c.span = ctx, span
-	s.ins.inFlight.Add(ctx, 1, s.ins.add...)
+	s.ins.inFlight.Add(1)
 
 	var outs []Output
 	if len(in.Data) > s.cfg.MaxPayload {
@@ -91,7 +91,7 @@ func (s *Stage) invoke(ctx context.Context, msg jetstream.Msg, in *Input, l *lea
 // decide; then it closes the message's span and metrics.
 func (s *Stage) finish(c *completion, err error) {
 	defer c.span.End()
-	defer s.ins.inFlight.Add(c.ctx, -1, s.ins.add...)
+	defer s.ins.inFlight.Add(-1)
 	if err == nil {
 		if s.afterPublish != nil {
 			s.afterPublish(&c.in)
@@ -105,7 +105,7 @@ func (s *Stage) finish(c *completion, err error) {
 			// The outputs are out; a redelivery will find them deduplicated.
 			s.log.Warn("ack failed after publishing outputs", "seq", c.in.Sequence, "error", ackErr)
 		}
-		s.ins.processed.Add(c.ctx, 1, s.ins.outcome[outcomeAcked]...)
+		s.ins.finished(outcomeAcked)
 		return
 	}
 	c.span.RecordError(err)

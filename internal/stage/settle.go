@@ -27,7 +27,7 @@ func (s *Stage) fail(ctx context.Context, msg jetstream.Msg, in *Input, err erro
 	switch {
 	case errors.Is(context.Cause(ctx), errGraceOver):
 		s.nak(msg, "grace period over")
-		s.ins.processed.Add(ctx, 1, s.ins.outcome[outcomeNaked]...)
+		s.ins.finished(outcomeNaked)
 	case failure.IsPermanent(err):
 		s.deadLetter(ctx, msg, in, KindPermanent, err)
 	case failure.WasNotAttempted(err):
@@ -73,7 +73,7 @@ func (s *Stage) requeue(ctx context.Context, msg jetstream.Msg, in *Input, attem
 		s.log.Warn("acking a requeued message; its copy is deduplicated by origin", "seq", in.Sequence, "error", err)
 	}
 	s.log.Info("requeued: upstream unavailable", "seq", in.Sequence, "origin", in.origin, "error", cause)
-	s.ins.processed.Add(ctx, 1, s.ins.outcome[outcomeRequeued]...)
+	s.ins.finished(outcomeRequeued)
 }
 
 func (s *Stage) nak(msg jetstream.Msg, why string) {
@@ -111,13 +111,13 @@ func (s *Stage) deadLetter(ctx context.Context, msg jetstream.Msg, in *Input, ki
 		s.log.Warn("terminating dead-lettered message", "seq", in.Sequence, "error", err)
 	}
 	s.ins.deadLettered.Add(ctx, 1, s.ins.add...)
-	s.ins.processed.Add(ctx, 1, s.ins.outcome[outcomeDeadLettered]...)
+	s.ins.finished(outcomeDeadLettered)
 }
 
 // countRetried counts a message given back for a later try, in both counters that say so.
 func (s *Stage) countRetried(ctx context.Context) {
 	s.ins.retried.Add(ctx, 1, s.ins.add...)
-	s.ins.processed.Add(ctx, 1, s.ins.outcome[outcomeRetried]...)
+	s.ins.finished(outcomeRetried)
 }
 
 // retryDelay is the delay before the next delivery after a retryable failure on delivery n
