@@ -5,22 +5,30 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go"
 )
 
 // loop is the state one Run shares between its goroutines, whose bodies are its methods: the
-// puller (pull) feeds pulled messages to a fixed pool of workers (serve), a worker whose message
-// produced outputs hands it to the completer (complete), and one heartbeat goroutine
-// (leases.beat) keeps long-running messages alive. Run starts and stops them.
+// puller (pull) asks the server for messages on one subscription, a fixed pool of workers
+// (serve) takes them off that subscription and handles them, a worker whose message produced
+// outputs hands it to the completer (complete), and one heartbeat goroutine (leases.beat) keeps
+// long-running messages alive. Run starts and stops them.
 type loop struct {
 	s *Stage
 	// slots are the free places for messages: the stage holds at most Concurrency
 	// unacknowledged messages, and pulls no more than it has free places for.
 	slots slots
-	// work carries pulled messages to the workers. It never blocks the puller: it holds at most
-	// one message per slot. A fixed pool of workers, not a goroutine per message: a new goroutine
-	// starts on a small stack and grows it (copying) on every message, a cost the profile shows.
-	work chan jetstream.Msg
+	// in is the pull subscription's channel: the server's deliveries and statuses. The workers
+	// read it themselves, a fixed pool rather than a goroutine per message (a new goroutine
+	// starts on a small stack and grows it, copying, on every message), and with no goroutine
+	// between them and the connection: a puller that handed each message on cost a goroutine
+	// switch and a channel operation per message (the profile in the README).
+	in chan *nats.Msg
+	// pulls is what the puller and the workers share about the subscription and its requests.
+	pulls pulls
+	// trouble carries a status that ends the subscription's requests (a deleted consumer, a
+	// leadership change), which a worker read, to the puller.
+	trouble chan trouble
 	// completions carries handled messages whose outputs are published to the completer, which
 	// waits for their publish acks and acks them, while the worker goes on with its next
 	// message. Publishes of several workers then reach the connection's buffer together and
@@ -29,10 +37,7 @@ type loop struct {
 	// and each ack on its own (the write loop was a third of the runtime's CPU per message in
 	// cmd/jetflow-bench's profile). The slot stays taken until the ack.
 	completions chan *completion
-	// inflight counts the messages pulled and not yet settled (acked, naked, requeued or
-	// dead-lettered); shutdown waits for it within the grace period.
-	inflight sync.WaitGroup
-	leases   *leases
+	leases      *leases
 	// handlerCtx is the context handlers run under, the loop's own lifetime rather than a
 	// request's: shutdown stops pulling at once but gives in-flight work the grace period before
 	// cancelling it. Its cause tells fail that a cancellation was the end of the grace period.
@@ -43,9 +48,12 @@ type loop struct {
 func newLoop(ctx context.Context, s *Stage) *loop {
 	handlerCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	return &loop{
-		s:              s,
-		slots:          newSlots(s.cfg.Concurrency),
-		work:           make(chan jetstream.Msg, s.cfg.Concurrency),
+		s:     s,
+		slots: newSlots(s.cfg.Concurrency),
+		// At most one message per slot, and at most one status per request (each asks for one
+		// slot or more), plus the odd heartbeat: a full channel would drop messages.
+		in:             make(chan *nats.Msg, 2*s.cfg.Concurrency+16),
+		trouble:        make(chan trouble, 1),
 		completions:    make(chan *completion, s.cfg.Concurrency),
 		leases:         newLeases(s.cfg.Concurrency, s.heartbeatEvery()),
 		handlerCtx:     handlerCtx,
@@ -53,10 +61,20 @@ func newLoop(ctx context.Context, s *Stage) *loop {
 	}
 }
 
-// serve is one worker: it handles pulled messages until the puller closes the work channel. A
-// message pulled while shutting down goes straight back (nak) without being handled.
+// serve is one worker: it takes messages off the pull subscription and handles them until ctx
+// ends. A message taken while shutting down goes straight back (nak) without being handled.
 func (l *loop) serve(ctx context.Context, lease *lease) {
-	for msg := range l.work {
+	for {
+		var m *nats.Msg
+		select {
+		case <-ctx.Done():
+			return
+		case m = <-l.in:
+		}
+		msg, ok := l.admit(m)
+		if !ok {
+			continue
+		}
 		if ctx.Err() != nil {
 			l.s.nak(msg, "shutting down before it started")
 			l.settled()
@@ -93,20 +111,12 @@ func (l *loop) complete() {
 }
 
 // settled frees a message's slot once it is acked, naked, requeued or dead-lettered.
-func (l *loop) settled() {
-	l.slots.give(1)
-	l.inflight.Done()
-}
+func (l *loop) settled() { l.slots.give(1) }
 
-// settleInFlight waits for the messages in flight to be settled, for at most the grace period,
-// then cancels their handlers and waits for the rest (a cancelled handler returns at once, and
-// its message is naked).
-func (l *loop) settleInFlight() {
-	finished := make(chan struct{})
-	go func() {
-		l.inflight.Wait()
-		close(finished)
-	}()
+// settle waits for the workers and the completer to end (every message in flight settled), for
+// at most the grace period, then cancels the handlers and waits for the rest (a cancelled
+// handler returns at once, and its message is naked).
+func (l *loop) settle(finished <-chan struct{}) {
 	grace := time.NewTimer(l.s.cfg.GracePeriod)
 	defer grace.Stop()
 	select {

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // maxGateWait is the longest the puller trusts an open gate's OpenFor before asking again: a
@@ -22,7 +24,8 @@ const silentBeatsToReset = 3
 
 // pull is the puller: on one long-lived subscription it asks the server for exactly as many
 // messages as there are free slots, never more, so nothing waits in a client buffer while its
-// ack wait runs out. It closes the work channel when ctx ends.
+// ack wait runs out. The workers take the deliveries off the subscription themselves (admit).
+// It ends the subscription when ctx ends.
 //
 // Why not nats.go's Consume or Messages: they keep PullMaxMessages asked for on top of the
 // messages handed out, without knowing when a message is acked (jetstream/pull.go, v1.55.0:
@@ -40,7 +43,6 @@ const silentBeatsToReset = 3
 // drops requests whose reply subject has no interest, so a request it still holds can never
 // deliver beyond the slots.
 func (l *loop) pull(ctx context.Context) {
-	defer close(l.work)
 	p := newPuller(l)
 	defer p.close()
 	reconnected := p.nc.StatusChanged(nats.CONNECTED)
@@ -49,7 +51,7 @@ func (l *loop) pull(ctx context.Context) {
 	defer beat.Stop()
 	errWait := firstRetryWait
 	for {
-		if p.sub == nil {
+		if !p.subscribed() {
 			if err := p.subscribe(); err != nil {
 				if !l.s.pause(ctx, "subscribing", err, &errWait) {
 					return
@@ -61,12 +63,15 @@ func (l *loop) pull(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case m := <-p.in:
-			if err = p.receive(m); err == nil {
-				errWait = firstRetryWait
+		case t := <-l.trouble:
+			if t.sub == p.sub {
+				err = t.err
 			}
 		case <-p.askable():
-			err = p.ask()
+			var delivered bool
+			if delivered, err = p.ask(); delivered {
+				errWait = firstRetryWait // pulling works again
+			}
 		case <-p.gateRecheck:
 			p.gateRecheck = nil
 		case <-beat.C:
@@ -85,20 +90,33 @@ func (l *loop) pull(ctx context.Context) {
 
 var errReconnected = errors.New("reconnected: pull requests of the old connection are gone")
 
-// puller is the puller's state; only the puller's goroutine touches it.
+// pulls is the state of the pull subscription that the puller and the workers share.
+type pulls struct {
+	mu  sync.Mutex
+	sub *nats.Subscription // nil until subscribed, and after a reset
+	// asked is the number of slots asked for: requested and neither delivered nor expired.
+	asked int
+	// heard says whether anything came on sub since the puller's last heartbeat check.
+	heard bool
+	// delivered says whether a message came on sub since the puller last asked.
+	delivered bool
+}
+
+// trouble is a status that ended the requests of sub, for the puller to start over.
+type trouble struct {
+	sub *nats.Subscription
+	err error
+}
+
+// puller is the puller's own state; only the puller's goroutine touches it.
 type puller struct {
 	l         *loop
 	nc        *nats.Conn
 	subject   string // the consumer's next-message API subject
 	expires   time.Duration
 	heartbeat time.Duration
-	sub       *nats.Subscription // nil until subscribed, and after a reset
-	in        chan *nats.Msg
-	// asked is the number of slots asked for: requested and neither delivered nor expired.
-	asked int
-	// heard says whether anything came since the last heartbeat check; silent counts the checks
-	// in a row that found nothing while slots were asked for.
-	heard  bool
+	sub       *nats.Subscription // the puller's copy of pulls.sub
+	// silent counts the heartbeat checks in a row that found nothing while slots were asked for.
 	silent int
 	// gateRecheck fires when an open gate is to be looked at again; nil when the gate is closed.
 	gateRecheck <-chan time.Time
@@ -113,9 +131,6 @@ func newPuller(l *loop) *puller {
 		subject:   nextSubject(l.s.js.Options().APIPrefix, l.s.js.Options().Domain, l.s.cfg.Stream, l.s.cfg.Consumer),
 		expires:   expires,
 		heartbeat: expires / 4, // the server refuses more than half the expiry
-		// At most one message per slot, and at most one status per request (each asks for one
-		// slot or more), plus the odd heartbeat: a full channel would drop messages.
-		in: make(chan *nats.Msg, 2*l.s.cfg.Concurrency+16),
 	}
 }
 
@@ -134,12 +149,18 @@ func nextSubject(apiPrefix, domain, stream, consumer string) string {
 	return prefix + "CONSUMER.MSG.NEXT." + stream + "." + consumer
 }
 
+func (p *puller) subscribed() bool { return p.sub != nil }
+
 func (p *puller) subscribe() error {
-	sub, err := p.nc.ChanSubscribe(p.nc.NewInbox(), p.in)
+	sub, err := p.nc.ChanSubscribe(p.nc.NewInbox(), p.l.in)
 	if err != nil {
 		return fmt.Errorf("subscribing to the pull inbox: %w", err)
 	}
-	p.sub, p.heard, p.silent = sub, true, 0
+	ps := &p.l.pulls
+	ps.mu.Lock()
+	ps.sub, ps.heard = sub, true
+	ps.mu.Unlock()
+	p.sub, p.silent = sub, 0
 	return nil
 }
 
@@ -147,20 +168,30 @@ func (p *puller) subscribe() error {
 // and nil while it waits for an open gate to be looked at again, or for a probing gate's one
 // message.
 func (p *puller) askable() slots {
-	if p.gateRecheck != nil || (p.asked > 0 && p.l.s.probing()) {
+	if p.gateRecheck != nil {
 		return nil
+	}
+	if p.l.s.probing() {
+		ps := &p.l.pulls
+		ps.mu.Lock()
+		asked := ps.asked
+		ps.mu.Unlock()
+		if asked > 0 {
+			return nil
+		}
 	}
 	return p.l.slots
 }
 
 // ask sends one pull request for the free slots, the one the puller took and the others free
 // now, unless the gate is open: then it gives the slot back and looks at the gate again later.
-// A probing gate (a half-open breaker) gets one message at a time.
-func (p *puller) ask() error {
+// A probing gate (a half-open breaker) gets one message at a time. It reports whether a message
+// came since the last request.
+func (p *puller) ask() (delivered bool, err error) {
 	if d := p.l.s.gateOpenFor(); d > 0 {
 		p.l.slots.give(1)
 		p.gateRecheck = time.After(min(d, maxGateWait))
-		return nil
+		return false, nil
 	}
 	n := 1
 	if !p.l.s.probing() {
@@ -173,92 +204,121 @@ func (p *puller) ask() error {
 	p.req = append(p.req, `,"idle_heartbeat":`...)
 	p.req = strconv.AppendInt(p.req, int64(p.heartbeat), 10)
 	p.req = append(p.req, '}')
+	// Counted before the request leaves: a worker may take its first message before
+	// PublishRequest returns.
+	ps := &p.l.pulls
+	ps.mu.Lock()
+	ps.asked += n
+	delivered, ps.delivered = ps.delivered, false
+	ps.mu.Unlock()
 	if err := p.nc.PublishRequest(p.subject, p.sub.Subject, p.req); err != nil {
-		p.l.slots.give(n)
-		return fmt.Errorf("asking for %d messages: %w", n, err)
+		// The reset that follows frees the slots asked for.
+		return delivered, fmt.Errorf("asking for %d messages: %w", n, err)
 	}
-	p.asked += n
-	return nil
+	return delivered, nil
 }
 
-// receive hands a delivered message to the workers, or reads a status of the server.
-func (p *puller) receive(m *nats.Msg) error {
-	p.heard = true
+// admit is how a worker takes a message off the subscription: a delivery takes the slot asked
+// for it and is returned to be handled; a status of the server is accounted for. A delivery
+// nobody asked for (which only a server that kept a request across a reset could send, or a
+// subscription already reset) takes a free slot, or goes straight back when there is none, so
+// the bound of Concurrency unacknowledged messages holds.
+func (l *loop) admit(m *nats.Msg) (jetstream.Msg, bool) {
 	status := statusOf(m)
-	if status == "" {
-		p.deliver(m)
-		return nil
+	ps := &l.pulls
+	ps.mu.Lock()
+	current := ps.sub != nil && m.Sub == ps.sub
+	if current {
+		ps.heard = true
 	}
+	if status == "" {
+		if current && ps.asked > 0 {
+			ps.asked--
+			ps.delivered = true
+			ps.mu.Unlock()
+			return pulledMsg{m}, true
+		}
+		ps.mu.Unlock()
+		if l.slots.takeFree(0, 1) == 0 {
+			l.s.log.Warn("a message came that was not asked for and no slot is free: naked")
+			l.s.nak(pulledMsg{m}, "not asked for")
+			return nil, false
+		}
+		return pulledMsg{m}, true
+	}
+	if !current {
+		ps.mu.Unlock() // a status for requests already given up
+		return nil, false
+	}
+	freed, err := ps.ended(status, m)
+	ps.mu.Unlock()
+	l.slots.give(freed)
+	if err != nil {
+		select {
+		case l.trouble <- trouble{sub: m.Sub, err: err}:
+		default: // the puller has one to act on already
+		}
+	}
+	return nil, false
+}
+
+// ended reads a status of the server: an idle heartbeat, or a request that ended. It returns the
+// slots a request will not deliver, which are free again, or the error of a status that ends
+// every request. ps.mu is held.
+func (ps *pulls) ended(status string, m *nats.Msg) (int, error) {
 	switch status {
 	case "100": // idle heartbeat: the requests are alive
-		return nil
+		return 0, nil
 	case "408", "409":
 		// An expired request (408), or one the server ended early (409, such as a message over
 		// max_bytes), tells how many of its messages it will not deliver.
 		if left := m.Header.Get("Nats-Pending-Messages"); left != "" {
 			n, err := strconv.Atoi(left)
 			if err != nil || n < 0 {
-				return fmt.Errorf("pull request ended with %s and a bad Nats-Pending-Messages %q", status, left)
+				return 0, fmt.Errorf("pull request ended with %s and a bad Nats-Pending-Messages %q", status, left)
 			}
-			n = min(n, p.asked)
-			p.asked -= n
-			p.l.slots.give(n)
-			return nil
+			n = min(n, ps.asked)
+			ps.asked -= n
+			return n, nil
 		}
 	}
-	return fmt.Errorf("pull request answered %s %s", status, m.Header.Get("Description"))
-}
-
-// deliver hands a delivered message to the workers. One the puller did not ask for (which only
-// a server that kept a request across a reset could send) takes a free slot, or goes straight
-// back when there is none, so the bound of Concurrency unacknowledged messages holds.
-func (p *puller) deliver(m *nats.Msg) {
-	switch {
-	case p.asked > 0:
-		p.asked--
-	case p.l.slots.takeFree(0, 1) == 0:
-		p.l.s.log.Warn("a message came that was not asked for and no slot is free: naked")
-		p.l.s.nak(pulledMsg{m}, "not asked for")
-		return
-	}
-	p.l.inflight.Add(1)
-	p.l.work <- pulledMsg{m}
+	return 0, fmt.Errorf("pull request answered %s %s", status, m.Header.Get("Description"))
 }
 
 // checkHeartbeat runs on each tick of the heartbeat interval: requests the server holds send an
 // idle heartbeat at least that often, so silence means they are lost (a restarted server, a
 // network that dropped them).
 func (p *puller) checkHeartbeat() error {
-	if p.heard || p.asked == 0 {
-		p.heard, p.silent = false, 0
+	ps := &p.l.pulls
+	ps.mu.Lock()
+	heard, asked := ps.heard, ps.asked
+	ps.heard = false
+	ps.mu.Unlock()
+	if heard || asked == 0 {
+		p.silent = 0
 		return nil
 	}
 	if p.silent++; p.silent < silentBeatsToReset {
 		return nil
 	}
-	return fmt.Errorf("no idle heartbeat for %v while %d messages are asked for", time.Duration(p.silent)*p.heartbeat, p.asked)
+	return fmt.Errorf("no idle heartbeat for %v while %d messages are asked for", time.Duration(p.silent)*p.heartbeat, asked)
 }
 
-// reset drops the subscription, hands on what it had delivered, and frees the slots still asked
-// for; the next round subscribes on a new inbox and asks again.
+// reset drops the subscription and frees the slots still asked for; the next round subscribes
+// on a new inbox and asks again. What the old subscription delivered is still handled: each
+// such message takes a free slot (admit).
 func (p *puller) reset() {
 	if p.sub == nil {
 		return
 	}
 	_ = p.sub.Unsubscribe()
+	ps := &p.l.pulls
+	ps.mu.Lock()
+	asked := ps.asked
+	ps.sub, ps.asked = nil, 0
+	ps.mu.Unlock()
 	p.sub = nil
-	for {
-		select {
-		case m := <-p.in:
-			if statusOf(m) == "" {
-				p.deliver(m)
-			}
-		default:
-			p.l.slots.give(p.asked)
-			p.asked = 0
-			return
-		}
-	}
+	p.l.slots.give(asked)
 }
 
 // close ends the subscription at shutdown and sends back what came that no worker will handle.
@@ -269,7 +329,7 @@ func (p *puller) close() {
 	_ = p.sub.Unsubscribe()
 	for {
 		select {
-		case m := <-p.in:
+		case m := <-p.l.in:
 			if statusOf(m) == "" {
 				p.l.s.nak(pulledMsg{m}, "shutting down before it started")
 			}

@@ -113,7 +113,11 @@ func (s *Stage) Run(ctx context.Context) error {
 	for i := range s.cfg.Concurrency {
 		workers.Go(func() { l.serve(ctx, &l.leases.held[i]) })
 	}
-	background.Go(l.complete)
+	completed := make(chan struct{})
+	go func() {
+		defer close(completed)
+		l.complete()
+	}()
 	stopBeats := make(chan struct{})
 	background.Go(func() { l.leases.beat(stopBeats, s.log) })
 	pulled := make(chan struct{})
@@ -123,10 +127,17 @@ func (s *Stage) Run(ctx context.Context) error {
 	}()
 
 	<-ctx.Done()
-	<-pulled // the puller closed the work channel: the workers end once it is drained
-	l.settleInFlight()
-	workers.Wait()
-	close(l.completions)
+	<-pulled // the puller ended the subscription: nothing more comes for the workers
+	// The workers end once their messages are handled, and the completer once it has settled
+	// what they handed it: then nothing is in flight.
+	finished := make(chan struct{})
+	go func() {
+		workers.Wait()
+		close(l.completions)
+		<-completed
+		close(finished)
+	}()
+	l.settle(finished)
 	close(stopBeats)
 	background.Wait()
 	s.flush()
