@@ -53,6 +53,11 @@ type Config struct {
 	Server string
 	// Peers are other frameworks measured beside jetflow in scenarios 1 and 2 (bench/peers).
 	Peers []Peer
+	// EqualBound adds jetflow and bare at twice Concurrency to scenarios 1 and 2, as peers named
+	// "jetflow@2c" and "bare@2c": the idiomatic loop holds up to 2 × Concurrency unacknowledged
+	// messages (Concurrency read ahead, Concurrency waiting for publish acks), the runtime and
+	// bare at most Concurrency, so these two compare them with it at the same bound.
+	EqualBound bool
 	// Logger receives progress. nil means none.
 	Logger *slog.Logger
 }

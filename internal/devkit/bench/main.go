@@ -136,6 +136,7 @@ func parseFlagsEnv(args []string, stdout, stderr io.Writer, lookup envconfig.Loo
 	fs.BoolVar(&cfg.Short, "short", false, "a run of a few seconds with small counts (noisy numbers)")
 	fs.StringVar(&scenarios, "scenarios", "", "comma-separated scenarios to run, by number (1-6) or name ("+scenarioNames()+"); empty = all")
 	fs.IntVar(&cfg.Concurrency, "concurrency", defaultConcurrency, "messages each stage handles at once, jetflow and bare alike")
+	fs.BoolVar(&cfg.EqualBound, "equal-bound", false, "also run jetflow and bare at twice -concurrency (jetflow@2c, bare@2c), the bound on unacknowledged messages the idiomatic loop reaches at -concurrency")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "how long one hop-latency run sends requests (default 10s, 1s with -short)")
 	fs.IntVar(&cfg.Rounds, "rounds", 0, "repetitions of each measurement, alternating jetflow and bare (default 5, 1 with -short)")
 	fs.StringVar(&payloads, "payloads", "", "comma-separated request sizes for scenario 1, such as 256,1k,64k (default 256,1k,4k,64k,512k)")

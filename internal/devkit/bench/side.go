@@ -47,8 +47,21 @@ func (h *Harness) sides() []side {
 	for _, p := range h.cfg.Peers {
 		s = append(s, peerSide{peer: p, concurrency: c, url: h.URL()})
 	}
+	if h.cfg.EqualBound {
+		s = append(s, renamed{jetflowSide{concurrency: 2 * c, h: h}, sideJetflow + "@2c"},
+			renamed{bareSide{concurrency: 2 * c}, sideBare + "@2c"})
+	}
 	return s
 }
+
+// renamed is a side measured under another name, so that a loop can run twice in one round
+// (at two concurrencies) and its figures be told apart.
+type renamed struct {
+	side
+	as string
+}
+
+func (r renamed) name() string { return r.as }
 
 // fetchWait is how long one pull request waits on the server, on both sides (jetflow's default).
 const fetchWait = 5 * time.Second
