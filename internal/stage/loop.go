@@ -113,10 +113,15 @@ func (l *loop) complete() {
 // settled frees a message's slot once it is acked, naked, requeued or dead-lettered.
 func (l *loop) settled() { l.slots.give(1) }
 
-// settle waits for the workers and the completer to end (every message in flight settled), for
-// at most the grace period, then cancels the handlers and waits for the rest (a cancelled
-// handler returns at once, and its message is naked).
-func (l *loop) settle(finished <-chan struct{}) {
+// settle waits for drain, which returns once every message in flight is settled, for at most
+// the grace period, then cancels the handlers and waits for the rest (a cancelled handler
+// returns at once, and its message is naked).
+func (l *loop) settle(drain func()) {
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		drain()
+	}()
 	grace := time.NewTimer(l.s.cfg.GracePeriod)
 	defer grace.Stop()
 	select {

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // maxGateWait is the longest the puller trusts an open gate's OpenFor before asking again: a
@@ -89,24 +87,6 @@ func (l *loop) pull(ctx context.Context) {
 }
 
 var errReconnected = errors.New("reconnected: pull requests of the old connection are gone")
-
-// pulls is the state of the pull subscription that the puller and the workers share.
-type pulls struct {
-	mu  sync.Mutex
-	sub *nats.Subscription // nil until subscribed, and after a reset
-	// asked is the number of slots asked for: requested and neither delivered nor expired.
-	asked int
-	// heard says whether anything came on sub since the puller's last heartbeat check.
-	heard bool
-	// delivered says whether a message came on sub since the puller last asked.
-	delivered bool
-}
-
-// trouble is a status that ended the requests of sub, for the puller to start over.
-type trouble struct {
-	sub *nats.Subscription
-	err error
-}
 
 // puller is the puller's own state; only the puller's goroutine touches it.
 type puller struct {
@@ -216,73 +196,6 @@ func (p *puller) ask() (delivered bool, err error) {
 		return delivered, fmt.Errorf("asking for %d messages: %w", n, err)
 	}
 	return delivered, nil
-}
-
-// admit is how a worker takes a message off the subscription: a delivery takes the slot asked
-// for it and is returned to be handled; a status of the server is accounted for. A delivery
-// nobody asked for (which only a server that kept a request across a reset could send, or a
-// subscription already reset) takes a free slot, or goes straight back when there is none, so
-// the bound of Concurrency unacknowledged messages holds.
-func (l *loop) admit(m *nats.Msg) (jetstream.Msg, bool) {
-	status := statusOf(m)
-	ps := &l.pulls
-	ps.mu.Lock()
-	current := ps.sub != nil && m.Sub == ps.sub
-	if current {
-		ps.heard = true
-	}
-	if status == "" {
-		if current && ps.asked > 0 {
-			ps.asked--
-			ps.delivered = true
-			ps.mu.Unlock()
-			return pulledMsg{m}, true
-		}
-		ps.mu.Unlock()
-		if l.slots.takeFree(0, 1) == 0 {
-			l.s.log.Warn("a message came that was not asked for and no slot is free: naked")
-			l.s.nak(pulledMsg{m}, "not asked for")
-			return nil, false
-		}
-		return pulledMsg{m}, true
-	}
-	if !current {
-		ps.mu.Unlock() // a status for requests already given up
-		return nil, false
-	}
-	freed, err := ps.ended(status, m)
-	ps.mu.Unlock()
-	l.slots.give(freed)
-	if err != nil {
-		select {
-		case l.trouble <- trouble{sub: m.Sub, err: err}:
-		default: // the puller has one to act on already
-		}
-	}
-	return nil, false
-}
-
-// ended reads a status of the server: an idle heartbeat, or a request that ended. It returns the
-// slots a request will not deliver, which are free again, or the error of a status that ends
-// every request. ps.mu is held.
-func (ps *pulls) ended(status string, m *nats.Msg) (int, error) {
-	switch status {
-	case "100": // idle heartbeat: the requests are alive
-		return 0, nil
-	case "408", "409":
-		// An expired request (408), or one the server ended early (409, such as a message over
-		// max_bytes), tells how many of its messages it will not deliver.
-		if left := m.Header.Get("Nats-Pending-Messages"); left != "" {
-			n, err := strconv.Atoi(left)
-			if err != nil || n < 0 {
-				return 0, fmt.Errorf("pull request ended with %s and a bad Nats-Pending-Messages %q", status, left)
-			}
-			n = min(n, ps.asked)
-			ps.asked -= n
-			return n, nil
-		}
-	}
-	return 0, fmt.Errorf("pull request answered %s %s", status, m.Header.Get("Description"))
 }
 
 // checkHeartbeat runs on each tick of the heartbeat interval: requests the server holds send an

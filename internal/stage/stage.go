@@ -130,14 +130,11 @@ func (s *Stage) Run(ctx context.Context) error {
 	<-pulled // the puller ended the subscription: nothing more comes for the workers
 	// The workers end once their messages are handled, and the completer once it has settled
 	// what they handed it: then nothing is in flight.
-	finished := make(chan struct{})
-	go func() {
+	l.settle(func() {
 		workers.Wait()
 		close(l.completions)
 		<-completed
-		close(finished)
-	}()
-	l.settle(finished)
+	})
 	close(stopBeats)
 	background.Wait()
 	s.flush()
