@@ -21,14 +21,9 @@ type pulls struct {
 	asked int
 	// heard says whether anything came on sub since the puller's last heartbeat check.
 	heard bool
-	// delivered says whether a message came on sub since the puller last asked.
-	delivered bool
-}
-
-// trouble is a status that ended the requests of sub, for the puller to start over.
-type trouble struct {
-	sub *nats.Subscription
-	err error
+	// answered says whether the server answered on sub without an error (a delivery, a
+	// heartbeat, an expiry) since the puller last asked: pulling works, its backoff starts over.
+	answered bool
 }
 
 // admit is how a worker takes a message off the subscription: a delivery takes the slot asked
@@ -47,7 +42,7 @@ func (l *loop) admit(m *nats.Msg) (jetstream.Msg, bool) {
 	if status == "" {
 		if current && ps.asked > 0 {
 			ps.asked--
-			ps.delivered = true
+			ps.answered = true
 			ps.mu.Unlock()
 			return pulledMsg{m}, true
 		}
@@ -64,14 +59,18 @@ func (l *loop) admit(m *nats.Msg) (jetstream.Msg, bool) {
 		return nil, false
 	}
 	freed, err := ps.ended(status, m)
-	ps.mu.Unlock()
-	l.slots.give(freed)
-	if err != nil {
+	if err == nil {
+		ps.answered = true
+	} else {
+		// Sent under the lock that says the subscription is current: a reset, which takes the
+		// lock, then empties the channel, so the puller never acts on an old subscription's.
 		select {
-		case l.trouble <- trouble{sub: m.Sub, err: err}:
+		case l.trouble <- err:
 		default: // the puller has one to act on already
 		}
 	}
+	ps.mu.Unlock()
+	l.slots.give(freed)
 	return nil, false
 }
 

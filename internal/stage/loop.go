@@ -28,7 +28,7 @@ type loop struct {
 	pulls pulls
 	// trouble carries a status that ends the subscription's requests (a deleted consumer, a
 	// leadership change), which a worker read, to the puller.
-	trouble chan trouble
+	trouble chan error
 	// completions carries handled messages whose outputs are published to the completer, which
 	// waits for their publish acks and acks them, while the worker goes on with its next
 	// message. Publishes of several workers then reach the connection's buffer together and
@@ -53,7 +53,7 @@ func newLoop(ctx context.Context, s *Stage) *loop {
 		// At most one message per slot, and at most one status per request (each asks for one
 		// slot or more), plus the odd heartbeat: a full channel would drop messages.
 		in:             make(chan *nats.Msg, 2*s.cfg.Concurrency+16),
-		trouble:        make(chan trouble, 1),
+		trouble:        make(chan error, 1),
 		completions:    make(chan *completion, s.cfg.Concurrency),
 		leases:         newLeases(s.cfg.Concurrency, s.heartbeatEvery()),
 		handlerCtx:     handlerCtx,

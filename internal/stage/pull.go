@@ -49,7 +49,7 @@ func (l *loop) pull(ctx context.Context) {
 	defer beat.Stop()
 	errWait := firstRetryWait
 	for {
-		if !p.subscribed() {
+		if p.sub == nil {
 			if err := p.subscribe(); err != nil {
 				if !l.s.pause(ctx, "subscribing", err, &errWait) {
 					return
@@ -61,13 +61,10 @@ func (l *loop) pull(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case t := <-l.trouble:
-			if t.sub == p.sub {
-				err = t.err
-			}
+		case err = <-l.trouble:
 		case <-p.askable():
-			var delivered bool
-			if delivered, err = p.ask(); delivered {
+			var answered bool
+			if answered, err = p.ask(); answered {
 				errWait = firstRetryWait // pulling works again
 			}
 		case <-p.gateRecheck:
@@ -129,8 +126,6 @@ func nextSubject(apiPrefix, domain, stream, consumer string) string {
 	return prefix + "CONSUMER.MSG.NEXT." + stream + "." + consumer
 }
 
-func (p *puller) subscribed() bool { return p.sub != nil }
-
 func (p *puller) subscribe() error {
 	sub, err := p.nc.ChanSubscribe(p.nc.NewInbox(), p.l.in)
 	if err != nil {
@@ -165,9 +160,9 @@ func (p *puller) askable() slots {
 
 // ask sends one pull request for the free slots, the one the puller took and the others free
 // now, unless the gate is open: then it gives the slot back and looks at the gate again later.
-// A probing gate (a half-open breaker) gets one message at a time. It reports whether a message
-// came since the last request.
-func (p *puller) ask() (delivered bool, err error) {
+// A probing gate (a half-open breaker) gets one message at a time. It reports whether the
+// server answered without an error since the last request.
+func (p *puller) ask() (answered bool, err error) {
 	if d := p.l.s.gateOpenFor(); d > 0 {
 		p.l.slots.give(1)
 		p.gateRecheck = time.After(min(d, maxGateWait))
@@ -189,13 +184,13 @@ func (p *puller) ask() (delivered bool, err error) {
 	ps := &p.l.pulls
 	ps.mu.Lock()
 	ps.asked += n
-	delivered, ps.delivered = ps.delivered, false
+	answered, ps.answered = ps.answered, false
 	ps.mu.Unlock()
 	if err := p.nc.PublishRequest(p.subject, p.sub.Subject, p.req); err != nil {
 		// The reset that follows frees the slots asked for.
-		return delivered, fmt.Errorf("asking for %d messages: %w", n, err)
+		return answered, fmt.Errorf("asking for %d messages: %w", n, err)
 	}
-	return delivered, nil
+	return answered, nil
 }
 
 // checkHeartbeat runs on each tick of the heartbeat interval: requests the server holds send an
@@ -229,6 +224,10 @@ func (p *puller) reset() {
 	ps.mu.Lock()
 	asked := ps.asked
 	ps.sub, ps.asked = nil, 0
+	select {
+	case <-p.l.trouble: // the old subscription's, which no longer matters
+	default:
+	}
 	ps.mu.Unlock()
 	p.sub = nil
 	p.l.slots.give(asked)

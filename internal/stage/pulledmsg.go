@@ -9,7 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// pulledMsg is a message the puller received on its pull subscription, as a jetstream.Msg: the
+// pulledMsg is a message taken off the stage's pull subscription, as a jetstream.Msg: the
 // jetstream package turns a core message into one only inside its own Fetch and Consume, so the
 // acknowledgements go through the core message's JetStream methods, which nats.go implements
 // for any message with a subscription and an ack reply subject.
