@@ -68,7 +68,7 @@ func binaries() []string {
 }
 
 // gatewayCommand is cmd/gateway as a platform.Worker, for building it as its binary does.
-var gatewayCommand = platform.Worker{Name: "gateway", Build: gateway.Build(gateway.Authentication)}
+var gatewayCommand = platform.Worker{Name: "gateway", Build: gateway.Build(gateway.Authentication, gateway.ServePage)}
 
 // recorder is a Lookup that remembers every variable name looked up through it.
 type recorder struct {

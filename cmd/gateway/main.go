@@ -17,5 +17,5 @@ import (
 const summary = "serves jetflow's Connect services (Chat, Speech, Voice, Pipeline, Admin) over Connect, gRPC, gRPC-Web and HTTP+JSON on GATEWAY_ADDR to callers with an API key or a client certificate: each call is validated, published into JetStream with a Nats-Msg-Id from its request id (a retry runs once) and answered from the durable result in AI_RESULTS; gRPC health (no key needed) and reflection on the same port."
 
 func main() {
-	os.Exit(worker.Command{Name: "gateway", Summary: summary, Env: gateway.CommandEnv, Build: gateway.Build(gateway.Authentication)}.Main())
+	os.Exit(worker.Command{Name: "gateway", Summary: summary, Env: gateway.CommandEnv, Build: gateway.Build(gateway.Authentication, gateway.ServePage)}.Main())
 }

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,7 +75,7 @@ func TestGatewayProcessWithAuthentication(t *testing.T) {
 	}
 	var log syncbuf.Buffer
 	jstest.Run(t, h.p.Ctx, func(ctx context.Context) error {
-		return worker.Run(ctx, "gateway", envconfig.Map(env), slog.New(slog.NewJSONHandler(&log, nil)), gateway.Build(gateway.Authentication))
+		return worker.Run(ctx, "gateway", envconfig.Map(env), slog.New(slog.NewJSONHandler(&log, nil)), gateway.Build(gateway.Authentication, gateway.ServePage))
 	})
 	url := "http://" + listeningAddr(t, &log)
 	ctx, cancel := context.WithTimeout(h.p.Ctx, 30*time.Second)
@@ -82,6 +84,21 @@ func TestGatewayProcessWithAuthentication(t *testing.T) {
 	health, err := grpchealth.NewClient(h.http, url).Check(ctx, &grpchealth.CheckRequest{})
 	if err != nil || health.Status != grpchealth.StatusServing {
 		t.Fatalf("health without a key: %v, %v", health, err)
+	}
+
+	// The binary serves the page too, without a key: the page asks for one itself.
+	pageReq, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pageResp, err := h.http.Do(pageReq)
+	if err != nil {
+		t.Fatalf("GET /: %v", err)
+	}
+	pageBody, err := io.ReadAll(pageResp.Body)
+	pageResp.Body.Close()
+	if err != nil || pageResp.StatusCode != http.StatusOK || !strings.Contains(string(pageBody), "<title>jetflow</title>") {
+		t.Fatalf("GET / without a key: %d, %v, %.200s; want the page", pageResp.StatusCode, err, pageBody)
 	}
 
 	question := &jetflowv1.ChatRequest{RequestId: "keyed", Query: "How does KEDA scale the workers?"}
