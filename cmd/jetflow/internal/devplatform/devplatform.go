@@ -94,7 +94,7 @@ func Run(ctx context.Context, o Options) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errs := make(chan error, len(o.Workers)+1)
+	errs := make(chan error, len(o.Workers)+2) // the workers, the stand-in models and the gateway
 
 	overrides := map[string]string{"NATS_URL": srv.ClientURL()}
 	var standinURL string
