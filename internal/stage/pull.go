@@ -225,7 +225,8 @@ func (p *puller) reset() {
 	asked := ps.asked
 	ps.sub, ps.asked = nil, 0
 	select {
-	case <-p.l.trouble: // the old subscription's, which no longer matters
+	case stale := <-p.l.trouble: // the old subscription's, which this reset has dealt with
+		p.l.s.log.Debug("pull status of a subscription being reset", "error", stale)
 	default:
 	}
 	ps.mu.Unlock()
