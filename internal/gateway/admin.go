@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -39,14 +40,18 @@ func (a adminService) ListDeadLetters(ctx context.Context, req *jetflowv1.ListDe
 	if req.GetStage() != "" {
 		sel.Stages = []string{req.GetStage()}
 	}
+	stream, err := deadletters.Stream(ctx, a.s.cfg.JS)
+	if err != nil {
+		return nil, waitError(ctx, "reading dead letters", err)
+	}
 	resp := &jetflowv1.ListDeadLettersResponse{}
-	err := deadletters.Read(ctx, a.s.cfg.JS, sel, func(l deadletters.Letter) error {
+	err = deadletters.Read(ctx, a.s.cfg.JS, sel, func(l deadletters.Letter) error {
 		if len(resp.DeadLetters) == limit {
 			resp.NextSequence = l.Seq
 			return errPageFull
 		}
 		// Read gives headers only; the page carries payloads.
-		full, err := deadletters.Get(ctx, a.s.cfg.JS, l.Seq)
+		full, err := deadletters.GetFrom(ctx, stream, l.Seq)
 		if err != nil {
 			return err
 		}
@@ -126,9 +131,13 @@ func (a adminService) replayOne(ctx context.Context, r *deadletters.Replayer, se
 	return res
 }
 
+// definitions are the embedded stream definitions, parsed once: they cannot change while the
+// process runs (internal/worker keeps them the same way).
+var definitions = sync.OnceValues(streams.Load)
+
 // Status is `jetflow status -o json`'s report, as rows.
 func (a adminService) Status(ctx context.Context, _ *jetflowv1.StatusRequest) (*jetflowv1.StatusResponse, error) {
-	set, err := streams.Load()
+	set, err := definitions()
 	if err != nil {
 		return nil, waitError(ctx, "loading the stream definitions", err)
 	}

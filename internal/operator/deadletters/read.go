@@ -115,6 +115,12 @@ func Get(ctx context.Context, js jetstream.JetStream, seq uint64) (Letter, error
 	if err != nil {
 		return Letter{}, err
 	}
+	return GetFrom(ctx, stream, seq)
+}
+
+// GetFrom reads one letter by its sequence from stream (AI_DLQ, opened by Stream), for a caller
+// reading several: Get asks for the stream's info each time.
+func GetFrom(ctx context.Context, stream jetstream.Stream, seq uint64) (Letter, error) {
 	raw, err := stream.GetMsg(ctx, seq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return Letter{}, fmt.Errorf("no dead letter %d in %s: list them with jetflow dlq ls", seq, streams.StreamDeadLetter)

@@ -173,9 +173,12 @@ func (r *Replayer) Publish(ctx context.Context, j Job) (Record, error) {
 	l := j.Letter
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), FinishTimeout)
 	defer cancel()
-	full, err := Get(ctx, r.JS, l.Seq)
-	if err != nil {
-		return Record{}, err
+	full := l
+	if len(l.Data) != l.Size { // read headers only (Read): fetch the payload
+		var err error
+		if full, err = Get(ctx, r.JS, l.Seq); err != nil {
+			return Record{}, err
+		}
 	}
 	msg := ReplayMessage(full, j.Generation)
 	rec := Record{
