@@ -190,17 +190,31 @@ func TestSetGetDuringMetricsCollectionDoesNotDeadlock(t *testing.T) {
 			set.Get(fmt.Sprintf("upstream-%d", i))
 		}
 	}()
-	collecting := true
-	for collecting {
-		var rm metricdata.ResourceMetrics
-		if err := reader.Collect(t.Context(), &rm); err != nil {
+	// Collections run beside the Gets until they are done; a deadlock fails the test instead of
+	// hanging it until go test's timeout.
+	collected := make(chan error, 1)
+	go func() {
+		for {
+			var rm metricdata.ResourceMetrics
+			if err := reader.Collect(context.Background(), &rm); err != nil {
+				collected <- err
+				return
+			}
+			select {
+			case <-done:
+				collected <- nil
+				return
+			default:
+			}
+		}
+	}()
+	select {
+	case err := <-collected:
+		if err != nil {
 			t.Fatalf("collecting metrics: %v", err)
 		}
-		select {
-		case <-done:
-			collecting = false
-		default:
-		}
+	case <-time.After(time.Minute):
+		t.Fatal("Get and a metrics collection still running after a minute: deadlocked")
 	}
 	if got := len(set.States()); got != upstreams {
 		t.Errorf("the set holds %d breakers, want %d", got, upstreams)

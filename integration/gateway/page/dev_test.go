@@ -187,7 +187,6 @@ func TestMakeRunThenChat(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var env, words []string
 			if strings.HasPrefix(tt.prefix, "JETFLOW_API_KEY=") {
-				env, words = printedCommand(t, d.out, "go run ./cmd/jetflow chat")
 				for _, line := range strings.Split(d.out, "\n") {
 					if strings.HasPrefix(strings.TrimSpace(line), tt.prefix) {
 						all := splitWords(strings.TrimSpace(line))
