@@ -209,6 +209,10 @@ func TestRAGOffSkipsRetrieval(t *testing.T) {
 	if n := p.calls("POST /v1/embeddings"); n != 0 {
 		t.Errorf("%d embedding calls with RAG off", n)
 	}
+	// Nobody asked for the tokens: the answer was asked for whole, not streamed.
+	if n, streamed := p.calls("POST /v1/chat/completions"), p.models.Stats().StreamedChats; n != 1 || streamed != 0 {
+		t.Errorf("%d chat completions, %d of them streamed, for a request without stream_tokens; want 1, 0", n, streamed)
+	}
 	for _, c := range p.milvus.Calls() {
 		if strings.Contains(c, "Search") {
 			t.Errorf("Milvus was searched with RAG off: %v", p.milvus.Calls())

@@ -107,11 +107,7 @@ func (w *Worker) Retrieve(ctx context.Context, req *jetflowv1.ChatRequest, _ *st
 func (w *Worker) Generate(ctx context.Context, task *jetflowv1.ChatGenerateTask, in *stage.Input) ([]stage.Output, error) {
 	req := task.GetRequest()
 	tokens := w.tokenStream(req, in.JSON)
-	var onToken func(string)
-	if tokens.enabled {
-		onToken = tokens.send
-	}
-	answer, err := w.rag.Generate(ctx, question(req), task.GetSources(), w.generate, onToken)
+	answer, err := w.rag.Generate(ctx, question(req), task.GetSources(), w.generate, tokens.onToken())
 	if err != nil {
 		return nil, err
 	}
@@ -174,10 +170,16 @@ func (t *tokenStream) publish(chunk *jetflowv1.TokenChunk) {
 	_ = t.nc.PublishMsg(&nats.Msg{Subject: t.subject, Header: t.header, Data: data})
 }
 
-func (t *tokenStream) send(text string) {
+// onToken is send when the tokens are streamed, and nil otherwise, so that the LLM is asked for
+// the whole answer (rag.Generate) instead of a stream nobody reads.
+func (t *tokenStream) onToken() func(string) {
 	if !t.enabled {
-		return
+		return nil
 	}
+	return t.send
+}
+
+func (t *tokenStream) send(text string) {
 	t.publish(&jetflowv1.TokenChunk{RequestId: t.requestID, Index: t.index, Text: text})
 	t.index++
 }

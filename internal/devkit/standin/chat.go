@@ -193,6 +193,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) *statusError {
 	u.TotalTokens = u.PromptTokens + u.CompletionTokens
 	id, created := s.nextID("chatcmpl"), time.Now().Unix()
 	if req.Stream {
+		s.stats.streamedChats.Add(1)
 		s.streamChat(w, r, req.StreamOptions, id, created, words, finish, u)
 		return nil
 	}

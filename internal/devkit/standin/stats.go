@@ -12,6 +12,9 @@ type Stats struct {
 	Injected map[string]int64 `json:"injected"`
 	// InFlight is the number of model requests being handled now.
 	InFlight int64 `json:"in_flight"`
+	// StreamedChats counts the chat completions answered as a stream of events (stream: true);
+	// the others of Calls["POST /v1/chat/completions"] were answered whole.
+	StreamedChats int64 `json:"streamed_chats"`
 	// Outage is true while an outage is on.
 	Outage bool `json:"outage"`
 	// Traces are the latest model requests that carried a traceparent (at most 1024), oldest
@@ -27,9 +30,10 @@ type routeStats struct {
 // stats counts calls. Routes are registered while the server is built and the map is only read
 // afterwards, so the counters need no lock.
 type stats struct {
-	routes   map[string]*routeStats
-	inFlight atomic.Int64
-	traces   traceLog
+	routes        map[string]*routeStats
+	inFlight      atomic.Int64
+	streamedChats atomic.Int64
+	traces        traceLog
 }
 
 func newStats() *stats {
@@ -43,7 +47,7 @@ func (s *stats) register(pattern string) *routeStats {
 }
 
 func (s *stats) snapshot() Stats {
-	out := Stats{Calls: map[string]int64{}, Injected: map[string]int64{}, InFlight: s.inFlight.Load(), Traces: s.traces.snapshot()}
+	out := Stats{Calls: map[string]int64{}, Injected: map[string]int64{}, InFlight: s.inFlight.Load(), StreamedChats: s.streamedChats.Load(), Traces: s.traces.snapshot()}
 	for pattern, rs := range s.routes {
 		out.Calls[pattern] = rs.calls.Load()
 		out.Injected[pattern] = rs.injected.Load()
@@ -56,5 +60,6 @@ func (s *stats) reset() {
 		rs.calls.Store(0)
 		rs.injected.Store(0)
 	}
+	s.streamedChats.Store(0)
 	s.traces.reset()
 }
