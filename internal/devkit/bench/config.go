@@ -167,7 +167,8 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("a URL and a server to start are exclusive"))
 	}
 	for _, p := range c.Peers {
-		if p.Name == "" || p.Serve == nil || p.Name == sideJetflow || p.Name == sideBare || p.Name == sideIdiomatic {
+		if p.Name == "" || p.Serve == nil || p.Name == sideJetflow || p.Name == sideBare || p.Name == sideIdiomatic ||
+			(c.EqualBound && (p.Name == sideJetflowAt2c || p.Name == sideBareAt2c)) {
 			errs = append(errs, fmt.Errorf("peer %q needs a name of its own and a Serve function", p.Name))
 		}
 	}

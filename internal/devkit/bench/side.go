@@ -35,6 +35,9 @@ const (
 	sideJetflow   = "jetflow"
 	sideBare      = "bare"
 	sideIdiomatic = "idiomatic"
+	// The names of jetflow and bare at twice the concurrency (Config.EqualBound).
+	sideJetflowAt2c = sideJetflow + "@2c"
+	sideBareAt2c    = sideBare + "@2c"
 )
 
 // sides are the loops every measurement of scenarios 1 and 2 runs, round after round: jetflow,
@@ -48,8 +51,8 @@ func (h *Harness) sides() []side {
 		s = append(s, peerSide{peer: p, concurrency: c, url: h.URL()})
 	}
 	if h.cfg.EqualBound {
-		s = append(s, renamed{jetflowSide{concurrency: 2 * c, h: h}, sideJetflow + "@2c"},
-			renamed{bareSide{concurrency: 2 * c}, sideBare + "@2c"})
+		s = append(s, renamed{jetflowSide{concurrency: 2 * c, h: h}, sideJetflowAt2c},
+			renamed{bareSide{concurrency: 2 * c}, sideBareAt2c})
 	}
 	return s
 }
