@@ -15,10 +15,7 @@ type (
 // HeaderReplayedFrom is deadletters.HeaderReplayedFrom.
 const HeaderReplayedFrom = deadletters.HeaderReplayedFrom
 
-const (
-	statePublishing = deadletters.StatePublishing
-	stateReplayed   = deadletters.StateReplayed
-)
+const stateReplayed = deadletters.StateReplayed
 
 var (
 	readLetters      = deadletters.Read

@@ -6,10 +6,9 @@ import "github.com/jetflow-dev/jetflow/internal/operator/stagestatus"
 // stagestatus', shared with the gateway's AdminService; this package is the command line around
 // it. These names keep the command reading as it did.
 type (
-	Report        = stagestatus.Report
-	StageReport   = stagestatus.StageReport
-	BreakerReport = stagestatus.BreakerReport
-	DeadLetters   = stagestatus.DeadLetters
+	Report      = stagestatus.Report
+	StageReport = stagestatus.StageReport
+	DeadLetters = stagestatus.DeadLetters
 )
 
 const (
