@@ -9,35 +9,32 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/jetflow-dev/jetflow/internal/stage"
-	"github.com/jetflow-dev/jetflow/internal/telemetry"
 )
 
 // MsgID is the Nats-Msg-Id of a request the gateway publishes: the same for every retry of one
 // request id, so the work stream's duplicate window keeps a retried call from running twice.
 // kind scopes it (a chat and a tts request may share an id); id is a subject token, validated.
-func MsgID(kind, id string) string { return "gateway:" + kind + ":" + id }
+func MsgID(kind, id string) string { return msgIDPrefix + ":" + kind + ":" + id }
 
-// publishRequest stores msg on subject with the headers the stage runtime reads: binary
-// protobuf, its type, its request id, and the call's trace context, so the stages' spans join
-// the caller's trace. A duplicate (a retried request id) is not an error: the first run's result
-// answers it.
+// msgIDPrefix is what the gateway's Nats-Msg-Ids start with, as a stage's start with its name.
+const msgIDPrefix = "gateway"
+
+// publishRequest stores msg on subject as the stage runtime publishes an output
+// (stage.BuildOutput): binary protobuf, its type, its request id, the call's trace context (so
+// the stages' spans join the caller's trace), and MsgID(kind, requestID) as its Nats-Msg-Id. A
+// duplicate (a retried request id) is not an error: the first run's result answers it.
 func (s *Server) publishRequest(ctx context.Context, subject, kind, requestID string, msg proto.Message) (*jetstream.PubAck, error) {
-	data, err := proto.Marshal(msg)
+	// ID makes the runtime's id "gateway:<kind>:<request id>", which is MsgID.
+	out, err := stage.BuildOutput(ctx, msgIDPrefix, stage.Output{Subject: subject, Msg: msg, ID: kind + ":" + requestID}, false)
 	if err != nil {
-		return nil, fmt.Errorf("encoding %s: %w", proto.MessageName(msg), err)
+		return nil, err
 	}
-	h := make(nats.Header, 6)
-	h.Set(jetstream.MsgIDHeader, MsgID(kind, requestID))
-	h.Set(stage.HeaderContentType, "application/protobuf")
-	h.Set(stage.HeaderType, string(proto.MessageName(msg)))
-	h.Set(stage.HeaderRequestID, requestID)
-	telemetry.Inject(ctx, h)
 	// The server refuses a message over its max payload; saying so before sending is cheaper
 	// and names the cause.
-	if max := s.cfg.NC.MaxPayload(); max > 0 && int64(len(data)) > max {
-		return nil, fmt.Errorf("%d bytes of %s, the server takes at most %d: %w", len(data), proto.MessageName(msg), max, nats.ErrMaxPayload)
+	if max := s.cfg.NC.MaxPayload(); max > 0 && int64(len(out.Data)) > max {
+		return nil, fmt.Errorf("%d bytes of %s, the server takes at most %d: %w", len(out.Data), proto.MessageName(msg), max, nats.ErrMaxPayload)
 	}
-	ack, err := s.cfg.JS.PublishMsg(ctx, &nats.Msg{Subject: subject, Header: h, Data: data})
+	ack, err := s.cfg.JS.PublishMsg(ctx, out)
 	if err != nil {
 		return nil, err
 	}
