@@ -36,13 +36,19 @@ func Authentication(_ context.Context, env *worker.Env, cfg *Config) ([]worker.R
 			return nil, err
 		}
 	}
+	cfg.Authenticate(a)
+	return []worker.Runner{keyReloader{a}}, nil
+}
+
+// Authenticate puts a in front of every call of the server cfg configures: its interceptor
+// and middleware, and the caller's name as every request's user_id.
+func (cfg *Config) Authenticate(a *auth.Authenticator) {
 	cfg.Interceptors = append(cfg.Interceptors, a.Interceptor())
 	cfg.Middleware = append(cfg.Middleware, a.Middleware)
 	cfg.UserID = func(ctx context.Context) (string, bool) {
 		c, ok := auth.CallerFrom(ctx)
 		return c.Name, ok
 	}
-	return []worker.Runner{keyReloader{a}}, nil
 }
 
 // keyReloader runs the authenticator's reload of the key file as one of the process's runners.

@@ -7,14 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
-	"connectrpc.com/connect"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -66,20 +64,16 @@ func startGateway(ctx context.Context, natsURL string, port int, dataDir string,
 		nc.Close()
 		return nil, fmt.Errorf("creating the gateway's JetStream context: %w", err)
 	}
-	server, err := gateway.New(gateway.Config{
+	cfg := gateway.Config{
 		NC: nc, JS: js,
-		Interceptors: []connect.Interceptor{keys.Interceptor()},
-		Middleware:   []func(next http.Handler) http.Handler{keys.Middleware},
-		UserID: func(ctx context.Context) (string, bool) {
-			caller, ok := auth.CallerFrom(ctx)
-			return caller.Name, ok
-		},
 		Page: page.Handler(),
 		Log:  log,
 		// Ctrl-C should stop a development platform promptly; a call still running after this
 		// is cancelled, and its request still completes in the workers.
 		GracePeriod: devGracePeriod,
-	})
+	}
+	cfg.Authenticate(keys)
+	server, err := gateway.New(cfg)
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("building the gateway: %w", err)
