@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/jetflow-dev/jetflow/internal/envconfig"
 	"github.com/jetflow-dev/jetflow/internal/stage"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/proto/jetflow/v1/jetflowv1connect"
@@ -34,8 +35,12 @@ func TestGatewayOverhead(t *testing.T) {
 	if os.Getenv("JETFLOW_GATEWAY_BENCH") == "" {
 		t.Skip("the gateway's bench scenario: set JETFLOW_GATEWAY_BENCH=1")
 	}
-	rate := envInt(t, "JETFLOW_GATEWAY_BENCH_RATE", 500)
-	length := envDuration(t, "JETFLOW_GATEWAY_BENCH_DURATION", 20*time.Second)
+	env := envconfig.New(os.LookupEnv)
+	rate := env.Int("JETFLOW_GATEWAY_BENCH_RATE", 500, 1, 100_000)
+	length := env.Duration("JETFLOW_GATEWAY_BENCH_DURATION", 20*time.Second, time.Second, time.Hour)
+	if err := env.Err(); err != nil {
+		t.Fatal(err)
+	}
 	h := newHarness(t, harnessOptions{noStart: []string{"tts-module", "voice-assistant", "stt-module", "pipeline-bridge"}})
 	client := jetflowv1connect.NewChatServiceClient(h2cClient(t), h.url)
 	directNC := h.p.NC
@@ -186,28 +191,4 @@ func h2cClient(t *testing.T) *http.Client {
 	tr := &http.Transport{Protocols: &p}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr}
-}
-
-func envInt(t *testing.T, name string, def int) int {
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n <= 0 {
-		t.Fatalf("%s=%q: want a positive integer", name, v)
-	}
-	return n
-}
-
-func envDuration(t *testing.T, name string, def time.Duration) time.Duration {
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		t.Fatalf("%s=%q: want a positive duration", name, v)
-	}
-	return d
 }
