@@ -322,12 +322,10 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer, lookup en
 		return err
 	}
 	if !flagSet(fs, "gateway-port") {
-		if v, ok := lookup("JETFLOW_DEV_GATEWAY_PORT"); ok && v != "" {
-			port, err := strconv.Atoi(v)
-			if err != nil || port < -1 || port > 65535 {
-				return usageErrorf("JETFLOW_DEV_GATEWAY_PORT=%q is not a port (-1..65535)", v)
-			}
-			*gatewayPort = port
+		env := envconfig.New(lookup)
+		*gatewayPort = env.Int("JETFLOW_DEV_GATEWAY_PORT", *gatewayPort, -1, 65535)
+		if err := env.Err(); err != nil {
+			return usageErrorf("%v (a port, -1..65535)", err)
 		}
 	}
 	if *gatewayPort < -1 || *gatewayPort > 65535 {

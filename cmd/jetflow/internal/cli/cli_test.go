@@ -119,3 +119,15 @@ func TestDevKeyPathAgrees(t *testing.T) {
 		t.Errorf("client.DevKeyPath %q, jetflow dev writes %q", client.DevKeyPath, want)
 	}
 }
+
+// jetflow dev refuses a JETFLOW_DEV_GATEWAY_PORT that is not a port before starting anything.
+func TestDevRefusesABadGatewayPortVariable(t *testing.T) {
+	for _, v := range []string{"x", "70000", "-2"} {
+		t.Setenv("JETFLOW_DEV_GATEWAY_PORT", v)
+		var out, errs syncbuf.Buffer
+		code := Main(context.Background(), []string{"dev", "--data", t.TempDir()}, strings.NewReader(""), &out, &errs)
+		if code != 2 || !strings.Contains(errs.String(), "JETFLOW_DEV_GATEWAY_PORT") {
+			t.Errorf("JETFLOW_DEV_GATEWAY_PORT=%s: exit %d, stderr %q; want exit 2 naming the variable", v, code, errs.String())
+		}
+	}
+}
