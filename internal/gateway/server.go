@@ -47,7 +47,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	cfg.withDefaults()
-	s := &Server{cfg: cfg, results: worker.LazyStream(cfg.JS, streams.StreamResults), sttSessions: lazyBucket(cfg.JS, streams.BucketSTTSessions)}
+	s := &Server{cfg: cfg, results: worker.LazyStream(cfg.JS, streams.StreamResults), sttSessions: worker.LazyBucket(cfg.JS, streams.BucketSTTSessions)}
 	otel, err := otelconnect.NewInterceptor(s.otelOptions()...)
 	if err != nil {
 		return nil, fmt.Errorf("building the OpenTelemetry interceptor: %w", err)

@@ -10,7 +10,6 @@ import (
 	"connectrpc.com/connect"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/jetflow-dev/jetflow/internal/worker"
 	jetflowv1 "github.com/jetflow-dev/jetflow/proto/jetflow/v1"
 	"github.com/jetflow-dev/jetflow/streams"
 )
@@ -125,14 +124,4 @@ func (s *Server) waitSessionPublished(ctx context.Context, session string, wake 
 			return err
 		}
 	}
-}
-
-func lazyBucket(js jetstream.JetStream, bucket string) *worker.Lazy[jetstream.KeyValue] {
-	return worker.NewLazy(func(ctx context.Context) (jetstream.KeyValue, error) {
-		kv, err := js.KeyValue(ctx, bucket)
-		if err != nil {
-			return nil, fmt.Errorf("opening bucket %s: %w", bucket, err)
-		}
-		return kv, nil
-	})
 }

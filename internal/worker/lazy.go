@@ -49,3 +49,14 @@ func LazyStream(js jetstream.StreamManager, name string) *Lazy[jetstream.Stream]
 		return s, nil
 	})
 }
+
+// LazyBucket opens a KV bucket on first use.
+func LazyBucket(kv jetstream.KeyValueManager, bucket string) *Lazy[jetstream.KeyValue] {
+	return NewLazy(func(ctx context.Context) (jetstream.KeyValue, error) {
+		b, err := kv.KeyValue(ctx, bucket)
+		if err != nil {
+			return nil, fmt.Errorf("opening bucket %s: %w", bucket, err)
+		}
+		return b, nil
+	})
+}

@@ -89,13 +89,7 @@ func NewStatusPublisher(kv jetstream.KeyValueManager, cfg StatusConfig, specs ..
 	p := &StatusPublisher{
 		cfg: cfg,
 		key: streams.StatusKey(keyToken(cfg.Worker), cfg.Replica),
-		kv: NewLazy(func(ctx context.Context) (jetstream.KeyValue, error) {
-			b, err := kv.KeyValue(ctx, streams.BucketStatus)
-			if err != nil {
-				return nil, fmt.Errorf("opening bucket %s: %w", streams.BucketStatus, err)
-			}
-			return b, nil
-		}),
+		kv:  LazyBucket(kv, streams.BucketStatus),
 		log: log.With("bucket", streams.BucketStatus),
 	}
 	defs, _ := definitions() // a stage could not have been built without them
